@@ -1,0 +1,17 @@
+DROP INDEX IF EXISTS idx_sessions_tenant_id;
+ALTER TABLE sessions DROP COLUMN IF EXISTS last_tenant_switch_at;
+ALTER TABLE sessions DROP COLUMN IF EXISTS tenant_id;
+DROP TRIGGER IF EXISTS users_home_tenant ON users;
+DROP FUNCTION IF EXISTS atrium_users_home_tenant();
+DROP INDEX IF EXISTS users_allowed_tenants_idx;
+ALTER TABLE users DROP COLUMN IF EXISTS allowed_tenants;
+DROP TRIGGER IF EXISTS companies_default_slug ON companies;
+DROP FUNCTION IF EXISTS atrium_companies_default_slug();
+DROP INDEX IF EXISTS companies_name_id_idx;
+DROP INDEX IF EXISTS companies_created_at_id_idx;
+ALTER TABLE companies DROP COLUMN IF EXISTS deleted_at;
+ALTER TABLE companies DROP COLUMN IF EXISTS tenant_config;
+ALTER TABLE companies DROP COLUMN IF EXISTS tenant_enabled;
+ALTER TABLE companies DROP COLUMN IF EXISTS slug;
+DROP FUNCTION IF EXISTS atrium_unique_company_slug(TEXT, UUID);
+DROP FUNCTION IF EXISTS atrium_slugify(TEXT);

@@ -1,0 +1,4 @@
+ALTER TABLE users DROP COLUMN IF EXISTS last_login_at;
+ALTER TABLE users DROP COLUMN IF EXISTS status;
+DROP TYPE IF EXISTS user_status;
+DROP TABLE IF EXISTS login_failures;
