@@ -1,0 +1,94 @@
+//! Atrium's application: pages, server functions and (with `ssr`) the domain layer.
+#![recursion_limit = "256"]
+
+pub mod audit;
+pub mod auth;
+pub mod companies;
+pub mod domain;
+pub mod error;
+#[cfg(feature = "ssr")]
+pub mod server_ctx;
+pub mod ui;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+/// The document around the app. Rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let theme = current_theme();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" data-theme=theme>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <link rel="stylesheet" href="/pkg/atrium.css"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The theme cookie: "light", "dark", or "system" (follow prefers-color-scheme).
+fn current_theme() -> &'static str {
+    #[cfg(feature = "ssr")]
+    {
+        let cookie = use_context::<http::request::Parts>()
+            .and_then(|p| p.headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok()).map(str::to_owned))
+            .unwrap_or_default();
+        for part in cookie.split(';') {
+            match part.trim() {
+                "atrium_theme=light" => return "light",
+                "atrium_theme=dark" => return "dark",
+                _ => {}
+            }
+        }
+    }
+    "system"
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/login") view=auth::LoginPage/>
+                <Route path=path!("/admin/companies") view=companies::CompanyListPage/>
+                <Route path=path!("/admin/companies/new") view=companies::CompanyNewPage/>
+                <Route path=path!("/admin/companies/:id") view=companies::CompanyEditPage/>
+                <Route path=path!("/t/:slug") view=companies::CompanyHomePage/>
+                <Route path=path!("/t/:slug/") view=companies::CompanyHomePage/>
+            </Routes>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+        opts.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <ui::Frame title="Not found">
+            <ui::ErrorBox error=error::AppError::NotFound/>
+            <p><a href="/">"Go to your home page"</a></p>
+        </ui::Frame>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

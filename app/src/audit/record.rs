@@ -1,0 +1,106 @@
+//! `record`: the one way an audit row is written, inside the caller's transaction, so a
+//! change and its audit row commit or roll back together.
+use super::{Action, AuditEntry, Severity};
+use crate::domain::Role;
+use crate::error::AppError;
+use crate::server_ctx::{Actor, RequestMeta};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Who did it: the signed-in actor, or for sign-in events the account that was tried.
+#[derive(Clone, Debug, Default)]
+pub struct Who {
+    pub user_id: Option<Uuid>,
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    pub session_id: Option<Uuid>,
+}
+
+impl From<&Actor> for Who {
+    fn from(a: &Actor) -> Self {
+        Who { user_id: Some(a.user_id), email: Some(a.email.clone()), role: Some(a.role), session_id: Some(a.session_id) }
+    }
+}
+
+impl Who {
+    /// The command line acting on the operator's behalf.
+    pub fn system() -> Self {
+        Who { email: Some("system@atrium".into()), ..Default::default() }
+    }
+}
+
+pub struct Event {
+    pub company_id: Option<Uuid>,
+    pub action: Action,
+    pub resource: &'static str,
+    pub resource_id: Option<String>,
+    pub severity: Severity,
+    pub details: serde_json::Value,
+}
+
+pub async fn record(conn: &mut PgConnection, who: &Who, meta: &RequestMeta, event: Event) -> Result<i64, AppError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO audit_log (company_id, user_id, user_email, user_role, action, resource, resource_id,
+                                severity, details, ip_address, user_agent, session_id, request_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::inet, $11, $12, $13)
+         RETURNING id",
+    )
+    .bind(event.company_id)
+    .bind(who.user_id)
+    .bind(who.email.as_deref())
+    .bind(who.role)
+    .bind(event.action.as_str())
+    .bind(event.resource)
+    .bind(event.resource_id)
+    .bind(event.severity)
+    .bind(event.details)
+    .bind(meta.ip.map(|ip| ip.to_string()))
+    .bind(meta.user_agent.as_deref())
+    .bind(who.session_id.map(|s| s.to_string()))
+    .bind(&meta.request_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Before/after of the fields that changed, for an edit's details.
+pub fn diff(before: &serde_json::Value, after: &serde_json::Value) -> serde_json::Value {
+    let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else {
+        return serde_json::json!({ "before": before, "after": after });
+    };
+    let mut changed_before = serde_json::Map::new();
+    let mut changed_after = serde_json::Map::new();
+    for (k, av) in a {
+        if b.get(k) != Some(av) {
+            changed_before.insert(k.clone(), b.get(k).cloned().unwrap_or(serde_json::Value::Null));
+            changed_after.insert(k.clone(), av.clone());
+        }
+    }
+    serde_json::json!({ "before": changed_before, "after": changed_after })
+}
+
+pub async fn recent_for_company(pool: &sqlx::PgPool, company_id: Uuid, limit: i64) -> Result<Vec<AuditEntry>, AppError> {
+    let rows = sqlx::query_as::<_, (i64, time::OffsetDateTime, Option<String>, String, String, Option<String>, Severity, serde_json::Value, Option<String>)>(
+        "SELECT id, \"timestamp\", user_email, action, resource, resource_id, severity, details, host(ip_address)
+           FROM audit_log WHERE company_id = $1
+          ORDER BY \"timestamp\" DESC, id DESC LIMIT $2",
+    )
+    .bind(company_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, ts, actor_email, action, resource, resource_id, severity, details, ip)| AuditEntry {
+            id,
+            timestamp: crate::ui::time::rfc3339(ts),
+            actor_email,
+            action,
+            resource,
+            resource_id,
+            severity,
+            details,
+            ip,
+        })
+        .collect())
+}

@@ -1,0 +1,188 @@
+//! The sign-in and sign-out flows, with throttling and audit.
+use crate::audit::record::{record, Event, Who};
+use crate::audit::{Action, Severity};
+use crate::auth::{password, safe_next};
+use crate::domain::{Email, Role};
+use crate::error::AppError;
+use crate::server_ctx::*;
+use serde_json::json;
+use uuid::Uuid;
+
+pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
+pub const MAX_FAILURES_PER_IP: i64 = 20;
+pub const WINDOW_MINUTES: i64 = 15;
+const BAD_CREDENTIALS: &str = "Email or password is incorrect.";
+pub const SESSION_HOURS: i64 = 12;
+
+/// Minutes until sign-in is allowed again for this account or IP, if it is throttled now.
+async fn throttled_for(pool: &sqlx::PgPool, email: &str, ip: Option<std::net::IpAddr>) -> Result<Option<i64>, AppError> {
+    let ip = ip.map(|i| i.to_string());
+    let (by_account, by_ip): (Option<time::OffsetDateTime>, Option<time::OffsetDateTime>) = sqlx::query_as(
+        "SELECT
+           (SELECT failed_at FROM login_failures
+             WHERE lower(email) = lower($1) AND failed_at > now() - make_interval(mins => $3::int)
+             ORDER BY failed_at DESC OFFSET $4 - 1 LIMIT 1),
+           (SELECT failed_at FROM login_failures
+             WHERE $2::inet IS NOT NULL AND ip_address = $2::inet AND failed_at > now() - make_interval(mins => $3::int)
+             ORDER BY failed_at DESC OFFSET $5 - 1 LIMIT 1)",
+    )
+    .bind(email)
+    .bind(ip)
+    .bind(WINDOW_MINUTES as i32)
+    .bind(MAX_FAILURES_PER_ACCOUNT)
+    .bind(MAX_FAILURES_PER_IP)
+    .fetch_one(pool)
+    .await?;
+    // Blocked until the failure that reached the limit leaves the window.
+    let until = [by_account, by_ip].into_iter().flatten().max();
+    Ok(until.map(|t| {
+        let left = (t + time::Duration::minutes(WINDOW_MINUTES)) - time::OffsetDateTime::now_utc();
+        (left.whole_seconds() + 59).div_euclid(60).max(1)
+    }))
+}
+
+pub async fn sign_in(email: String, password_raw: String, next: Option<String>) -> Result<(), AppError> {
+    let st = state()?;
+    let meta = request_meta();
+    let session = session()?;
+
+    let mut fields = crate::error::Fields::default();
+    let email = fields.check("email", Email::parse(&email));
+    if password_raw.is_empty() {
+        fields.check::<()>("password", Err("Enter your password.".into()));
+    }
+    fields.finish()?;
+    let email = email.expect("checked");
+
+    if let Some(minutes) = throttled_for(&st.pool, email.as_str(), meta.ip).await? {
+        let mut tx = st.pool.begin().await?;
+        let user: Option<(Uuid, Option<Uuid>)> =
+            sqlx::query_as("SELECT id, company_id FROM users WHERE lower(email) = $1").bind(email.as_str()).fetch_optional(&mut *tx).await?;
+        record(
+            &mut tx,
+            &Who { user_id: user.map(|u| u.0), email: Some(email.as_str().into()), ..Default::default() },
+            &meta,
+            Event {
+                company_id: user.and_then(|u| u.1),
+                action: Action::AuthLoginThrottled,
+                resource: "auth",
+                resource_id: None,
+                severity: Severity::Warning,
+                details: json!({ "retry_after_minutes": minutes }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(AppError::TooManyRequests(format!(
+            "Too many failed sign-in attempts. Sign-in is paused for {minutes} minute{}; try again later.",
+            if minutes == 1 { "" } else { "s" }
+        )));
+    }
+
+    let user: Option<(Uuid, Option<String>, Role, Option<Uuid>, String)> = sqlx::query_as(
+        "SELECT id, password_hash, role, company_id, status::text FROM users WHERE lower(email) = $1",
+    )
+    .bind(email.as_str())
+    .fetch_optional(&st.pool)
+    .await?;
+    let stored = user.as_ref().and_then(|u| u.1.clone());
+    let password_ok = password::verify(password_raw, stored).await?;
+    let active = user.as_ref().is_some_and(|u| u.4 == "ACTIVE");
+
+    let mut tx = st.pool.begin().await?;
+    let Some((user_id, _, role, company_id, _)) = user.clone().filter(|_| password_ok && active) else {
+        sqlx::query("INSERT INTO login_failures (email, ip_address) VALUES ($1, $2::inet)")
+            .bind(email.as_str())
+            .bind(meta.ip.map(|i| i.to_string()))
+            .execute(&mut *tx)
+            .await?;
+        let reason = if user.is_none() { "unknown_account" } else if !password_ok { "wrong_password" } else { "account_not_active" };
+        record(
+            &mut tx,
+            &Who { user_id: user.as_ref().map(|u| u.0), email: Some(email.as_str().into()), ..Default::default() },
+            &meta,
+            Event {
+                company_id: user.as_ref().and_then(|u| u.3),
+                action: Action::AuthLoginFailed,
+                resource: "auth",
+                resource_id: None,
+                severity: Severity::Warning,
+                details: json!({ "reason": reason }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(AppError::Unauthenticated(BAD_CREDENTIALS.into()));
+    };
+
+    // A new session id at every sign-in: a fixated pre-login id is worthless.
+    session.cycle_id().await.map_err(internal)?;
+    let session_row: Uuid = sqlx::query_scalar(
+        "INSERT INTO sessions (user_id, expires_at, ip_address, user_agent, tenant_id)
+         VALUES ($1, now() + make_interval(hours => $2::int), $3::inet, $4, $5) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(SESSION_HOURS as i32)
+    .bind(meta.ip.map(|i| i.to_string()))
+    .bind(meta.user_agent.as_deref())
+    .bind(company_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+    record(
+        &mut tx,
+        &Who { user_id: Some(user_id), email: Some(email.as_str().into()), role: Some(role), session_id: Some(session_row) },
+        &meta,
+        Event {
+            company_id,
+            action: Action::AuthLogin,
+            resource: "auth",
+            resource_id: Some(session_row.to_string()),
+            severity: Severity::Info,
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    session
+        .insert(SESSION_AUTH_KEY, SessionAuth { user_id, session_id: session_row })
+        .await
+        .map_err(internal)?;
+
+    let home = if role == Role::SuperAdmin {
+        "/admin/companies".to_string()
+    } else {
+        let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM companies WHERE id = $1").bind(company_id).fetch_optional(&st.pool).await?;
+        slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/".into())
+    };
+    leptos_axum::redirect(&safe_next(next.as_deref()).unwrap_or(home));
+    Ok(())
+}
+
+pub async fn sign_out() -> Result<(), AppError> {
+    let st = state()?;
+    let meta = request_meta();
+    let session = session()?;
+    if let Some(actor) = load_actor(&st.pool, &session).await? {
+        let mut tx = st.pool.begin().await?;
+        sqlx::query("UPDATE sessions SET revoked_at = now() WHERE id = $1").bind(actor.session_id).execute(&mut *tx).await?;
+        record(
+            &mut tx,
+            &Who::from(&actor),
+            &meta,
+            Event {
+                company_id: actor.company_id,
+                action: Action::AuthLogout,
+                resource: "auth",
+                resource_id: Some(actor.session_id.to_string()),
+                severity: Severity::Info,
+                details: json!({}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    session.flush().await.map_err(internal)?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Companies: the super-admin's list and editor, and each company's home page.
+use crate::audit::AuditEntry;
+use crate::ui::time::Stamp;
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[cfg(feature = "ssr")]
+pub mod queries;
+mod views;
+pub use views::{CompanyEditPage, CompanyHomePage, CompanyListPage, CompanyNewPage};
+
+pub const PAGE_SIZE: i64 = 25;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompanySummary {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub tenant_enabled: bool,
+    pub deleted: bool,
+    pub user_count: i64,
+    pub created_at: Stamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompanyPage {
+    pub rows: Vec<CompanySummary>,
+    /// Cursor for the next page, when there is one.
+    pub next: Option<String>,
+    pub total: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum CompanySort {
+    #[default]
+    Name,
+    Newest,
+    Slug,
+}
+
+impl CompanySort {
+    pub fn parse(s: &str) -> CompanySort {
+        match s {
+            "newest" => CompanySort::Newest,
+            "slug" => CompanySort::Slug,
+            _ => CompanySort::Name,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompanySort::Name => "name",
+            CompanySort::Newest => "newest",
+            CompanySort::Slug => "slug",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompanyDetail {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub tenant_enabled: bool,
+    pub tenant_config: String,
+    pub deleted: bool,
+    pub created_at: Stamp,
+    pub updated_at: Stamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompanyHome {
+    pub company: CompanyDetail,
+    pub user_count: i64,
+    pub recent: Vec<AuditEntry>,
+}
+
+#[server(endpoint = "companies/list")]
+pub async fn list_companies(q: String, sort: String, after: Option<String>) -> Result<CompanyPage, AppError> {
+    use crate::server_ctx::*;
+    respond(async {
+        require(Permission::CompaniesWrite).await?;
+        queries::list(&state()?.pool, q.trim(), CompanySort::parse(&sort), after.as_deref()).await
+    }
+    .await)
+}
+
+#[server(endpoint = "companies/create")]
+pub async fn create_company(name: String, slug: String) -> Result<(), AppError> {
+    use crate::server_ctx::*;
+    respond(async {
+        let actor = require(Permission::CompaniesWrite).await?;
+        let id = queries::create(&state()?.pool, &actor, &request_meta(), &name, &slug).await?;
+        leptos_axum::redirect(&format!("/admin/companies/{id}"));
+        Ok(())
+    }
+    .await)
+}
+
+#[server(endpoint = "companies/get")]
+pub async fn get_company(id: Uuid) -> Result<CompanyDetail, AppError> {
+    use crate::server_ctx::*;
+    respond(async {
+        require(Permission::CompaniesWrite).await?;
+        queries::get(&state()?.pool, id).await?.ok_or(AppError::NotFound)
+    }
+    .await)
+}
+
+#[server(endpoint = "companies/update")]
+pub async fn update_company(
+    id: Uuid,
+    name: String,
+    slug: String,
+    tenant_config: String,
+    #[server(default)] tenant_enabled: Option<String>,
+) -> Result<(), AppError> {
+    use crate::server_ctx::*;
+    respond(async {
+        let actor = require(Permission::CompaniesWrite).await?;
+        let input = queries::CompanyEdit { name, slug, tenant_config, tenant_enabled: tenant_enabled.is_some() };
+        queries::update(&state()?.pool, &actor, &request_meta(), id, input).await?;
+        leptos_axum::redirect(&format!("/admin/companies/{id}?saved=1"));
+        Ok(())
+    }
+    .await)
+}
+
+#[server(endpoint = "companies/delete")]
+pub async fn delete_company(id: Uuid) -> Result<(), AppError> {
+    use crate::server_ctx::*;
+    respond(async {
+        let actor = require(Permission::CompaniesDelete).await?;
+        queries::soft_delete(&state()?.pool, &actor, &request_meta(), id).await?;
+        leptos_axum::redirect("/admin/companies");
+        Ok(())
+    }
+    .await)
+}
+
+#[server(endpoint = "companies/home")]
+pub async fn load_company_home(slug: String) -> Result<CompanyHome, AppError> {
+    use crate::server_ctx::*;
+    respond(async {
+        let actor = require(Permission::CompaniesRead).await?;
+        let st = state()?;
+        let company = queries::get_by_slug(&st.pool, &slug).await?.ok_or(AppError::NotFound)?;
+        if !actor.can_enter(company.id) {
+            // Another company's page is reported as missing, not as forbidden.
+            return Err(AppError::NotFound);
+        }
+        let user_count = queries::user_count(&st.pool, company.id).await?;
+        let recent = crate::audit::record::recent_for_company(&st.pool, company.id, 20).await?;
+        Ok(CompanyHome { company, user_count, recent })
+    }
+    .await)
+}

@@ -1,0 +1,267 @@
+//! SQL for companies. Every change writes its audit row in the same transaction.
+use super::{CompanyDetail, CompanyPage, CompanySort, CompanySummary, PAGE_SIZE};
+use crate::audit::record::{diff, record, Event, Who};
+use crate::audit::{Action, Severity};
+use crate::domain::{parse_tenant_config, CompanyName, Slug};
+use crate::error::{AppError, Fields};
+use crate::server_ctx::{Actor, RequestMeta};
+use crate::ui::time::rfc3339;
+use serde_json::json;
+use sqlx::{PgPool, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+fn slug_taken(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.constraint() == Some("companies_slug_key"))
+}
+
+/// Keyset cursor: the sort key of the last row and its id, separated by "~" (ids hold none).
+fn split_cursor(cursor: &str) -> Option<(String, Uuid)> {
+    let (key, id) = cursor.rsplit_once('~')?;
+    Some((key.to_string(), Uuid::parse_str(id).ok()?))
+}
+
+pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>) -> Result<CompanyPage, AppError> {
+    let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let (order, key_expr, cmp) = match sort {
+        CompanySort::Name => ("lower(c.name), c.id", "lower(c.name)", ">"),
+        CompanySort::Slug => ("c.slug, c.id", "c.slug", ">"),
+        CompanySort::Newest => ("c.created_at DESC, c.id DESC", "to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')", "<"),
+    };
+    let cursor = after.and_then(split_cursor);
+    // For newest-first, compare timestamps as timestamps; the text form is only the cursor.
+    let keyset = match (sort, &cursor) {
+        (_, None) => "TRUE".to_string(),
+        (CompanySort::Newest, Some(_)) => "(c.created_at, c.id) < ($3::timestamp AT TIME ZONE 'UTC', $4)".to_string(),
+        (_, Some(_)) => format!("({key_expr}, c.id) {cmp} ($3, $4)"),
+    };
+    let sql = format!(
+        "SELECT c.id, c.name, c.slug, c.tenant_enabled, c.deleted_at IS NOT NULL AS deleted, c.created_at,
+                {key_expr} AS sort_key,
+                (SELECT count(*) FROM users u WHERE u.company_id = c.id) AS user_count
+           FROM companies c
+          WHERE ($1 = '' OR c.name ILIKE $2 OR c.slug ILIKE $2) AND {keyset}
+          ORDER BY {order}
+          LIMIT {}",
+        PAGE_SIZE + 1
+    );
+    let mut query = sqlx::query(&sql).bind(q).bind(&pattern);
+    if let Some((key, id)) = &cursor {
+        query = query.bind(key).bind(id);
+    }
+    let rows = query.fetch_all(pool).await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM companies c WHERE ($1 = '' OR c.name ILIKE $2 OR c.slug ILIKE $2)")
+        .bind(q)
+        .bind(&pattern)
+        .fetch_one(pool)
+        .await?;
+    let has_more = rows.len() as i64 > PAGE_SIZE;
+    let mut next = None;
+    let mut out = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        if i as i64 == PAGE_SIZE {
+            break;
+        }
+        let id: Uuid = row.get("id");
+        if has_more && i as i64 == PAGE_SIZE - 1 {
+            let key: String = row.get("sort_key");
+            next = Some(format!("{key}~{id}"));
+        }
+        out.push(CompanySummary {
+            id,
+            name: row.get("name"),
+            slug: row.get("slug"),
+            tenant_enabled: row.get("tenant_enabled"),
+            deleted: row.get("deleted"),
+            user_count: row.get("user_count"),
+            created_at: rfc3339(row.get::<OffsetDateTime, _>("created_at")),
+        });
+    }
+    Ok(CompanyPage { rows: out, next, total })
+}
+
+type DetailRow = (Uuid, String, String, bool, serde_json::Value, Option<OffsetDateTime>, OffsetDateTime, OffsetDateTime);
+const DETAIL_COLUMNS: &str = "id, name, slug, tenant_enabled, tenant_config, deleted_at, created_at, updated_at";
+
+fn detail(r: DetailRow) -> CompanyDetail {
+    CompanyDetail {
+        id: r.0,
+        name: r.1,
+        slug: r.2,
+        tenant_enabled: r.3,
+        tenant_config: serde_json::to_string_pretty(&r.4).unwrap_or_else(|_| "{}".into()),
+        deleted: r.5.is_some(),
+        created_at: rfc3339(r.6),
+        updated_at: rfc3339(r.7),
+    }
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<CompanyDetail>, AppError> {
+    let row: Option<DetailRow> = sqlx::query_as(&format!("SELECT {DETAIL_COLUMNS} FROM companies WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(detail))
+}
+
+pub async fn get_by_slug(pool: &PgPool, slug: &str) -> Result<Option<CompanyDetail>, AppError> {
+    let row: Option<DetailRow> =
+        sqlx::query_as(&format!("SELECT {DETAIL_COLUMNS} FROM companies WHERE slug = $1 AND deleted_at IS NULL"))
+            .bind(slug)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(detail))
+}
+
+pub async fn user_count(pool: &PgPool, company_id: Uuid) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM users WHERE company_id = $1").bind(company_id).fetch_one(pool).await?)
+}
+
+/// Creates a company. An empty slug is derived from the name and de-duplicated
+/// (acme, acme-2, ...); a given slug must be valid and free.
+pub async fn create(pool: &PgPool, actor: &Actor, meta: &RequestMeta, name: &str, slug: &str) -> Result<Uuid, AppError> {
+    create_as(pool, &Who::from(actor), meta, name, slug).await
+}
+
+pub async fn create_as(pool: &PgPool, who: &Who, meta: &RequestMeta, name: &str, slug: &str) -> Result<Uuid, AppError> {
+    let mut fields = Fields::default();
+    let name = fields.check("name", CompanyName::parse(name));
+    let slug = if slug.trim().is_empty() { None } else { fields.check("slug", Slug::parse(slug)).map(Some).unwrap_or(None) };
+    fields.finish()?;
+    let name = name.expect("checked");
+
+    let mut tx = pool.begin().await?;
+    let slug = match slug {
+        Some(s) => s.as_str().to_string(),
+        None => {
+            let base = Slug::from_name(name.as_str());
+            sqlx::query_scalar("SELECT atrium_unique_company_slug($1, NULL)").bind(base.as_str()).fetch_one(&mut *tx).await?
+        }
+    };
+    let id: Uuid = match sqlx::query_scalar("INSERT INTO companies (name, slug) VALUES ($1, $2) RETURNING id")
+        .bind(name.as_str())
+        .bind(&slug)
+        .fetch_one(&mut *tx)
+        .await
+    {
+        Ok(id) => id,
+        Err(e) if slug_taken(&e) => return Err(AppError::field("slug", format!("The slug \u{201c}{slug}\u{201d} is already taken."))),
+        Err(e) => return Err(e.into()),
+    };
+    record(
+        &mut tx,
+        who,
+        meta,
+        Event {
+            company_id: Some(id),
+            action: Action::CompanyCreate,
+            resource: "company",
+            resource_id: Some(id.to_string()),
+            severity: Severity::Info,
+            details: json!({ "after": { "name": name.as_str(), "slug": slug } }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+pub struct CompanyEdit {
+    pub name: String,
+    pub slug: String,
+    pub tenant_config: String,
+    pub tenant_enabled: bool,
+}
+
+pub async fn update(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: Uuid, input: CompanyEdit) -> Result<(), AppError> {
+    let mut fields = Fields::default();
+    let name = fields.check("name", CompanyName::parse(&input.name));
+    let slug = fields.check("slug", Slug::parse(&input.slug));
+    let config = fields.check("tenant_config", parse_tenant_config(&input.tenant_config));
+    fields.finish()?;
+    let (name, slug, config) = (name.expect("checked"), slug.expect("checked"), config.expect("checked"));
+
+    let mut tx = pool.begin().await?;
+    let before: Option<(String, String, bool, serde_json::Value, bool)> = sqlx::query_as(
+        "SELECT name, slug, tenant_enabled, tenant_config, deleted_at IS NOT NULL FROM companies WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(before) = before else { return Err(AppError::NotFound) };
+    if before.4 {
+        return Err(AppError::Conflict("This company has been deleted and can no longer be edited.".into()));
+    }
+    match sqlx::query("UPDATE companies SET name = $2, slug = $3, tenant_config = $4, tenant_enabled = $5 WHERE id = $1")
+        .bind(id)
+        .bind(name.as_str())
+        .bind(slug.as_str())
+        .bind(&config)
+        .bind(input.tenant_enabled)
+        .execute(&mut *tx)
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if slug_taken(&e) => {
+            return Err(AppError::field("slug", format!("The slug \u{201c}{}\u{201d} is already taken.", slug.as_str())))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let before_json = json!({ "name": before.0, "slug": before.1, "tenant_enabled": before.2, "tenant_config": before.3 });
+    let after_json = json!({ "name": name.as_str(), "slug": slug.as_str(), "tenant_enabled": input.tenant_enabled, "tenant_config": config });
+    if before_json != after_json {
+        let action = match (before.2, input.tenant_enabled) {
+            (true, false) => Action::CompanyDisable,
+            (false, true) => Action::CompanyEnable,
+            _ => Action::CompanyUpdate,
+        };
+        record(
+            &mut tx,
+            &Who::from(actor),
+            meta,
+            Event {
+                company_id: Some(id),
+                action,
+                resource: "company",
+                resource_id: Some(id.to_string()),
+                severity: if action == Action::CompanyDisable { Severity::Warning } else { Severity::Info },
+                details: diff(&before_json, &after_json),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Soft delete: the company disappears from tenant routing; its rows and audit trail stay.
+pub async fn soft_delete(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: Uuid) -> Result<(), AppError> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(String, Option<OffsetDateTime>)> =
+        sqlx::query_as("SELECT slug, deleted_at FROM companies WHERE id = $1 FOR UPDATE").bind(id).fetch_optional(&mut *tx).await?;
+    let Some((slug, deleted_at)) = row else { return Err(AppError::NotFound) };
+    if deleted_at.is_some() {
+        return Err(AppError::Conflict("This company is already deleted.".into()));
+    }
+    sqlx::query("UPDATE companies SET deleted_at = now(), tenant_enabled = false WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    record(
+        &mut tx,
+        &Who::from(actor),
+        meta,
+        Event {
+            company_id: Some(id),
+            action: Action::CompanyDelete,
+            resource: "company",
+            resource_id: Some(id.to_string()),
+            severity: Severity::Warning,
+            details: json!({ "slug": slug }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! Server-side plumbing shared by every server function: the state, the request's metadata,
+//! the signed-in actor, authorization and error mapping.
+use crate::domain::Role;
+use crate::error::AppError;
+use http::request::Parts;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+/// What the server process shares with every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    /// Cookies get `Secure` when Atrium is served over https.
+    pub secure_cookies: bool,
+    pub production: bool,
+}
+
+/// Set by the server's middleware on every request.
+#[derive(Clone, Debug)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// What the cookie session holds: the row in `sessions` that this browser signed in as.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionAuth {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+}
+pub const SESSION_AUTH_KEY: &str = "auth";
+
+/// The signed-in user, loaded fresh for each request.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub company_id: Option<Uuid>,
+    pub allowed_tenants: Vec<Uuid>,
+    pub session_id: Uuid,
+}
+
+/// Permissions, as seeded in `permissions` (resource.action).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    CompaniesRead,
+    CompaniesWrite,
+    CompaniesDelete,
+    AuditRead,
+}
+
+impl Permission {
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::CompaniesRead => "companies.read",
+            Permission::CompaniesWrite => "companies.write",
+            Permission::CompaniesDelete => "companies.delete",
+            Permission::AuditRead => "audit.read",
+        }
+    }
+}
+
+pub fn state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| internal("AppState missing from context"))
+}
+
+pub fn request_meta() -> RequestMeta {
+    use_context::<Parts>()
+        .and_then(|p| p.extensions.get::<RequestMeta>().cloned())
+        .unwrap_or(RequestMeta { request_id: "-".into(), ip: None, user_agent: None })
+}
+
+pub fn session() -> Result<Session, AppError> {
+    use_context::<Parts>()
+        .and_then(|p| p.extensions.get::<Session>().cloned())
+        .ok_or_else(|| internal("session layer missing"))
+}
+
+/// Logs the cause with the request id and hands the client only the id.
+pub fn internal(cause: impl std::fmt::Display) -> AppError {
+    let meta = request_meta();
+    tracing::error!(request_id = %meta.request_id, "internal error: {cause}");
+    AppError::Internal(meta.request_id)
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        internal(e)
+    }
+}
+
+/// Sets the HTTP status for a failed server function. A plain form post (Accept: text/html)
+/// keeps leptos' redirect back to the form, which then shows the error from the URL.
+pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    if let Err(e) = &result {
+        let accepts_html = use_context::<Parts>()
+            .and_then(|p| p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+            .unwrap_or(false);
+        if !accepts_html {
+            if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+                opts.set_status(http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
+            }
+        }
+    }
+    result
+}
+
+/// Loads the signed-in actor from the session, or None. Revoked, expired or suspended
+/// sessions count as signed out.
+pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor>, AppError> {
+    let Some(auth) = session
+        .get::<SessionAuth>(SESSION_AUTH_KEY)
+        .await
+        .map_err(internal)?
+    else {
+        return Ok(None);
+    };
+    let row = sqlx::query_as::<_, (Uuid, String, String, Role, Option<Uuid>, Vec<Uuid>)>(
+        "UPDATE sessions s SET last_seen_at = now()
+           FROM users u
+          WHERE s.id = $1 AND s.user_id = $2 AND u.id = s.user_id
+            AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE'
+         RETURNING u.id, u.email, u.name, u.role, u.company_id, u.allowed_tenants",
+    )
+    .bind(auth.session_id)
+    .bind(auth.user_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(user_id, email, name, role, company_id, allowed_tenants)| Actor {
+        user_id,
+        email,
+        name,
+        role,
+        company_id,
+        allowed_tenants,
+        session_id: auth.session_id,
+    }))
+}
+
+pub async fn current_actor() -> Result<Option<Actor>, AppError> {
+    let st = state()?;
+    let session = session()?;
+    load_actor(&st.pool, &session).await
+}
+
+/// The signed-in actor, or 401.
+pub async fn require_actor() -> Result<Actor, AppError> {
+    current_actor()
+        .await?
+        .ok_or_else(|| AppError::Unauthenticated("Your session has ended. Please sign in again.".into()))
+}
+
+/// The signed-in actor if their role holds `permission` (from role_permissions), else 403.
+pub async fn require(permission: Permission) -> Result<Actor, AppError> {
+    let actor = require_actor().await?;
+    let st = state()?;
+    let granted: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
+                        WHERE rp.role = $1 AND p.name = $2)",
+    )
+    .bind(actor.role)
+    .bind(permission.name())
+    .fetch_one(&st.pool)
+    .await?;
+    if granted {
+        Ok(actor)
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+impl Actor {
+    /// May this actor enter the company? Its own companies, or any for the super-admin.
+    pub fn can_enter(&self, company_id: Uuid) -> bool {
+        self.role == Role::SuperAdmin || self.allowed_tenants.contains(&company_id)
+    }
+}

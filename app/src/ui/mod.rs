@@ -1,0 +1,221 @@
+//! Components used on every page: the frame, form fields, badges and error boxes.
+pub mod time;
+
+use crate::auth::{current_user, Me};
+use crate::domain::Role;
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos_router::hooks::use_location;
+
+/// The error of the last submission of `action`, if any.
+pub fn action_error<T, V>(value: V) -> Signal<Option<AppError>>
+where
+    T: Clone + Send + Sync + 'static,
+    V: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
+{
+    Signal::derive(move || value.get().and_then(|r| r.err()))
+}
+
+pub fn field_error(err: Signal<Option<AppError>>, field: &'static str) -> Signal<Option<String>> {
+    Signal::derive(move || err.get().and_then(|e| e.field_error(field)))
+}
+
+#[component]
+pub fn Field(
+    label: &'static str,
+    name: &'static str,
+    #[prop(default = "text")] input_type: &'static str,
+    #[prop(optional, into)] value: String,
+    #[prop(optional)] help: Option<&'static str>,
+    #[prop(optional)] autocomplete: Option<&'static str>,
+    #[prop(optional)] required: bool,
+    #[prop(optional)] autofocus: bool,
+    #[prop(into)] error: Signal<Option<String>>,
+) -> impl IntoView {
+    let id = format!("f-{name}");
+    let help_id = format!("{id}-help");
+    let err_id = format!("{id}-error");
+    let described = {
+        let (help_id, err_id) = (help_id.clone(), err_id.clone());
+        move || {
+            let mut ids = Vec::new();
+            if help.is_some() {
+                ids.push(help_id.clone());
+            }
+            if error.get().is_some() {
+                ids.push(err_id.clone());
+            }
+            (!ids.is_empty()).then(|| ids.join(" "))
+        }
+    };
+    view! {
+        <div class="field" class:has-error=move || error.get().is_some()>
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id.clone()
+                name=name
+                type=input_type
+                value=value
+                autocomplete=autocomplete
+                required=required
+                autofocus=autofocus
+                aria-invalid=move || error.get().is_some().then_some("true")
+                aria-describedby=described
+            />
+            {help.map(|h| view! { <p class="help" id=help_id.clone()>{h}</p> })}
+            <p class="error" id=err_id role="alert" hidden=move || error.get().is_none()>
+                {move || error.get().unwrap_or_default()}
+            </p>
+        </div>
+    }
+}
+
+/// A form-level message for errors that belong to no single field.
+#[component]
+pub fn FormAlert(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
+    move || {
+        error.get().and_then(|e| match e {
+            AppError::Validation(ref map) => map.get("form").cloned().or(Some(e.to_string())),
+            other => Some(other.to_string()),
+        })
+        .map(|msg| view! { <div class="alert alert-error" role="alert">{msg}</div> })
+    }
+}
+
+#[component]
+pub fn Badge(#[prop(into)] text: String, #[prop(into)] tone: String) -> impl IntoView {
+    view! { <span class=format!("badge badge-{tone}")>{text}</span> }
+}
+
+/// Errors shown inside the frame: what happened and what to do.
+#[component]
+pub fn ErrorBox(error: AppError) -> impl IntoView {
+    let (title, hint) = match &error {
+        AppError::NotFound => ("Not found", "Check the address, or go back to the list."),
+        AppError::Forbidden => ("Not allowed", "Your role does not allow this. Ask an administrator if you need it."),
+        AppError::Unauthenticated(_) => ("Signed out", "Sign in again to continue."),
+        AppError::Internal(_) => ("Something went wrong", "Try again. If it keeps happening, send the request id to your operator."),
+        _ => ("That did not work", ""),
+    };
+    view! {
+        <section class="card error-page" role="alert">
+            <h2>{title}</h2>
+            <p>{error.to_string()}</p>
+            <p class="muted">{hint}</p>
+        </section>
+    }
+}
+
+#[derive(Clone)]
+struct NavItem {
+    href: String,
+    label: &'static str,
+}
+
+/// The console frame: sidebar, top bar and the page.
+#[component]
+pub fn Frame(#[prop(into)] title: String, #[prop(optional, into)] company: Option<(String, String)>, children: Children) -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    let title_text = title.clone();
+    let company_nav = company.clone();
+    let sidebar = move |me: Option<Me>| {
+        let company_nav = company_nav.clone();
+        let path = use_location().pathname.get_untracked();
+        let mut tenant: Vec<NavItem> = Vec::new();
+        let tenant_ctx = company_nav.clone().or_else(|| me.as_ref().and_then(|m| Some((m.home_slug.clone()?, m.home_name.clone()?))));
+        if let Some((slug, _)) = &tenant_ctx {
+            tenant.push(NavItem { href: format!("/t/{slug}/"), label: "Overview" });
+        }
+        let admin = me.as_ref().is_some_and(|m| m.role == Role::SuperAdmin);
+        let link = move |item: NavItem, path: &str| {
+            let current = path == item.href || (item.href != "/" && item.href.len() > 3 && path.starts_with(&item.href) && item.href.ends_with("companies"));
+            view! {
+                <li><a href=item.href.clone() aria-current=current.then_some("page")>{item.label}</a></li>
+            }
+        };
+        view! {
+            <nav class="sidebar" aria-label="Main">
+                <a class="brand" href="/">"Atrium"</a>
+                {tenant_ctx.as_ref().map(|(_, name)| view! { <p class="nav-company" title="Current company">{name.clone()}</p> })}
+                <ul>{tenant.into_iter().map(|i| link(i, &path)).collect_view()}</ul>
+                {admin.then(|| view! {
+                    <p class="nav-group">"Administration"</p>
+                    <ul>{link(NavItem { href: "/admin/companies".into(), label: "Companies" }, &path)}</ul>
+                })}
+            </nav>
+        }
+    };
+    view! {
+        <div class="frame">
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <Suspense fallback=|| view! { <nav class="sidebar" aria-label="Main"><span class="brand">"Atrium"</span></nav> }>
+                {move || {
+                    let sidebar = sidebar.clone();
+                    Suspend::new(async move {
+                    let m = me.await.ok().flatten();
+                    view! {
+                        <details class="menu">
+                            <summary>"Menu"</summary>
+                            {sidebar(m.clone())}
+                        </details>
+                        <div class="sidebar-wrap">{sidebar(m)}</div>
+                    }
+                })}}
+            </Suspense>
+            <div class="main-col">
+                <header class="topbar">
+                    <h1 class="page-title">{title_text}</h1>
+                    <div class="topbar-actions">
+                        {company.map(|(_, name)| view! { <span class="chip" title="Current company">{name}</span> })}
+                        <ThemeToggle/>
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                me.await.ok().flatten().map(|m| view! {
+                                    <span class="who" title=m.email.clone()>
+                                        {if m.name.is_empty() { m.email.clone() } else { m.name.clone() }}
+                                        <span class="muted">" · " {m.role.label()}</span>
+                                    </span>
+                                    <form method="post" action="/api/logout" class="inline">
+                                        <button type="submit" class="btn btn-secondary btn-sm">"Sign out"</button>
+                                    </form>
+                                })
+                            })}
+                        </Suspense>
+                    </div>
+                </header>
+                <main id="main" tabindex="-1">{children()}</main>
+            </div>
+        </div>
+    }
+}
+
+/// Light / dark / system, kept in a cookie so the server renders the right theme.
+#[component]
+pub fn ThemeToggle() -> impl IntoView {
+    view! {
+        <form method="post" action="/api/theme" class="inline theme-toggle">
+            <label class="visually-hidden" for="theme-select">"Theme"</label>
+            <select id="theme-select" name="theme" aria-label="Theme">
+                <option value="system">"System theme"</option>
+                <option value="light">"Light"</option>
+                <option value="dark">"Dark"</option>
+            </select>
+            <button type="submit" class="btn btn-secondary btn-sm">"Apply"</button>
+        </form>
+    }
+}
+
+#[leptos::server(endpoint = "theme")]
+pub async fn set_theme(theme: String) -> Result<(), AppError> {
+    let value = match theme.as_str() {
+        "light" | "dark" | "system" => theme,
+        _ => return crate::server_ctx::respond(Err(AppError::field("theme", "Choose light, dark or system."))),
+    };
+    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+        let cookie = format!("atrium_theme={value}; Path=/; Max-Age=31536000; SameSite=Lax");
+        if let Ok(v) = http::HeaderValue::from_str(&cookie) {
+            opts.append_header(http::header::SET_COOKIE, v);
+        }
+    }
+    Ok(())
+}
