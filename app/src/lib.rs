@@ -13,7 +13,7 @@ pub mod ui;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 /// The document around the app. Rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -61,12 +61,12 @@ pub fn App() -> impl IntoView {
     view! {
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
-                <Route path=path!("/login") view=auth::LoginPage/>
-                <Route path=path!("/admin/companies") view=companies::CompanyListPage/>
-                <Route path=path!("/admin/companies/new") view=companies::CompanyNewPage/>
-                <Route path=path!("/admin/companies/:id") view=companies::CompanyEditPage/>
-                <Route path=path!("/t/:slug") view=companies::CompanyHomePage/>
-                <Route path=path!("/t/:slug/") view=companies::CompanyHomePage/>
+                <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin/companies") view=companies::CompanyListPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin/companies/new") view=companies::CompanyNewPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin/companies/:id") view=companies::CompanyEditPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug") view=companies::CompanyHomePage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/") view=companies::CompanyHomePage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -1,0 +1,72 @@
+//! The Atrium server process: configuration, migrations, the web server and the CLI's work.
+pub mod accounts;
+pub mod config;
+pub mod migrate;
+pub mod web;
+
+use app::server_ctx::AppState;
+use config::Config;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use std::time::Duration;
+
+pub async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(20)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+    Ok(pool)
+}
+
+pub fn app_state(pool: PgPool, config: &Config) -> AppState {
+    AppState { pool, secure_cookies: config.https(), production: config.production() }
+}
+
+/// Applies pending migrations, then serves until SIGINT/SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let pool = connect(config.database_url()?).await?;
+    let applied = migrate::up(&pool, None, |m, ms| tracing::info!("applied migration {:04} {} in {ms} ms", m.version, m.name)).await?;
+    if applied.is_empty() {
+        tracing::info!("schema is current");
+    }
+    config.secret_key()?;
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    if !config.production() {
+        accounts::first_run_superadmin(&pool, &config, addr).await?;
+    }
+    let store = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
+    let cleanup = tokio::spawn(async move {
+        use tower_sessions::ExpiredDeletion;
+        let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
+    });
+    let router = web::router(
+        app_state(pool.clone(), &config),
+        &web::WebConfig { site_root: config.site_root.clone(), addr, https: config.https() },
+    );
+    tracing::info!("Atrium is listening on http://{addr}");
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    cleanup.abort();
+    pool.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

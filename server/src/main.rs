@@ -1,1 +1,155 @@
-fn main(){}
+use atrium_server::config::Config;
+use atrium_server::{accounts, connect, migrate};
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+
+/// Atrium: the admin console of a multi-tenant SaaS.
+#[derive(Parser)]
+#[command(name = "atrium", version)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations, then serve (the default).
+    Serve,
+    /// Inspect and change the schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Create a super-admin (or reset one's password). The password comes from
+    /// ATRIUM_PASSWORD or a prompt.
+    CreateSuperadmin {
+        #[arg(long)]
+        email: String,
+    },
+    /// Load demo companies and users. Refused when ATRIUM_ENV=production.
+    Seed {
+        #[arg(long, required = true)]
+        demo: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Show each migration: version, name, applied_at, duration and checksum state.
+    Status,
+    /// Apply pending migrations (up to --to V).
+    Up {
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Revert migrations newer than --to V (default: only the latest). --to 0 reverts all.
+    Down {
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Run every applied migration's verify script.
+    Verify,
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = dotenvy::dotenv();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => atrium_server::serve(config).await,
+        Command::Migrate { action } => {
+            let pool = connect(config.database_url()?).await?;
+            match action {
+                MigrateAction::Status => print_status(&pool).await,
+                MigrateAction::Up { to } => {
+                    let started = std::time::Instant::now();
+                    let ran = migrate::up(&pool, to, |m, ms| println!("applied {:04} {:<24} {ms:>6} ms", m.version, m.name)).await?;
+                    println!("{} migration(s) applied in {} ms", ran.len(), started.elapsed().as_millis());
+                    Ok(())
+                }
+                MigrateAction::Down { to } => {
+                    let to = match to {
+                        Some(v) => v,
+                        None => {
+                            let mut conn = pool.acquire().await?;
+                            let applied = migrate::applied(&mut conn).await?;
+                            applied.iter().rev().nth(1).map(|a| a.version).unwrap_or(0)
+                        }
+                    };
+                    let ran = migrate::down(&pool, to, |m| println!("reverted {:04} {}", m.version, m.name)).await?;
+                    println!("{} migration(s) reverted", ran.len());
+                    Ok(())
+                }
+                MigrateAction::Verify => {
+                    let n = migrate::verify(&pool, |m| println!("ok {:04} {}", m.version, m.name)).await?;
+                    println!("{n} verify script(s) passed");
+                    Ok(())
+                }
+            }
+        }
+        Command::CreateSuperadmin { email } => {
+            let password = match std::env::var("ATRIUM_PASSWORD") {
+                Ok(p) => p,
+                Err(_) if std::io::stdin().is_terminal() => prompt_password()?,
+                Err(_) => anyhow::bail!("set ATRIUM_PASSWORD, or run in a terminal to be prompted"),
+            };
+            let pool = connect(config.database_url()?).await?;
+            migrate::up(&pool, None, |_, _| {}).await?;
+            let id = accounts::upsert_user(&pool, &email, "", &password, app::domain::Role::SuperAdmin, None).await?;
+            println!("super-admin {email} ready (id {id})");
+            Ok(())
+        }
+        Command::Seed { .. } => {
+            anyhow::ensure!(!config.production(), "seed --demo is refused when ATRIUM_ENV=production");
+            let pool = connect(config.database_url()?).await?;
+            migrate::up(&pool, None, |_, _| {}).await?;
+            accounts::seed_demo(&pool, &config).await
+        }
+    }
+}
+
+fn prompt_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, Write};
+    eprint!("Password (at least 12 characters; input is shown): ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn print_status(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let rows = migrate::status(pool).await?;
+    println!("{:<8} {:<24} {:<10} {:<26} {:>8}  checksum", "version", "name", "state", "applied_at", "ms");
+    for r in &rows {
+        let state = match r.state {
+            migrate::State::Applied => "applied",
+            migrate::State::Pending => "pending",
+            migrate::State::Modified => "MODIFIED",
+            migrate::State::Unknown => "UNKNOWN",
+        };
+        let (at, ms, sum) = match &r.applied {
+            Some(a) => (a.applied_at.to_string(), a.duration_ms.to_string(), if r.state == migrate::State::Modified { "mismatch".to_string() } else { format!("ok {}", &a.checksum[..12]) }),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        println!("{:<8} {:<24} {:<10} {:<26} {:>8}  {}", format!("{:04}", r.version), r.name, state, at.chars().take(26).collect::<String>(), ms, sum);
+    }
+    let pending = rows.iter().filter(|r| r.state == migrate::State::Pending).count();
+    let bad = rows.iter().filter(|r| matches!(r.state, migrate::State::Modified | migrate::State::Unknown)).count();
+    println!("\n{} applied, {pending} pending{}", rows.len() - pending - bad, if bad > 0 { format!(", {bad} with problems") } else { String::new() });
+    anyhow::ensure!(bad == 0, "the database does not match this binary's migrations");
+    Ok(())
+}

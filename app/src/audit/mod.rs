@@ -17,6 +17,7 @@ pub enum Action {
     CompanyEnable,
     CompanyDelete,
     UserCreate,
+    UserPasswordReset,
 }
 
 impl Action {
@@ -31,6 +32,7 @@ impl Action {
         Action::CompanyEnable,
         Action::CompanyDelete,
         Action::UserCreate,
+        Action::UserPasswordReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Action {
             Action::CompanyEnable => "company.enable",
             Action::CompanyDelete => "company.delete",
             Action::UserCreate => "user.create",
+            Action::UserPasswordReset => "user.password_reset",
         }
     }
 }

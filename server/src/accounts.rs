@@ -1,0 +1,115 @@
+//! Accounts made from the command line: the super-admin, the first-run account and demo data.
+use crate::config::{write_private, Config};
+use app::audit::record::{record, Event, Who};
+use app::audit::{Action, Severity};
+use app::domain::{Email, Role};
+use app::server_ctx::RequestMeta;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+fn cli_meta() -> RequestMeta {
+    RequestMeta { request_id: format!("cli-{}", &Uuid::now_v7().simple().to_string()[..12]), ip: None, user_agent: Some("atrium-cli".into()) }
+}
+
+pub fn random_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::thread_rng();
+    (0..20).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
+}
+
+/// Creates a user (or resets the password of an existing one with the same email), audited
+/// with the system actor.
+pub async fn upsert_user(
+    pool: &PgPool,
+    email: &str,
+    name: &str,
+    password: &str,
+    role: Role,
+    company_id: Option<Uuid>,
+) -> anyhow::Result<Uuid> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    app::auth::password::validate_new_password(password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
+    let hash = app::auth::password::hash(password.to_string()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut tx = pool.begin().await?;
+    let (id, inserted): (Uuid, bool) = sqlx::query_as(
+        "INSERT INTO users (email, name, password_hash, role, company_id, status)
+         VALUES ($1, $2, $3, $4, $5, 'ACTIVE')
+         ON CONFLICT (lower(email)) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role,
+           company_id = EXCLUDED.company_id, status = 'ACTIVE'
+         RETURNING id, (xmax = 0)",
+    )
+    .bind(email.as_str())
+    .bind(name)
+    .bind(&hash)
+    .bind(role)
+    .bind(company_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    record(
+        &mut tx,
+        &Who::system(),
+        &cli_meta(),
+        Event {
+            company_id,
+            action: if inserted { Action::UserCreate } else { Action::UserPasswordReset },
+            resource: "user",
+            resource_id: Some(id.to_string()),
+            severity: if role == Role::SuperAdmin { Severity::Warning } else { Severity::Info },
+            details: json!({ "email": email.as_str(), "role": role, "via": "cli" }),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// In development, the first start creates a super-admin and says how to sign in.
+pub async fn first_run_superadmin(pool: &PgPool, config: &Config, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'SUPER_ADMIN')").fetch_one(pool).await?;
+    let file = config.data_dir.join("admin-password.txt");
+    if exists {
+        if file.exists() {
+            println!("Atrium: sign in at http://{addr}/login as admin@atrium.local; the password is in {}", file.display());
+        }
+        return Ok(());
+    }
+    let password = random_password();
+    std::fs::create_dir_all(&config.data_dir)?;
+    write_private(&file, &format!("{password}\n"))?;
+    upsert_user(pool, "admin@atrium.local", "Atrium Admin", &password, Role::SuperAdmin, None).await?;
+    println!();
+    println!("  Atrium is ready. Sign in:");
+    println!("    URL:      http://{addr}/login");
+    println!("    Email:    admin@atrium.local");
+    println!("    Password: in {} (readable only by you)", file.display());
+    println!();
+    Ok(())
+}
+
+/// Demo companies, each with an admin, a manager and a viewer.
+pub async fn seed_demo(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
+    anyhow::ensure!(!config.production(), "seed --demo is refused when ATRIUM_ENV=production");
+    let password = random_password();
+    let meta = cli_meta();
+    for name in ["Acme Corporation", "Globex", "Initech", "Crème Brûlée & Co."] {
+        let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM companies WHERE name = $1").bind(name).fetch_optional(pool).await?;
+        let company = match existing {
+            Some(id) => id,
+            None => app::companies::queries::create_as(pool, &Who::system(), &meta, name, "").await.map_err(|e| anyhow::anyhow!("{e}"))?,
+        };
+        let slug: String = sqlx::query_scalar("SELECT slug FROM companies WHERE id = $1").bind(company).fetch_one(pool).await?;
+        for (role, label) in [(Role::Admin, "admin"), (Role::Manager, "manager"), (Role::Viewer, "viewer")] {
+            let email = format!("{label}@{slug}.example");
+            upsert_user(pool, &email, &format!("{} {}", name.split_whitespace().next().unwrap_or(name), role.label()), &password, role, Some(company)).await?;
+            println!("  {email:<40} {}", role.label());
+        }
+    }
+    let file = config.data_dir.join("demo-password.txt");
+    std::fs::create_dir_all(&config.data_dir)?;
+    write_private(&file, &format!("{password}\n"))?;
+    println!("All demo users share one password, written to {}", file.display());
+    Ok(())
+}

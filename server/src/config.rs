@@ -1,0 +1,81 @@
+//! Configuration from the environment (and `.env`), with CLI flags on top.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct Config {
+    /// PostgreSQL connection string.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "ATRIUM_ADDR", default_value = "127.0.0.1:3000", global = true)]
+    pub addr: SocketAddr,
+    #[arg(long = "env", env = "ATRIUM_ENV", value_enum, default_value = "development", global = true)]
+    pub environment: Environment,
+    /// Root secret for the API-key pepper and credential encryption. Required in production;
+    /// generated under .data/ in development.
+    #[arg(long, env = "ATRIUM_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// The public URL, when Atrium sits behind a proxy; https turns on Secure cookies and HSTS.
+    #[arg(long, env = "ATRIUM_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Where the built site (pkg/, favicon) lives.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", global = true)]
+    pub site_root: PathBuf,
+    /// Where development state (secret key, first password) is kept.
+    #[arg(long, env = "ATRIUM_DATA_DIR", default_value = ".data", global = true)]
+    pub data_dir: PathBuf,
+}
+
+impl Config {
+    pub fn database_url(&self) -> anyhow::Result<&str> {
+        self.database_url
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("DATABASE_URL is not set. Use `.dev/run`, which starts a private PostgreSQL, or export DATABASE_URL."))
+    }
+
+    pub fn https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+
+    pub fn production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    /// The root secret: from the environment, or in development from .data/secret_key.
+    pub fn secret_key(&self) -> anyhow::Result<String> {
+        if let Some(k) = &self.secret_key {
+            anyhow::ensure!(k.len() >= 32, "ATRIUM_SECRET_KEY must be at least 32 characters");
+            return Ok(k.clone());
+        }
+        anyhow::ensure!(!self.production(), "ATRIUM_SECRET_KEY is required when ATRIUM_ENV=production");
+        let path = self.data_dir.join("secret_key");
+        if let Ok(k) = std::fs::read_to_string(&path) {
+            return Ok(k.trim().to_string());
+        }
+        std::fs::create_dir_all(&self.data_dir)?;
+        let key = hex::encode(rand::random::<[u8; 32]>());
+        write_private(&path, &key)?;
+        tracing::info!("generated a development secret key in {}", path.display());
+        Ok(key)
+    }
+}
+
+/// Writes a file only its owner can read.
+pub fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(contents.as_bytes())
+}

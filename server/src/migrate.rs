@@ -1,0 +1,352 @@
+//! The migration runner: applies, reverts, verifies and reports the embedded migrations.
+//!
+//! Each migration runs in one transaction with a lock_timeout, under a session advisory lock,
+//! so concurrent servers apply each migration once. Statements run one at a time, so a
+//! failure names the file, the statement and PostgreSQL's message; the transaction rolls
+//! back and the schema is as it was. The checksum of every applied file is kept and
+//! compared, so an edited migration is caught.
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, PgConnection, PgPool};
+use std::time::Instant;
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub file: &'static str,
+    pub up: &'static str,
+    pub down: &'static str,
+    pub verify: Option<&'static str>,
+}
+
+include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// A fixed key for pg_advisory_lock: "atrium migrations".
+const LOCK_KEY: i64 = 0x6174_7269_756d_6d67;
+const LOCK_TIMEOUT: &str = "10s";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("{file}: statement {index} failed: {message}\n--- statement ---\n{statement}\n---")]
+    Statement { file: String, index: usize, statement: String, message: String },
+    #[error("{file} was edited after it was applied (checksum {applied} in the database, {current} on disk)")]
+    Checksum { file: String, applied: String, current: String },
+    #[error("version {0} is applied in the database but unknown to this binary; is this binary older than the schema?")]
+    Unknown(i64),
+    #[error("verify {file} failed: {message}")]
+    Verify { file: String, message: String },
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl Migration {
+    pub fn checksum(&self) -> String {
+        hex::encode(Sha256::digest(self.up.as_bytes()))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub version: i64,
+    pub name: String,
+    pub checksum: String,
+    pub applied_at: time::OffsetDateTime,
+    pub duration_ms: i64,
+}
+
+/// Splits SQL into statements, honouring quotes, dollar quotes and comments.
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                let q = bytes[i];
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == q {
+                        if i + 1 < bytes.len() && bytes[i + 1] == q {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'$' => {
+                // $tag$ ... $tag$
+                let tag_end = sql[i + 1..].find('$').map(|e| i + 1 + e);
+                if let Some(end) = tag_end {
+                    let tag = &sql[i..=end];
+                    if tag[1..tag.len() - 1].chars().all(|c| c.is_alphanumeric() || c == '_') {
+                        if let Some(close) = sql[end + 1..].find(tag) {
+                            i = end + 1 + close + tag.len() - 1;
+                        }
+                    }
+                }
+            }
+            b';' => {
+                let stmt = sql[start..i].trim();
+                if !is_blank(stmt) {
+                    out.push(stmt.to_string());
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let rest = sql[start.min(sql.len())..].trim();
+    if !is_blank(rest) {
+        out.push(rest.to_string());
+    }
+    out
+}
+
+fn is_blank(stmt: &str) -> bool {
+    stmt.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with("--")
+    })
+}
+
+async fn ensure_table(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+           version BIGINT PRIMARY KEY,
+           name TEXT NOT NULL,
+           checksum TEXT NOT NULL,
+           applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+           duration_ms BIGINT NOT NULL
+         )",
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn applied(conn: &mut PgConnection) -> Result<Vec<Applied>, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('public.schema_migrations') IS NOT NULL").fetch_one(&mut *conn).await?;
+    if !exists {
+        return Ok(vec![]);
+    }
+    let rows: Vec<(i64, String, String, time::OffsetDateTime, i64)> =
+        sqlx::query_as("SELECT version, name, checksum, applied_at, duration_ms FROM schema_migrations ORDER BY version")
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(version, name, checksum, applied_at, duration_ms)| Applied { version, name, checksum, applied_at, duration_ms })
+        .collect())
+}
+
+async fn run_script(tx: &mut PgConnection, file: &str, sql: &str) -> Result<(), MigrateError> {
+    for (index, statement) in split_statements(sql).into_iter().enumerate() {
+        if let Err(e) = sqlx::raw_sql(&statement).execute(&mut *tx).await {
+            let message = match &e {
+                sqlx::Error::Database(d) => d.message().to_string(),
+                other => other.to_string(),
+            };
+            return Err(MigrateError::Statement { file: file.to_string(), index: index + 1, statement, message });
+        }
+    }
+    Ok(())
+}
+
+/// Holds the advisory lock on its own connection for as long as it lives.
+pub struct Locked {
+    conn: PgConnection,
+}
+
+impl Locked {
+    pub async fn acquire(pool: &PgPool) -> Result<Locked, sqlx::Error> {
+        let mut conn = pool.acquire().await?.detach();
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(LOCK_KEY).execute(&mut conn).await?;
+        ensure_table(&mut conn).await?;
+        Ok(Locked { conn })
+    }
+    pub async fn release(mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut self.conn).await?;
+        self.conn.close().await
+    }
+}
+
+fn check_applied(applied: &[Applied]) -> Result<(), MigrateError> {
+    for a in applied {
+        let Some(m) = MIGRATIONS.iter().find(|m| m.version == a.version) else {
+            return Err(MigrateError::Unknown(a.version));
+        };
+        let current = m.checksum();
+        if current != a.checksum {
+            return Err(MigrateError::Checksum { file: m.file.into(), applied: a.checksum.clone(), current });
+        }
+    }
+    Ok(())
+}
+
+/// Applies every pending migration up to `target` (all when None). Returns what it applied.
+pub async fn up(pool: &PgPool, target: Option<i64>, mut progress: impl FnMut(&Migration, u128)) -> Result<Vec<i64>, MigrateError> {
+    let mut lock = Locked::acquire(pool).await?;
+    let result = up_locked(&mut lock.conn, target, &mut progress).await;
+    lock.release().await?;
+    result
+}
+
+async fn up_locked(conn: &mut PgConnection, target: Option<i64>, progress: &mut impl FnMut(&Migration, u128)) -> Result<Vec<i64>, MigrateError> {
+    let done = applied(conn).await?;
+    check_applied(&done)?;
+    let mut ran = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| target.is_none_or(|t| m.version <= t)) {
+        if done.iter().any(|a| a.version == m.version) {
+            continue;
+        }
+        let started = Instant::now();
+        let mut tx = conn.begin().await?;
+        sqlx::raw_sql(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")).execute(&mut *tx).await?;
+        run_script(&mut tx, m.file, m.up).await?;
+        let ms = started.elapsed().as_millis();
+        sqlx::query("INSERT INTO schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(m.checksum())
+            .bind(ms as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        progress(m, ms);
+        ran.push(m.version);
+    }
+    Ok(ran)
+}
+
+/// Reverts applied migrations, newest first, until only versions <= `to` remain.
+pub async fn down(pool: &PgPool, to: i64, mut progress: impl FnMut(&Migration)) -> Result<Vec<i64>, MigrateError> {
+    let mut lock = Locked::acquire(pool).await?;
+    let result = async {
+        let done = applied(&mut lock.conn).await?;
+        check_applied(&done)?;
+        let mut reverted = Vec::new();
+        for a in done.iter().rev().filter(|a| a.version > to) {
+            let m = MIGRATIONS.iter().find(|m| m.version == a.version).ok_or(MigrateError::Unknown(a.version))?;
+            let mut tx = lock.conn.begin().await?;
+            sqlx::raw_sql(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")).execute(&mut *tx).await?;
+            run_script(&mut tx, &m.file.replace(".up.", ".down."), m.down).await?;
+            sqlx::query("DELETE FROM schema_migrations WHERE version = $1").bind(m.version).execute(&mut *tx).await?;
+            tx.commit().await?;
+            progress(m);
+            reverted.push(m.version);
+        }
+        if to <= 0 {
+            // Nothing of ours is left, not even the bookkeeping.
+            sqlx::raw_sql("DROP TABLE IF EXISTS schema_migrations").execute(&mut lock.conn).await?;
+        }
+        Ok(reverted)
+    }
+    .await;
+    lock.release().await?;
+    result
+}
+
+/// Runs every applied migration's verify script, each in a transaction that is rolled back.
+pub async fn verify(pool: &PgPool, mut progress: impl FnMut(&Migration)) -> Result<usize, MigrateError> {
+    let mut conn = pool.acquire().await?;
+    let done = applied(&mut conn).await?;
+    check_applied(&done)?;
+    let mut n = 0;
+    for a in &done {
+        let m = MIGRATIONS.iter().find(|m| m.version == a.version).ok_or(MigrateError::Unknown(a.version))?;
+        let Some(sql) = m.verify else { continue };
+        let mut tx = conn.begin().await?;
+        let file = m.file.replace(".up.", ".verify.");
+        let r = run_script(&mut tx, &file, sql).await;
+        tx.rollback().await?;
+        if let Err(e) = r {
+            let message = match e {
+                MigrateError::Statement { message, .. } => message,
+                other => other.to_string(),
+            };
+            return Err(MigrateError::Verify { file, message });
+        }
+        progress(m);
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Applied,
+    Pending,
+    Modified,
+    Unknown,
+}
+
+pub struct StatusRow {
+    pub version: i64,
+    pub name: String,
+    pub state: State,
+    pub applied: Option<Applied>,
+}
+
+pub async fn status(pool: &PgPool) -> Result<Vec<StatusRow>, MigrateError> {
+    let mut conn = pool.acquire().await?;
+    let done = applied(&mut conn).await?;
+    let mut rows: Vec<StatusRow> = MIGRATIONS
+        .iter()
+        .map(|m| {
+            let a = done.iter().find(|a| a.version == m.version).cloned();
+            let state = match &a {
+                None => State::Pending,
+                Some(a) if a.checksum != m.checksum() => State::Modified,
+                Some(_) => State::Applied,
+            };
+            StatusRow { version: m.version, name: m.name.into(), state, applied: a }
+        })
+        .collect();
+    for a in done.iter().filter(|a| !MIGRATIONS.iter().any(|m| m.version == a.version)) {
+        rows.push(StatusRow { version: a.version, name: a.name.clone(), state: State::Unknown, applied: Some(a.clone()) });
+    }
+    rows.sort_by_key(|r| r.version);
+    Ok(rows)
+}
+
+/// True when every embedded migration is applied with a matching checksum.
+pub async fn is_current(pool: &PgPool) -> Result<bool, MigrateError> {
+    Ok(status(pool).await?.iter().all(|r| r.state == State::Applied))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_around_quotes_and_dollar_bodies() {
+        let sql = "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n-- a; comment\nSELECT 'a;b'; SELECT $x$;$x$";
+        let s = split_statements(sql);
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert!(s[0].contains("SELECT 1;"));
+        assert_eq!(s[2], "SELECT $x$;$x$");
+    }
+
+    #[test]
+    fn every_migration_splits() {
+        for m in MIGRATIONS {
+            assert!(!split_statements(m.up).is_empty(), "{}", m.file);
+            assert!(!split_statements(m.down).is_empty(), "{}", m.file);
+        }
+    }
+}

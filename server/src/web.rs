@@ -1,0 +1,211 @@
+//! The HTTP side: router, middleware, health checks and static files.
+use crate::migrate;
+use app::server_ctx::{load_actor, AppState, RequestMeta};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRef, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes, ResponseOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+#[derive(Clone, FromRef)]
+pub struct WebState {
+    pub leptos_options: LeptosOptions,
+    pub app: AppState,
+}
+
+pub struct WebConfig {
+    pub site_root: PathBuf,
+    pub addr: SocketAddr,
+    pub https: bool,
+}
+
+pub fn router(app_state: AppState, cfg: &WebConfig) -> Router {
+    let leptos_options = LeptosOptions::builder()
+        .output_name("atrium")
+        .site_root(cfg.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(cfg.addr)
+        .build();
+    let routes = generate_route_list(app::App);
+    let state = WebState { leptos_options: leptos_options.clone(), app: app_state.clone() };
+
+    let context = {
+        let app_state = app_state.clone();
+        move || {
+            provide_context(app_state.clone());
+            set_csp_with_nonce();
+        }
+    };
+
+    let store = PostgresStore::new(app_state.pool.clone());
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("atrium_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(cfg.https)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(app::auth::signin::SESSION_HOURS)));
+
+    let pkg = Router::new()
+        .nest_service("/pkg", ServeDir::new(cfg.site_root.join("pkg")).precompressed_br().precompressed_gzip())
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
+    let favicon = ServeDir::new(cfg.site_root.clone());
+
+    Router::new()
+        .route("/healthz", get(|| async { "alive" }))
+        .route("/readyz", get(readyz))
+        .route("/", get(root))
+        .route("/api/{*fn_name}", post(server_fn_handler))
+        .leptos_routes_with_context(&state, routes, context, {
+            let opts = leptos_options.clone();
+            move || app::shell(opts.clone())
+        })
+        .merge(pkg)
+        .route_service("/favicon.svg", favicon)
+        .fallback(leptos_axum::file_and_error_handler::<WebState, _>(app::shell))
+        .layer(middleware::from_fn_with_state(state.clone(), gate_pages))
+        .layer(sessions)
+        .layer(middleware::from_fn(same_origin_writes))
+        .layer(middleware::from_fn_with_state(cfg.https, security_headers))
+        .layer(middleware::from_fn(request_meta))
+        .with_state(state)
+}
+
+fn set_csp_with_nonce() {
+    if let (Some(nonce), Some(res)) = (leptos::nonce::use_nonce(), use_context::<ResponseOptions>()) {
+        let csp = format!(
+            "default-src 'self'; script-src 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            res.insert_header(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+}
+
+async fn server_fn_handler(State(state): State<WebState>, req: Request) -> impl IntoResponse {
+    let app_state = state.app.clone();
+    handle_server_fns_with_context(move || provide_context(app_state.clone()), req).await
+}
+
+async fn readyz(State(state): State<WebState>) -> Response {
+    match migrate::is_current(&state.app.pool).await {
+        Ok(true) => (StatusCode::OK, "ready").into_response(),
+        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, "migrations pending").into_response(),
+        Err(e) => {
+            tracing::warn!("readyz: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+/// `/` sends a signed-in user to their home, anyone else to sign in.
+async fn root(State(state): State<WebState>, session: Session) -> Response {
+    match load_actor(&state.app.pool, &session).await {
+        Ok(Some(actor)) if actor.role == app::domain::Role::SuperAdmin => Redirect::to("/admin/companies").into_response(),
+        Ok(Some(actor)) => {
+            let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM companies WHERE id = $1")
+                .bind(actor.company_id)
+                .fetch_optional(&state.app.pool)
+                .await
+                .ok()
+                .flatten();
+            Redirect::to(&slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/login".into())).into_response()
+        }
+        _ => Redirect::to("/login").into_response(),
+    }
+}
+
+/// Console pages need a signed-in user: anyone else is sent to /login and brought back.
+async fn gate_pages(State(state): State<WebState>, session: Session, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let protected = path.starts_with("/admin") || path.starts_with("/t/") || path == "/account";
+    if !protected || req.method() != Method::GET {
+        return next.run(req).await;
+    }
+    match load_actor(&state.app.pool, &session).await {
+        Ok(Some(_)) => next.run(req).await,
+        Ok(None) => {
+            let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let enc: String = url_encode(target);
+            Redirect::to(&format!("/login?next={enc}")).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// CSRF defence: a request that changes state must come from our own origin. Browsers send
+/// Origin on every POST; Referer is the fallback. Clients that send neither (curl, scripts)
+/// carry no ambient browser credentials worth forging.
+async fn same_origin_writes(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
+    let source = req
+        .headers()
+        .get(header::ORIGIN)
+        .or_else(|| req.headers().get(header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(source) = source {
+        let authority = source.split("://").nth(1).map(|rest| rest.split('/').next().unwrap_or("")).unwrap_or("");
+        if source == "null" || authority != host {
+            return (StatusCode::FORBIDDEN, "Cross-origin request refused.").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn security_headers(State(https): State<bool>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; script-src 'none'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"),
+        );
+    }
+    if https {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    res
+}
+
+/// Gives every request an id, and records the caller's address and user agent.
+async fn request_meta(mut req: Request<Body>, next: Next) -> Response {
+    let request_id = uuid::Uuid::now_v7().simple().to_string()[..16].to_string();
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
+    req.extensions_mut().insert(RequestMeta { request_id: request_id.clone(), ip, user_agent });
+    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
+    let _guard = span.enter();
+    drop(_guard);
+    let mut res = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
