@@ -58,6 +58,8 @@ fn current_theme() -> &'static str {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    #[cfg(feature = "hydrate")]
+    focus_search_on_slash();
     view! {
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
@@ -84,6 +86,34 @@ fn NotFound() -> impl IntoView {
             <p><a href="/">"Go to your home page"</a></p>
         </ui::Frame>
     }
+}
+
+/// `/` focuses the page's search box, unless the user is typing somewhere.
+#[cfg(feature = "hydrate")]
+fn focus_search_on_slash() {
+    use leptos::wasm_bindgen::JsCast;
+    let handle = window_event_listener(leptos::ev::keydown, |e| {
+        if e.key() != "/" || e.ctrl_key() || e.meta_key() || e.alt_key() {
+            return;
+        }
+        let typing = e
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+        if typing {
+            return;
+        }
+        if let Some(el) = document()
+            .query_selector("[data-search]")
+            .ok()
+            .flatten()
+            .and_then(|el| el.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+        {
+            e.prevent_default();
+            let _ = el.focus();
+        }
+    });
+    on_cleanup(move || handle.remove());
 }
 
 #[cfg(feature = "hydrate")]

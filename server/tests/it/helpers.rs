@@ -1,0 +1,137 @@
+//! spawn_app(): a real server on 127.0.0.1:0 against a fresh, migrated database that is
+//! dropped afterwards, and a cookie-keeping client with one helper per endpoint.
+use atrium_server::{migrate, web};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use std::str::FromStr;
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub fn admin_options() -> PgConnectOptions {
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL must point at a PostgreSQL server (run .dev/test)");
+    PgConnectOptions::from_str(&url).expect("valid DATABASE_URL").log_statements(tracing::log::LevelFilter::Off)
+}
+
+/// A database of its own, dropped when this value is dropped.
+pub struct TestDb {
+    pub name: String,
+    pub options: PgConnectOptions,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let name = format!("atrium_test_{}", Uuid::new_v4().simple());
+        let admin = PgPoolOptions::new().max_connections(1).connect_with(admin_options().database("postgres")).await.expect("connect to postgres");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create test database");
+        admin.close().await;
+        TestDb { options: admin_options().database(&name), name }
+    }
+
+    pub async fn pool(&self) -> PgPool {
+        PgPoolOptions::new().max_connections(10).connect_with(self.options.clone()).await.expect("connect to test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                if let Ok(admin) = PgPoolOptions::new().max_connections(1).connect_with(admin_options().database("postgres")).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
+                    admin.close().await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub pool: PgPool,
+    /// Kept alive for the test's duration; dropping it drops the database.
+    #[allow(dead_code)]
+    pub db: TestDb,
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(false).await
+}
+
+pub async fn spawn_app_with(https: bool) -> TestApp {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    migrate::up(&pool, None, |_, _| {}).await.expect("migrations apply");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = app::server_ctx::AppState { pool: pool.clone(), secure_cookies: https, production: false };
+    let router = web::router(state, &web::WebConfig { site_root: "target/site".into(), addr, https });
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+    });
+    TestApp { addr, pool, db }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Posts a form to a server function the way the hydrated app does (JSON answers).
+    pub async fn post(&self, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client
+            .post(self.url(path))
+            .header("Origin", format!("http://{}", self.addr))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn login(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+        self.post(client, "/api/login", &[("email", email), ("password", password), ("next", "")]).await
+    }
+
+    pub async fn create_company(&self, client: &reqwest::Client, name: &str, slug: &str) -> reqwest::Response {
+        self.post(client, "/api/companies/create", &[("name", name), ("slug", slug)]).await
+    }
+
+    pub async fn user(&self, email: &str, role: app::domain::Role, company: Option<Uuid>) -> Uuid {
+        atrium_server::accounts::upsert_user(&self.pool, email, "Test User", PASSWORD, role, company).await.unwrap()
+    }
+
+    /// A signed-in super-admin client.
+    pub async fn superadmin(&self) -> reqwest::Client {
+        self.user("root@atrium.test", app::domain::Role::SuperAdmin, None).await;
+        let c = client();
+        let r = self.login(&c, "root@atrium.test", PASSWORD).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        c
+    }
+
+    pub async fn company(&self, name: &str) -> Uuid {
+        let meta = app::server_ctx::RequestMeta { request_id: "test".into(), ip: None, user_agent: None };
+        app::companies::queries::create_as(&self.pool, &app::audit::record::Who::system(), &meta, name, "").await.unwrap()
+    }
+
+    pub async fn audit_count(&self, action: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1").bind(action).fetch_one(&self.pool).await.unwrap()
+    }
+}
+
+pub async fn json(r: reqwest::Response) -> serde_json::Value {
+    let text = r.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}

@@ -1,0 +1,6 @@
+//! Atrium's integration tests: one binary, a real PostgreSQL, a fresh database per test.
+mod auth;
+mod companies;
+mod helpers;
+mod migrations;
+mod pages;
