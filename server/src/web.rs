@@ -66,14 +66,25 @@ pub fn router(app_state: AppState, cfg: &WebConfig) -> Router {
         .route("/readyz", get(readyz))
         .route("/", get(root))
         .route("/api/{*fn_name}", post(server_fn_handler))
-        .leptos_routes_with_context(&state, routes, context, {
+        .leptos_routes_with_context(&state, routes, context.clone(), {
             let opts = leptos_options.clone();
             move || app::shell(opts.clone())
         })
         .merge(pkg)
         .route_service("/favicon.svg", favicon)
-        .fallback(leptos_axum::file_and_error_handler::<WebState, _>(app::shell))
+        .fallback({
+            // Unknown paths render inside the frame, with the router's 404 page.
+            let render = leptos_axum::render_app_to_stream_with_context(context, {
+                let opts = leptos_options.clone();
+                move || app::shell(opts.clone())
+            });
+            move |req: Request| {
+                let render = render.clone();
+                async move { render(req).await }
+            }
+        })
         .layer(middleware::from_fn_with_state(state.clone(), gate_pages))
+        .layer(middleware::from_fn(bad_args_are_422))
         .layer(sessions)
         .layer(middleware::from_fn(same_origin_writes))
         .layer(middleware::from_fn_with_state(cfg.https, security_headers))
@@ -93,9 +104,25 @@ fn set_csp_with_nonce() {
     }
 }
 
-async fn server_fn_handler(State(state): State<WebState>, req: Request) -> impl IntoResponse {
+async fn server_fn_handler(State(state): State<WebState>, req: Request) -> Response {
     let app_state = state.app.clone();
-    handle_server_fns_with_context(move || provide_context(app_state.clone()), req).await
+    handle_server_fns_with_context(move || provide_context(app_state.clone()), req).await.into_response()
+}
+
+async fn bad_args_are_422(req: Request, next: Next) -> Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    if !is_api || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    // Arguments that fail to parse (a missing field, a malformed id) are the client's
+    // mistake: server_fn reports them as 500, we answer 422 with the same body.
+    let (mut parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    if serde_json::from_slice::<app::error::AppError>(&bytes).is_ok_and(|e| matches!(e, app::error::AppError::Validation(_))) {
+        parts.status = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 async fn readyz(State(state): State<WebState>) -> Response {

@@ -216,7 +216,7 @@ async fn a_company_home_shows_its_own_audit_and_nobody_elses() {
     let other = app.post(&ann, "/api/companies/home", &[("slug", "globex")]).await;
     assert_eq!(other.status(), 404);
     let page = app.get(&ann, "/t/globex/").await;
-    assert_eq!(page.status(), 200, "the page renders inside the frame");
+    assert_eq!(page.status(), 404, "another company's page is not found");
     let html = page.text().await.unwrap();
     assert!(html.contains("Not found") && !html.contains("Globex"));
 }
