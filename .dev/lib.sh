@@ -128,4 +128,6 @@ build_site() {
   ensure_build_tools
   say "building Atrium (cargo leptos build --release)"
   (cd "$ROOT" && cargo leptos build --release)
+  # ServeDir sends these to browsers that accept gzip.
+  gzip -9 -k -f "$ROOT"/target/site/pkg/*.wasm "$ROOT"/target/site/pkg/*.js "$ROOT"/target/site/pkg/*.css
 }

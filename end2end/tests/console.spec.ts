@@ -1,0 +1,107 @@
+import { test, expect, Page } from '@playwright/test';
+import * as fs from 'fs';
+
+const email = process.env.ATRIUM_E2E_EMAIL ?? 'e2e@atrium.test';
+const password = process.env.ATRIUM_E2E_PASSWORD ?? 'e2e password 123';
+const shots = 'screenshots';
+fs.mkdirSync(shots, { recursive: true });
+
+/** Screenshots of the current page in the light and the dark theme. */
+async function shoot(page: Page, name: string) {
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.screenshot({ path: `${shots}/${name}-light.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: `${shots}/${name}-dark.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+async function hydrated(page: Page) {
+  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+}
+
+test('sign in, create a company, find it, open it, see its audit row, sign out', async ({ page }) => {
+  const problems: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+
+  await page.goto('/admin/companies');
+  await expect(page).toHaveURL(/\/login\?next=/);
+  await hydrated(page);
+  await shoot(page, '01-login');
+
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/admin\/companies$/);
+  await expect(page.getByRole('heading', { name: 'Companies' })).toBeVisible();
+  await hydrated(page);
+  await shoot(page, '02-companies');
+
+  const name = `Playwright Crème ${Date.now()}`;
+  await page.getByRole('link', { name: 'New company' }).click();
+  await expect(page).toHaveURL(/\/admin\/companies\/new$/);
+  await page.getByLabel('Name').fill('');
+  await page.getByRole('button', { name: 'Create company' }).click();
+  // The hydrated form shows the server's field message without leaving the page.
+  await expect(page.getByText("Enter the company's name.")).toBeVisible();
+  await shoot(page, '03-new-company-error');
+  await page.getByLabel('Name').fill(name);
+  await page.getByRole('button', { name: 'Create company' }).click();
+  await expect(page).toHaveURL(/\/admin\/companies\/[0-9a-f-]{36}$/);
+  await expect(page.getByRole('heading', { name })).toBeVisible();
+  await shoot(page, '04-company-edit');
+
+  // Find it: "/" focuses the search box (a keyboard shortcut that only exists once hydrated).
+  await page.goto('/admin/companies');
+  await hydrated(page);
+  await page.keyboard.press('/');
+  await expect(page.getByLabel('Search companies')).toBeFocused();
+  await page.keyboard.type('playwright cr');
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(/q=playwright/);
+  const row = page.getByRole('row').filter({ hasText: name });
+  await expect(row).toHaveCount(1);
+  const slug = (await row.getByRole('link').nth(1).innerText()).trim();
+  expect(slug).toMatch(/^playwright-creme-\d+$/);
+
+  await row.getByRole('link', { name: slug }).click();
+  await expect(page).toHaveURL(new RegExp(`/t/${slug}/$`));
+  await expect(page.getByRole('heading', { name: 'Recent activity' })).toBeVisible();
+  await expect(page.getByRole('cell', { name: 'company.create' })).toBeVisible();
+  await shoot(page, '05-company-home');
+
+  // Narrow screens: the menu button replaces the sidebar and nothing scrolls sideways.
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.goto('/admin/companies');
+  await expect(page.locator('details.menu summary')).toBeVisible();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await shoot(page, '06-companies-375px');
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  await page.goto('/admin/companies');
+  await page.getByRole('button', { name: 'Sign out' }).first().click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto('/admin/companies');
+  await expect(page).toHaveURL(/\/login\?next=/);
+
+  expect(problems, problems.join('\n')).toEqual([]);
+});
+
+test('pages work before the wasm loads: sign in with JavaScript disabled', async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill('definitely wrong');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByText('Email or password is incorrect.')).toBeVisible();
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/admin\/companies$/);
+  await expect(page.getByRole('heading', { name: 'Companies' })).toBeVisible();
+  await context.close();
+});
