@@ -37,8 +37,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The theme cookie: "light", "dark", or "system" (follow prefers-color-scheme).
-fn current_theme() -> &'static str {
+/// The theme cookie: "light", "dark", or "system" (follow prefers-color-scheme). In the
+/// browser, the server-rendered `<html data-theme>` is the source.
+pub fn current_theme() -> &'static str {
+    #[cfg(feature = "hydrate")]
+    if let Some(root) = document().document_element() {
+        match root.get_attribute("data-theme").as_deref() {
+            Some("light") => return "light",
+            Some("dark") => return "dark",
+            _ => {}
+        }
+    }
     #[cfg(feature = "ssr")]
     {
         let cookie = use_context::<http::request::Parts>()

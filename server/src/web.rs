@@ -95,7 +95,7 @@ pub fn router(app_state: AppState, cfg: &WebConfig) -> Router {
 fn set_csp_with_nonce() {
     if let (Some(nonce), Some(res)) = (leptos::nonce::use_nonce(), use_context::<ResponseOptions>()) {
         let csp = format!(
-            "default-src 'self'; script-src 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; \
              connect-src 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
         );
         if let Ok(v) = HeaderValue::from_str(&csp) {

@@ -166,7 +166,6 @@ pub fn Frame(#[prop(into)] title: String, #[prop(optional, into)] company: Optio
                 <header class="topbar">
                     <h1 class="page-title">{title_text}</h1>
                     <div class="topbar-actions">
-                        {company.map(|(_, name)| view! { <span class="chip" title="Current company">{name}</span> })}
                         <ThemeToggle/>
                         <Suspense fallback=|| ()>
                             {move || Suspend::new(async move {
@@ -192,13 +191,14 @@ pub fn Frame(#[prop(into)] title: String, #[prop(optional, into)] company: Optio
 /// Light / dark / system, kept in a cookie so the server renders the right theme.
 #[component]
 pub fn ThemeToggle() -> impl IntoView {
+    let theme = crate::current_theme();
     view! {
         <form method="post" action="/api/theme" class="inline theme-toggle">
             <label class="visually-hidden" for="theme-select">"Theme"</label>
             <select id="theme-select" name="theme" aria-label="Theme">
-                <option value="system">"System theme"</option>
-                <option value="light">"Light"</option>
-                <option value="dark">"Dark"</option>
+                <option value="system" selected=theme == "system">"System theme"</option>
+                <option value="light" selected=theme == "light">"Light"</option>
+                <option value="dark" selected=theme == "dark">"Dark"</option>
             </select>
             <button type="submit" class="btn btn-secondary btn-sm">"Apply"</button>
         </form>
