@@ -50,10 +50,19 @@ ensure_postgres() {
   mkdir -p "$DATA"
   if [ ! -f "$PGDIR/data/PG_VERSION" ]; then
     say "creating a private PostgreSQL cluster in .data/pg"
+    mkdir -p "$PGDIR"
+    if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$DATA" 2>/dev/null; then
+      # The postgres user cannot reach this checkout (say, under /root): keep the cluster
+      # where it can, and link it into .data/pg.
+      local alt="/var/tmp/atrium-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
+      rmdir "$PGDIR" 2>/dev/null || true
+      mkdir -p "$alt"
+      ln -sfn "$alt" "$PGDIR"
+    fi
     mkdir -p "$PGDIR/data" "$PGDIR/run"
     head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$PGDIR/password"
     free_port > "$PGDIR/port"
-    if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$PGDIR"; fi
+    if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$PGDIR/"; fi
     chmod 700 "$PGDIR/data"
     pg_run "$bindir/initdb" -D "$PGDIR/data" -U atrium --auth=scram-sha-256 \
       --pwfile="$PGDIR/password" -E UTF8 --locale=C.UTF-8 >/dev/null

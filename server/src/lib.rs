@@ -1,4 +1,5 @@
 //! The Atrium server process: configuration, migrations, the web server and the CLI's work.
+#![recursion_limit = "256"]
 pub mod accounts;
 pub mod config;
 pub mod migrate;

@@ -17,7 +17,7 @@ async fn pages_render_on_the_server_with_a_strict_csp() {
     let r = app.get(&c, "/login").await;
     assert_eq!(r.status(), 200);
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
-    for part in ["script-src 'nonce-", "'wasm-unsafe-eval'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"] {
+    for part in ["script-src 'self' 'nonce-", "'wasm-unsafe-eval'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"] {
         assert!(csp.contains(part), "{csp}");
     }
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
