@@ -2,6 +2,7 @@
 # Sourced, not run. Everything here is idempotent: what is already present is skipped.
 set -euo pipefail
 
+export PATH="$PATH:/usr/sbin:/sbin"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="$ROOT/.data"
 PGDIR="$DATA/pg"
