@@ -31,7 +31,7 @@ pg_bindir() {
 
 # Runs a PostgreSQL server binary as the cluster's owner: postgres refuses to run as root.
 pg_run() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 free_port() {
@@ -60,6 +60,7 @@ ensure_postgres() {
       mkdir -p "$alt"
       ln -sfn "$alt" "$PGDIR"
     fi
+    PGDIR="$(readlink -f "$PGDIR")"
     mkdir -p "$PGDIR/data" "$PGDIR/run"
     head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$PGDIR/password"
     free_port > "$PGDIR/port"
@@ -77,6 +78,7 @@ fsync = on
 log_min_messages = warning
 CONF
   fi
+  PGDIR="$(readlink -f "$PGDIR")"
   local port; port="$(cat "$PGDIR/port")"
   if ! pg_run "$bindir/pg_ctl" -D "$PGDIR/data" status >/dev/null 2>&1; then
     say "starting PostgreSQL on 127.0.0.1:$port"
@@ -95,6 +97,7 @@ CONF
 
 stop_postgres() {
   local bindir; bindir="$(pg_bindir)" || die "PostgreSQL binaries not found"
+  [ -e "$PGDIR" ] && PGDIR="$(readlink -f "$PGDIR")"
   if [ -f "$PGDIR/data/PG_VERSION" ] && pg_run "$bindir/pg_ctl" -D "$PGDIR/data" status >/dev/null 2>&1; then
     pg_run "$bindir/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null
     say "PostgreSQL stopped"
