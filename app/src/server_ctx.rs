@@ -121,24 +121,31 @@ pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor
     else {
         return Ok(None);
     };
-    let row = sqlx::query_as::<_, (Uuid, String, String, Role, Option<Uuid>, Vec<Uuid>)>(
-        "UPDATE sessions s SET last_seen_at = now()
-           FROM users u
-          WHERE s.id = $1 AND s.user_id = $2 AND u.id = s.user_id
-            AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE'
-         RETURNING u.id, u.email, u.name, u.role, u.company_id, u.allowed_tenants",
+    // last_seen_at is refreshed at most once a minute, so reading a page is not a write.
+    let row = sqlx::query!(
+        r#"WITH live AS (
+             SELECT u.id, u.email, u.name, u.role, u.company_id, u.allowed_tenants
+               FROM sessions s JOIN users u ON u.id = s.user_id
+              WHERE s.id = $1 AND s.user_id = $2
+                AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE'),
+           touch AS (
+             UPDATE sessions SET last_seen_at = now()
+              WHERE id = $1 AND last_seen_at < now() - interval '1 minute' AND EXISTS (SELECT 1 FROM live))
+           SELECT id AS "id!", email AS "email!", name AS "name!", role AS "role!: Role",
+                  company_id, allowed_tenants AS "allowed_tenants!"
+             FROM live"#,
+        auth.session_id,
+        auth.user_id,
     )
-    .bind(auth.session_id)
-    .bind(auth.user_id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(user_id, email, name, role, company_id, allowed_tenants)| Actor {
-        user_id,
-        email,
-        name,
-        role,
-        company_id,
-        allowed_tenants,
+    Ok(row.map(|r| Actor {
+        user_id: r.id,
+        email: r.email,
+        name: r.name,
+        role: r.role,
+        company_id: r.company_id,
+        allowed_tenants: r.allowed_tenants,
         session_id: auth.session_id,
     }))
 }
@@ -160,12 +167,12 @@ pub async fn require_actor() -> Result<Actor, AppError> {
 pub async fn require(permission: Permission) -> Result<Actor, AppError> {
     let actor = require_actor().await?;
     let st = state()?;
-    let granted: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
-                        WHERE rp.role = $1 AND p.name = $2)",
+    let granted = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
+                          WHERE rp.role = $1 AND p.name = $2) AS "granted!""#,
+        actor.role as Role,
+        permission.name(),
     )
-    .bind(actor.role)
-    .bind(permission.name())
     .fetch_one(&st.pool)
     .await?;
     if granted {

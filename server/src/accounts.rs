@@ -33,20 +33,22 @@ pub async fn upsert_user(
     app::auth::password::validate_new_password(password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
     let hash = app::auth::password::hash(password.to_string()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut tx = pool.begin().await?;
-    let (id, inserted): (Uuid, bool) = sqlx::query_as(
-        "INSERT INTO users (email, name, password_hash, role, company_id, status)
-         VALUES ($1, $2, $3, $4, $5, 'ACTIVE')
-         ON CONFLICT (lower(email)) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role,
-           company_id = EXCLUDED.company_id, status = 'ACTIVE'
-         RETURNING id, (xmax = 0)",
+    // xmax = 0 tells a fresh insert from an update of an existing row.
+    let row = sqlx::query!(
+        r#"INSERT INTO users (email, name, password_hash, role, company_id, status)
+           VALUES ($1, $2, $3, $4, $5, 'ACTIVE')
+           ON CONFLICT (lower(email)) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role,
+             company_id = EXCLUDED.company_id, status = 'ACTIVE'
+           RETURNING id, (xmax = 0) AS "inserted!""#,
+        email.as_str(),
+        name,
+        &hash,
+        role as Role,
+        company_id,
     )
-    .bind(email.as_str())
-    .bind(name)
-    .bind(&hash)
-    .bind(role)
-    .bind(company_id)
     .fetch_one(&mut *tx)
     .await?;
+    let (id, inserted) = (row.id, row.inserted);
     record(
         &mut tx,
         &Who::system(),
@@ -68,7 +70,7 @@ pub async fn upsert_user(
 
 /// In development, the first start creates a super-admin and says how to sign in.
 pub async fn first_run_superadmin(pool: &PgPool, config: &Config, addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'SUPER_ADMIN')").fetch_one(pool).await?;
+    let exists = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE role = 'SUPER_ADMIN') AS "exists!""#).fetch_one(pool).await?;
     let file = config.data_dir.join("admin-password.txt");
     if exists {
         if file.exists() {
@@ -95,12 +97,12 @@ pub async fn seed_demo(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     let password = random_password();
     let meta = cli_meta();
     for name in ["Acme Corporation", "Globex", "Initech", "Crème Brûlée & Co."] {
-        let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM companies WHERE name = $1").bind(name).fetch_optional(pool).await?;
+        let existing = sqlx::query_scalar!("SELECT id FROM companies WHERE name = $1", name).fetch_optional(pool).await?;
         let company = match existing {
             Some(id) => id,
             None => app::companies::queries::create_as(pool, &Who::system(), &meta, name, "").await.map_err(|e| anyhow::anyhow!("{e}"))?,
         };
-        let slug: String = sqlx::query_scalar("SELECT slug FROM companies WHERE id = $1").bind(company).fetch_one(pool).await?;
+        let slug = sqlx::query_scalar!("SELECT slug FROM companies WHERE id = $1", company).fetch_one(pool).await?;
         for (role, label) in [(Role::Admin, "admin"), (Role::Manager, "manager"), (Role::Viewer, "viewer")] {
             let email = format!("{label}@{slug}.example");
             upsert_user(pool, &email, &format!("{} {}", name.split_whitespace().next().unwrap_or(name), role.label()), &password, role, Some(company)).await?;

@@ -141,8 +141,7 @@ async fn root(State(state): State<WebState>, session: Session) -> Response {
     match load_actor(&state.app.pool, &session).await {
         Ok(Some(actor)) if actor.role == app::domain::Role::SuperAdmin => Redirect::to("/admin/companies").into_response(),
         Ok(Some(actor)) => {
-            let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM companies WHERE id = $1")
-                .bind(actor.company_id)
+            let slug = sqlx::query_scalar!("SELECT slug FROM companies WHERE id = $1", actor.company_id)
                 .fetch_optional(&state.app.pool)
                 .await
                 .ok()

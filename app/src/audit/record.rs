@@ -4,6 +4,7 @@ use super::{Action, AuditEntry, Severity};
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::server_ctx::{Actor, RequestMeta};
+use sqlx::types::ipnetwork::IpNetwork;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -39,25 +40,25 @@ pub struct Event {
 }
 
 pub async fn record(conn: &mut PgConnection, who: &Who, meta: &RequestMeta, event: Event) -> Result<i64, AppError> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO audit_log (company_id, user_id, user_email, user_role, action, resource, resource_id,
-                                severity, details, ip_address, user_agent, session_id, request_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::inet, $11, $12, $13)
-         RETURNING id",
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO audit_log (company_id, user_id, user_email, user_role, action, resource, resource_id,
+                                  severity, details, ip_address, user_agent, session_id, request_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           RETURNING id"#,
+        event.company_id,
+        who.user_id,
+        who.email.as_deref(),
+        who.role as Option<Role>,
+        event.action.as_str(),
+        event.resource,
+        event.resource_id,
+        event.severity as Severity,
+        event.details,
+        meta.ip.map(IpNetwork::from),
+        meta.user_agent.as_deref(),
+        who.session_id.map(|s| s.to_string()),
+        &meta.request_id,
     )
-    .bind(event.company_id)
-    .bind(who.user_id)
-    .bind(who.email.as_deref())
-    .bind(who.role)
-    .bind(event.action.as_str())
-    .bind(event.resource)
-    .bind(event.resource_id)
-    .bind(event.severity)
-    .bind(event.details)
-    .bind(meta.ip.map(|ip| ip.to_string()))
-    .bind(meta.user_agent.as_deref())
-    .bind(who.session_id.map(|s| s.to_string()))
-    .bind(&meta.request_id)
     .fetch_one(conn)
     .await?;
     Ok(id)
@@ -80,27 +81,28 @@ pub fn diff(before: &serde_json::Value, after: &serde_json::Value) -> serde_json
 }
 
 pub async fn recent_for_company(pool: &sqlx::PgPool, company_id: Uuid, limit: i64) -> Result<Vec<AuditEntry>, AppError> {
-    let rows = sqlx::query_as::<_, (i64, time::OffsetDateTime, Option<String>, String, String, Option<String>, Severity, serde_json::Value, Option<String>)>(
-        "SELECT id, \"timestamp\", user_email, action, resource, resource_id, severity, details, host(ip_address)
-           FROM audit_log WHERE company_id = $1
-          ORDER BY \"timestamp\" DESC, id DESC LIMIT $2",
+    let rows = sqlx::query!(
+        r#"SELECT id, "timestamp" AS ts, user_email, action, resource, resource_id, severity AS "severity: Severity",
+                  details, host(ip_address) AS ip
+             FROM audit_log WHERE company_id = $1
+            ORDER BY "timestamp" DESC, id DESC LIMIT $2"#,
+        company_id,
+        limit,
     )
-    .bind(company_id)
-    .bind(limit)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, ts, actor_email, action, resource, resource_id, severity, details, ip)| AuditEntry {
-            id,
-            timestamp: crate::ui::time::rfc3339(ts),
-            actor_email,
-            action,
-            resource,
-            resource_id,
-            severity,
-            details,
-            ip,
+        .map(|r| AuditEntry {
+            id: r.id,
+            timestamp: crate::ui::time::rfc3339(r.ts),
+            actor_email: r.user_email,
+            action: r.action,
+            resource: r.resource,
+            resource_id: r.resource_id,
+            severity: r.severity,
+            details: r.details,
+            ip: r.ip,
         })
         .collect())
 }

@@ -40,11 +40,11 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
     respond(async {
         let Some(actor) = current_actor().await? else { return Ok(None) };
         let st = state()?;
-        let home: Option<(String, String)> = match actor.company_id {
-            Some(id) => sqlx::query_as("SELECT slug, name FROM companies WHERE id = $1")
-                .bind(id)
+        let home = match actor.company_id {
+            Some(id) => sqlx::query!("SELECT slug, name FROM companies WHERE id = $1", id)
                 .fetch_optional(&st.pool)
-                .await?,
+                .await?
+                .map(|c| (c.slug, c.name)),
             None => None,
         };
         Ok(Some(Me {

@@ -6,6 +6,7 @@ use crate::domain::{Email, Role};
 use crate::error::AppError;
 use crate::server_ctx::*;
 use serde_json::json;
+use sqlx::types::ipnetwork::IpNetwork;
 use uuid::Uuid;
 
 pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
@@ -16,23 +17,24 @@ pub const SESSION_HOURS: i64 = 12;
 
 /// Minutes until sign-in is allowed again for this account or IP, if it is throttled now.
 async fn throttled_for(pool: &sqlx::PgPool, email: &str, ip: Option<std::net::IpAddr>) -> Result<Option<i64>, AppError> {
-    let ip = ip.map(|i| i.to_string());
-    let (by_account, by_ip): (Option<time::OffsetDateTime>, Option<time::OffsetDateTime>) = sqlx::query_as(
-        "SELECT
-           (SELECT failed_at FROM login_failures
-             WHERE lower(email) = lower($1) AND failed_at > now() - make_interval(mins => $3::int)
-             ORDER BY failed_at DESC OFFSET $4 - 1 LIMIT 1),
-           (SELECT failed_at FROM login_failures
-             WHERE $2::inet IS NOT NULL AND ip_address = $2::inet AND failed_at > now() - make_interval(mins => $3::int)
-             ORDER BY failed_at DESC OFFSET $5 - 1 LIMIT 1)",
+    // The failure that reached each limit inside the window, if any.
+    let row = sqlx::query!(
+        r#"SELECT
+             (SELECT failed_at FROM login_failures
+               WHERE lower(email) = lower($1) AND failed_at > now() - make_interval(mins => $3::int)
+               ORDER BY failed_at DESC OFFSET $4::int - 1 LIMIT 1) AS by_account,
+             (SELECT failed_at FROM login_failures
+               WHERE $2::inet IS NOT NULL AND ip_address = $2 AND failed_at > now() - make_interval(mins => $3::int)
+               ORDER BY failed_at DESC OFFSET $5::int - 1 LIMIT 1) AS by_ip"#,
+        email,
+        ip.map(IpNetwork::from),
+        WINDOW_MINUTES as i32,
+        MAX_FAILURES_PER_ACCOUNT as i32,
+        MAX_FAILURES_PER_IP as i32,
     )
-    .bind(email)
-    .bind(ip)
-    .bind(WINDOW_MINUTES as i32)
-    .bind(MAX_FAILURES_PER_ACCOUNT)
-    .bind(MAX_FAILURES_PER_IP)
     .fetch_one(pool)
     .await?;
+    let (by_account, by_ip) = (row.by_account, row.by_ip);
     // Blocked until the failure that reached the limit leaves the window.
     let until = [by_account, by_ip].into_iter().flatten().max();
     Ok(until.map(|t| {
@@ -56,8 +58,10 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
 
     if let Some(minutes) = throttled_for(&st.pool, email.as_str(), meta.ip).await? {
         let mut tx = st.pool.begin().await?;
-        let user: Option<(Uuid, Option<Uuid>)> =
-            sqlx::query_as("SELECT id, company_id FROM users WHERE lower(email) = $1").bind(email.as_str()).fetch_optional(&mut *tx).await?;
+        let user = sqlx::query!("SELECT id, company_id FROM users WHERE lower(email) = $1", email.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|u| (u.id, u.company_id));
         record(
             &mut tx,
             &Who { user_id: user.map(|u| u.0), email: Some(email.as_str().into()), ..Default::default() },
@@ -79,21 +83,21 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
         )));
     }
 
-    let user: Option<(Uuid, Option<String>, Role, Option<Uuid>, String)> = sqlx::query_as(
-        "SELECT id, password_hash, role, company_id, status::text FROM users WHERE lower(email) = $1",
+    let user: Option<(Uuid, Option<String>, Role, Option<Uuid>, String)> = sqlx::query!(
+        r#"SELECT id, password_hash, role AS "role: Role", company_id, status::text AS "status!"
+             FROM users WHERE lower(email) = $1"#,
+        email.as_str(),
     )
-    .bind(email.as_str())
     .fetch_optional(&st.pool)
-    .await?;
+    .await?
+    .map(|u| (u.id, u.password_hash, u.role, u.company_id, u.status));
     let stored = user.as_ref().and_then(|u| u.1.clone());
     let password_ok = password::verify(password_raw, stored).await?;
     let active = user.as_ref().is_some_and(|u| u.4 == "ACTIVE");
 
     let mut tx = st.pool.begin().await?;
     let Some((user_id, _, role, company_id, _)) = user.clone().filter(|_| password_ok && active) else {
-        sqlx::query("INSERT INTO login_failures (email, ip_address) VALUES ($1, $2::inet)")
-            .bind(email.as_str())
-            .bind(meta.ip.map(|i| i.to_string()))
+        sqlx::query!("INSERT INTO login_failures (email, ip_address) VALUES ($1, $2)", email.as_str(), meta.ip.map(IpNetwork::from))
             .execute(&mut *tx)
             .await?;
         let reason = if user.is_none() { "unknown_account" } else if !password_ok { "wrong_password" } else { "account_not_active" };
@@ -117,18 +121,18 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
 
     // A new session id at every sign-in: a fixated pre-login id is worthless.
     session.cycle_id().await.map_err(internal)?;
-    let session_row: Uuid = sqlx::query_scalar(
+    let session_row = sqlx::query_scalar!(
         "INSERT INTO sessions (user_id, expires_at, ip_address, user_agent, tenant_id)
-         VALUES ($1, now() + make_interval(hours => $2::int), $3::inet, $4, $5) RETURNING id",
+         VALUES ($1, now() + make_interval(hours => $2::int), $3, $4, $5) RETURNING id",
+        user_id,
+        SESSION_HOURS as i32,
+        meta.ip.map(IpNetwork::from),
+        meta.user_agent.as_deref(),
+        company_id,
     )
-    .bind(user_id)
-    .bind(SESSION_HOURS as i32)
-    .bind(meta.ip.map(|i| i.to_string()))
-    .bind(meta.user_agent.as_deref())
-    .bind(company_id)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+    sqlx::query!("UPDATE users SET last_login_at = now() WHERE id = $1", user_id).execute(&mut *tx).await?;
     record(
         &mut tx,
         &Who { user_id: Some(user_id), email: Some(email.as_str().into()), role: Some(role), session_id: Some(session_row) },
@@ -152,7 +156,7 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
     let home = if role == Role::SuperAdmin {
         "/admin/companies".to_string()
     } else {
-        let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM companies WHERE id = $1").bind(company_id).fetch_optional(&st.pool).await?;
+        let slug = sqlx::query_scalar!("SELECT slug FROM companies WHERE id = $1", company_id).fetch_optional(&st.pool).await?;
         slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/".into())
     };
     leptos_axum::redirect(&safe_next(next.as_deref()).unwrap_or(home));
@@ -165,7 +169,7 @@ pub async fn sign_out() -> Result<(), AppError> {
     let session = session()?;
     if let Some(actor) = load_actor(&st.pool, &session).await? {
         let mut tx = st.pool.begin().await?;
-        sqlx::query("UPDATE sessions SET revoked_at = now() WHERE id = $1").bind(actor.session_id).execute(&mut *tx).await?;
+        sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE id = $1", actor.session_id).execute(&mut *tx).await?;
         record(
             &mut tx,
             &Who::from(&actor),

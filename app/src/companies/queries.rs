@@ -21,6 +21,8 @@ fn split_cursor(cursor: &str) -> Option<(String, Uuid)> {
     Some((key.to_string(), Uuid::parse_str(id).ok()?))
 }
 
+/// The list's ORDER BY and keyset comparison depend on the chosen sort, so this one query is
+/// assembled at run time from fixed fragments (never from input) and checked by the tests.
 pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>) -> Result<CompanyPage, AppError> {
     let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     let (order, key_expr, cmp) = match sort {
@@ -50,11 +52,13 @@ pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>
         query = query.bind(key).bind(id);
     }
     let rows = query.fetch_all(pool).await?;
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM companies c WHERE ($1 = '' OR c.name ILIKE $2 OR c.slug ILIKE $2)")
-        .bind(q)
-        .bind(&pattern)
-        .fetch_one(pool)
-        .await?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM companies c WHERE ($1 = '' OR c.name ILIKE $2 OR c.slug ILIKE $2)"#,
+        q,
+        &pattern,
+    )
+    .fetch_one(pool)
+    .await?;
     let has_more = rows.len() as i64 > PAGE_SIZE;
     let mut next = None;
     let mut out = Vec::new();
@@ -80,41 +84,43 @@ pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>
     Ok(CompanyPage { rows: out, next, total })
 }
 
-type DetailRow = (Uuid, String, String, bool, serde_json::Value, Option<OffsetDateTime>, OffsetDateTime, OffsetDateTime);
-const DETAIL_COLUMNS: &str = "id, name, slug, tenant_enabled, tenant_config, deleted_at, created_at, updated_at";
+/// One company as the editor shows it. Both lookups select the same columns.
+macro_rules! select_detail {
+    ($where:literal, $arg:expr) => {
+        sqlx::query!(
+            "SELECT id, name, slug, tenant_enabled, tenant_config, deleted_at, created_at, updated_at
+               FROM companies WHERE " + $where,
+            $arg
+        )
+    };
+}
 
-fn detail(r: DetailRow) -> CompanyDetail {
-    CompanyDetail {
-        id: r.0,
-        name: r.1,
-        slug: r.2,
-        tenant_enabled: r.3,
-        tenant_config: serde_json::to_string_pretty(&r.4).unwrap_or_else(|_| "{}".into()),
-        deleted: r.5.is_some(),
-        created_at: rfc3339(r.6),
-        updated_at: rfc3339(r.7),
-    }
+macro_rules! detail {
+    ($r:expr) => {{
+        let r = $r;
+        CompanyDetail {
+            id: r.id,
+            name: r.name,
+            slug: r.slug,
+            tenant_enabled: r.tenant_enabled,
+            tenant_config: serde_json::to_string_pretty(&r.tenant_config).unwrap_or_else(|_| "{}".into()),
+            deleted: r.deleted_at.is_some(),
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }};
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<CompanyDetail>, AppError> {
-    let row: Option<DetailRow> = sqlx::query_as(&format!("SELECT {DETAIL_COLUMNS} FROM companies WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.map(detail))
+    Ok(select_detail!("id = $1", id).fetch_optional(pool).await?.map(|r| detail!(r)))
 }
 
 pub async fn get_by_slug(pool: &PgPool, slug: &str) -> Result<Option<CompanyDetail>, AppError> {
-    let row: Option<DetailRow> =
-        sqlx::query_as(&format!("SELECT {DETAIL_COLUMNS} FROM companies WHERE slug = $1 AND deleted_at IS NULL"))
-            .bind(slug)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.map(detail))
+    Ok(select_detail!("slug = $1 AND deleted_at IS NULL", slug).fetch_optional(pool).await?.map(|r| detail!(r)))
 }
 
 pub async fn user_count(pool: &PgPool, company_id: Uuid) -> Result<i64, AppError> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM users WHERE company_id = $1").bind(company_id).fetch_one(pool).await?)
+    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users WHERE company_id = $1"#, company_id).fetch_one(pool).await?)
 }
 
 /// Creates a company. An empty slug is derived from the name and de-duplicated
@@ -135,12 +141,10 @@ pub async fn create_as(pool: &PgPool, who: &Who, meta: &RequestMeta, name: &str,
         Some(s) => s.as_str().to_string(),
         None => {
             let base = Slug::from_name(name.as_str());
-            sqlx::query_scalar("SELECT atrium_unique_company_slug($1, NULL)").bind(base.as_str()).fetch_one(&mut *tx).await?
+            sqlx::query_scalar!(r#"SELECT atrium_unique_company_slug($1, NULL) AS "slug!""#, base.as_str()).fetch_one(&mut *tx).await?
         }
     };
-    let id: Uuid = match sqlx::query_scalar("INSERT INTO companies (name, slug) VALUES ($1, $2) RETURNING id")
-        .bind(name.as_str())
-        .bind(&slug)
+    let id = match sqlx::query_scalar!("INSERT INTO companies (name, slug) VALUES ($1, $2) RETURNING id", name.as_str(), &slug)
         .fetch_one(&mut *tx)
         .await
     {
@@ -182,24 +186,28 @@ pub async fn update(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: Uuid, 
     let (name, slug, config) = (name.expect("checked"), slug.expect("checked"), config.expect("checked"));
 
     let mut tx = pool.begin().await?;
-    let before: Option<(String, String, bool, serde_json::Value, bool)> = sqlx::query_as(
-        "SELECT name, slug, tenant_enabled, tenant_config, deleted_at IS NOT NULL FROM companies WHERE id = $1 FOR UPDATE",
+    let before = sqlx::query!(
+        r#"SELECT name, slug, tenant_enabled, tenant_config, deleted_at IS NOT NULL AS "deleted!"
+             FROM companies WHERE id = $1 FOR UPDATE"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(&mut *tx)
-    .await?;
+    .await?
+    .map(|r| (r.name, r.slug, r.tenant_enabled, r.tenant_config, r.deleted));
     let Some(before) = before else { return Err(AppError::NotFound) };
     if before.4 {
         return Err(AppError::Conflict("This company has been deleted and can no longer be edited.".into()));
     }
-    match sqlx::query("UPDATE companies SET name = $2, slug = $3, tenant_config = $4, tenant_enabled = $5 WHERE id = $1")
-        .bind(id)
-        .bind(name.as_str())
-        .bind(slug.as_str())
-        .bind(&config)
-        .bind(input.tenant_enabled)
-        .execute(&mut *tx)
-        .await
+    match sqlx::query!(
+        "UPDATE companies SET name = $2, slug = $3, tenant_config = $4, tenant_enabled = $5 WHERE id = $1",
+        id,
+        name.as_str(),
+        slug.as_str(),
+        &config,
+        input.tenant_enabled,
+    )
+    .execute(&mut *tx)
+    .await
     {
         Ok(_) => {}
         Err(e) if slug_taken(&e) => {
@@ -237,15 +245,16 @@ pub async fn update(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: Uuid, 
 /// Soft delete: the company disappears from tenant routing; its rows and audit trail stay.
 pub async fn soft_delete(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: Uuid) -> Result<(), AppError> {
     let mut tx = pool.begin().await?;
-    let row: Option<(String, Option<OffsetDateTime>)> =
-        sqlx::query_as("SELECT slug, deleted_at FROM companies WHERE id = $1 FOR UPDATE").bind(id).fetch_optional(&mut *tx).await?;
+    let row = sqlx::query!("SELECT slug, deleted_at FROM companies WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| (r.slug, r.deleted_at));
     let Some((slug, deleted_at)) = row else { return Err(AppError::NotFound) };
     if deleted_at.is_some() {
         return Err(AppError::Conflict("This company is already deleted.".into()));
     }
-    sqlx::query("UPDATE companies SET deleted_at = now(), tenant_enabled = false WHERE id = $1").bind(id).execute(&mut *tx).await?;
-    sqlx::query("UPDATE sessions SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL")
-        .bind(id)
+    sqlx::query!("UPDATE companies SET deleted_at = now(), tenant_enabled = false WHERE id = $1", id).execute(&mut *tx).await?;
+    sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL", id)
         .execute(&mut *tx)
         .await?;
     record(
