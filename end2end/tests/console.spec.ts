@@ -76,7 +76,19 @@ test('sign in, create a company, find it, open it, see its audit row, sign out',
   await shoot(page, '06-companies-375px');
   await page.setViewportSize({ width: 1280, height: 800 });
 
+  // The theme picker wins over the system setting, and the server renders it (no flash).
   await page.goto('/admin/companies');
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.getByLabel('Theme').selectOption('dark');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  expect(bg).toBe('rgb(15, 17, 21)');
+  await page.getByLabel('Theme').selectOption('system');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'system');
+  expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe('rgb(246, 247, 249)');
+
   await page.getByRole('button', { name: 'Sign out' }).first().click();
   await expect(page).toHaveURL(/\/login$/);
   await page.goto('/admin/companies');
