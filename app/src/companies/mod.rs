@@ -12,6 +12,8 @@ mod views;
 pub use views::{CompanyEditPage, CompanyHomePage, CompanyListPage, CompanyNewPage};
 
 pub const PAGE_SIZE: i64 = 25;
+/// Lists count exactly up to this many rows, then say "10,000+".
+pub const COUNT_CAP: i64 = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CompanySummary {
@@ -30,6 +32,8 @@ pub struct CompanyPage {
     /// Cursor for the next page, when there is one.
     pub next: Option<String>,
     pub total: i64,
+    /// True when there are more than `total` rows.
+    pub total_capped: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]

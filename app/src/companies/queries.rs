@@ -1,5 +1,5 @@
 //! SQL for companies. Every change writes its audit row in the same transaction.
-use super::{CompanyDetail, CompanyPage, CompanySort, CompanySummary, PAGE_SIZE};
+use super::{CompanyDetail, CompanyPage, CompanySort, CompanySummary, COUNT_CAP, PAGE_SIZE};
 use crate::audit::record::{diff, record, Event, Who};
 use crate::audit::{Action, Severity};
 use crate::domain::{parse_tenant_config, CompanyName, Slug};
@@ -52,13 +52,17 @@ pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>
         query = query.bind(key).bind(id);
     }
     let rows = query.fetch_all(pool).await?;
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM companies c WHERE ($1 = '' OR c.name ILIKE $2 OR c.slug ILIKE $2)"#,
+    // Counting stops past COUNT_CAP, so the count stays cheap at any size ("10,000+").
+    let counted = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM (
+             SELECT 1 FROM companies c WHERE ($1 = '' OR c.name ILIKE $2 OR c.slug ILIKE $2) LIMIT $3) AS capped"#,
         q,
         &pattern,
+        COUNT_CAP + 1,
     )
     .fetch_one(pool)
     .await?;
+    let (total, total_capped) = if counted > COUNT_CAP { (COUNT_CAP, true) } else { (counted, false) };
     let has_more = rows.len() as i64 > PAGE_SIZE;
     let mut next = None;
     let mut out = Vec::new();
@@ -81,7 +85,7 @@ pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>
             created_at: rfc3339(row.get::<OffsetDateTime, _>("created_at")),
         });
     }
-    Ok(CompanyPage { rows: out, next, total })
+    Ok(CompanyPage { rows: out, next, total, total_capped })
 }
 
 /// One company as the editor shows it. Both lookups select the same columns.

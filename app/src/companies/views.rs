@@ -58,7 +58,7 @@ pub fn CompanyListPage() -> impl IntoView {
                             });
                             let first_href = after.map(|_| format!("/admin/companies?q={}&sort={}", urlencode(&q), urlencode(&sort)));
                             view! {
-                                <p class="muted count">{format!("{} compan{}", p.total, if p.total == 1 { "y" } else { "ies" })}</p>
+                                <p class="muted count">{format!("{}{} compan{}", thousands(p.total), if p.total_capped { "+" } else { "" }, if p.total == 1 { "y" } else { "ies" })}</p>
                                 <div class="table-wrap">
                                     <table class="data">
                                         <thead><tr>
@@ -89,6 +89,18 @@ pub fn CompanyListPage() -> impl IntoView {
             </Suspense>
         </Frame>
     }
+}
+
+fn thousands(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn urlencode(s: &str) -> String {

@@ -239,3 +239,18 @@ async fn a_change_whose_audit_write_fails_is_rolled_back() {
     assert!(!msg.contains("audit is down"), "database errors stay on the server");
     assert_eq!(count(&app, "SELECT count(*) FROM companies").await, 0);
 }
+
+#[tokio::test]
+async fn the_count_stops_at_ten_thousand() {
+    let app = spawn_app().await;
+    let admin = app.superadmin().await;
+    sqlx::query("INSERT INTO companies (name, slug) SELECT 'Bulk ' || i, 'bulk-' || i FROM generate_series(1, 10005) i")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let p = json(app.post(&admin, "/api/companies/list", &[("q", ""), ("sort", "name")]).await).await;
+    assert_eq!((p["total"].as_i64(), p["total_capped"].as_bool()), (Some(10_000), Some(true)));
+    assert_eq!(p["rows"].as_array().unwrap().len(), 25);
+    let p = json(app.post(&admin, "/api/companies/list", &[("q", "bulk 1000"), ("sort", "name")]).await).await;
+    assert_eq!((p["total"].as_i64(), p["total_capped"].as_bool()), (Some(7), Some(false)), "Bulk 1000 and Bulk 10000 to 10005");
+}
