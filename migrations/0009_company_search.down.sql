@@ -1,5 +1,4 @@
-DROP INDEX IF EXISTS companies_slug_trgm_idx;
-DROP INDEX IF EXISTS companies_name_trgm_idx;
+DROP INDEX IF EXISTS companies_search_trgm_idx;
 -- The extension goes too, unless something else in the database still uses it.
 DO $$
 BEGIN

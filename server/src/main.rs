@@ -133,7 +133,7 @@ fn prompt_password() -> anyhow::Result<String> {
 
 async fn print_status(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     let rows = migrate::status(pool).await?;
-    println!("{:<8} {:<24} {:<10} {:<26} {:>8}  checksum", "version", "name", "state", "applied_at", "ms");
+    println!("{:<8} {:<24} {:<10} {:<21} {:>8}  checksum", "version", "name", "state", "applied_at (UTC)", "ms");
     for r in &rows {
         let state = match r.state {
             migrate::State::Applied => "applied",
@@ -142,10 +142,10 @@ async fn print_status(pool: &sqlx::PgPool) -> anyhow::Result<()> {
             migrate::State::Unknown => "UNKNOWN",
         };
         let (at, ms, sum) = match &r.applied {
-            Some(a) => (a.applied_at.to_string(), a.duration_ms.to_string(), if r.state == migrate::State::Modified { "mismatch".to_string() } else { format!("ok {}", &a.checksum[..12]) }),
+            Some(a) => (a.applied_at.replace_nanosecond(0).unwrap_or(a.applied_at).format(&time::format_description::well_known::Rfc3339).unwrap_or_default(), a.duration_ms.to_string(), if r.state == migrate::State::Modified { "mismatch".to_string() } else { format!("ok {}", &a.checksum[..12]) }),
             None => ("-".into(), "-".into(), "-".into()),
         };
-        println!("{:<8} {:<24} {:<10} {:<26} {:>8}  {}", format!("{:04}", r.version), r.name, state, at.chars().take(26).collect::<String>(), ms, sum);
+        println!("{:<8} {:<24} {:<10} {:<21} {:>8}  {}", format!("{:04}", r.version), r.name, state, at, ms, sum);
     }
     let pending = rows.iter().filter(|r| r.state == migrate::State::Pending).count();
     let bad = rows.iter().filter(|r| matches!(r.state, migrate::State::Modified | migrate::State::Unknown)).count();

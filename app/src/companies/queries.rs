@@ -24,44 +24,60 @@ fn split_cursor(cursor: &str) -> Option<(String, Uuid)> {
 /// The list's ORDER BY and keyset comparison depend on the chosen sort, so this one query is
 /// assembled at run time from fixed fragments (never from input) and checked by the tests.
 pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>) -> Result<CompanyPage, AppError> {
-    let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    // Matched against lower(name || ' ' || slug), which the trigram index covers.
+    let pattern = format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     let (order, key_expr, cmp) = match sort {
         CompanySort::Name => ("lower(c.name), c.id", "lower(c.name)", ">"),
         CompanySort::Slug => ("c.slug, c.id", "c.slug", ">"),
         CompanySort::Newest => ("c.created_at DESC, c.id DESC", "to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')", "<"),
     };
     let cursor = after.and_then(split_cursor);
+    let searching = !q.is_empty();
+    // Parameters: $1 the search pattern (when searching), then the cursor's key and id.
+    let (key_param, id_param) = if searching { (2, 3) } else { (1, 2) };
+    let filter = if searching { "lower(c.name::text || ' ' || c.slug::text) LIKE $1" } else { "TRUE" };
     // For newest-first, compare timestamps as timestamps; the text form is only the cursor.
     let keyset = match (sort, &cursor) {
         (_, None) => "TRUE".to_string(),
-        (CompanySort::Newest, Some(_)) => "(c.created_at, c.id) < ($3::timestamp AT TIME ZONE 'UTC', $4)".to_string(),
-        (_, Some(_)) => format!("({key_expr}, c.id) {cmp} ($3, $4)"),
+        (CompanySort::Newest, Some(_)) => format!("(c.created_at, c.id) < (${key_param}::timestamp AT TIME ZONE 'UTC', ${id_param})"),
+        (_, Some(_)) => format!("({key_expr}, c.id) {cmp} (${key_param}, ${id_param})"),
     };
     let sql = format!(
         "SELECT c.id, c.name, c.slug, c.tenant_enabled, c.deleted_at IS NOT NULL AS deleted, c.created_at,
                 {key_expr} AS sort_key,
                 (SELECT count(*) FROM users u WHERE u.company_id = c.id) AS user_count
            FROM companies c
-          WHERE ($1 = '' OR c.name ILIKE $2 OR c.slug ILIKE $2) AND {keyset}
+          WHERE {filter} AND {keyset}
           ORDER BY {order}
           LIMIT {}",
         PAGE_SIZE + 1
     );
-    let mut query = sqlx::query(&sql).bind(q).bind(&pattern);
+    // Not a cached prepared statement: each search is planned with its own pattern, so a
+    // rare fragment uses the trigram index and a common word walks the sort order.
+    let mut query = sqlx::query(&sql).persistent(false);
+    if searching {
+        query = query.bind(&pattern);
+    }
     if let Some((key, id)) = &cursor {
         query = query.bind(key).bind(id);
     }
     let rows = query.fetch_all(pool).await?;
     // Counting stops past COUNT_CAP, so the count stays cheap at any size ("10,000+").
-    let counted = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM (
-             SELECT 1 FROM companies c WHERE ($1 = '' OR c.name ILIKE $2 OR c.slug ILIKE $2) LIMIT $3) AS capped"#,
-        q,
-        &pattern,
-        COUNT_CAP + 1,
-    )
-    .fetch_one(pool)
-    .await?;
+    let counted = if searching {
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM (
+                 SELECT 1 FROM companies c WHERE lower(c.name::text || ' ' || c.slug::text) LIKE $1 LIMIT $2) AS capped"#,
+            &pattern,
+            COUNT_CAP + 1,
+        )
+        .persistent(false)
+        .fetch_one(pool)
+        .await?
+    } else {
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM companies LIMIT $1) AS capped"#, COUNT_CAP + 1)
+            .fetch_one(pool)
+            .await?
+    };
     let (total, total_capped) = if counted > COUNT_CAP { (COUNT_CAP, true) } else { (counted, false) };
     let has_more = rows.len() as i64 > PAGE_SIZE;
     let mut next = None;
