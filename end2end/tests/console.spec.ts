@@ -46,6 +46,10 @@ test('sign in, create a company, find it, open it, see its audit row, sign out',
   await page.getByRole('button', { name: 'Create company' }).click();
   await expect(page).toHaveURL(/\/admin\/companies\/[0-9a-f-]{36}$/);
   await expect(page.getByRole('heading', { name })).toBeVisible();
+  await page.getByLabel('Tenant configuration (JSON object)').fill('{"locale": "fr-FR"}');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await expect(page.getByText('Saved.')).toBeVisible();
+  await expect(page.getByLabel('Tenant configuration (JSON object)')).toHaveValue(/fr-FR/);
   await shoot(page, '04-company-edit');
 
   // Find it: "/" focuses the search box (a keyboard shortcut that only exists once hydrated).

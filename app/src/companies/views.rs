@@ -141,14 +141,19 @@ pub fn CompanyNewPage() -> impl IntoView {
 pub fn CompanyEditPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|s| Uuid::parse_str(&s).ok()));
-    let saved = use_query_map().with_untracked(|q| q.get("saved").is_some());
-    let company = Resource::new(id, |id| async move {
-        match id {
-            Some(id) => get_company(id).await,
-            None => Err(AppError::NotFound),
-        }
-    });
+    let query = use_query_map();
     let update = ServerAction::<UpdateCompany>::new();
+    // Refetch after every save, and after the post-save redirect (?saved=1) of a plain form.
+    let company = Resource::new(
+        move || (id(), update.version().get(), query.with(|q| q.get("saved"))),
+        |(id, _, _)| async move {
+            match id {
+                Some(id) => get_company(id).await,
+                None => Err(AppError::NotFound),
+            }
+        },
+    );
+    let saved = move || query.with(|q| q.get("saved").is_some()) || matches!(update.value().get(), Some(Ok(())));
     let delete = ServerAction::<DeleteCompany>::new();
     let err = action_error(update.value());
     let del_err = action_error(delete.value());
@@ -160,7 +165,9 @@ pub fn CompanyEditPage() -> impl IntoView {
                     match company.await {
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                         Ok(c) => { let del_name = c.name.clone(); let del_id = c.id.to_string(); let deleted = c.deleted; view! {
-                            {saved.then(|| view! { <div class="alert alert-success" role="status" aria-live="polite">"Saved."</div> })}
+                            <div aria-live="polite">
+                                {move || saved().then(|| view! { <div class="alert alert-success" role="status">"Saved."</div> })}
+                            </div>
                             <section class="card">
                                 <div class="card-head">
                                     <h2>{c.name.clone()}</h2>
