@@ -29,10 +29,23 @@ pub async fn upsert_user(
     role: Role,
     company_id: Option<Uuid>,
 ) -> anyhow::Result<Uuid> {
+    let mut tx = pool.begin().await?;
+    let id = upsert_user_in(&mut tx, email, name, password, role, company_id).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn upsert_user_in(
+    tx: &mut sqlx::PgConnection,
+    email: &str,
+    name: &str,
+    password: &str,
+    role: Role,
+    company_id: Option<Uuid>,
+) -> anyhow::Result<Uuid> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     app::auth::password::validate_new_password(password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
     let hash = app::auth::password::hash(password.to_string()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut tx = pool.begin().await?;
     // xmax = 0 tells a fresh insert from an update of an existing row.
     let row = sqlx::query!(
         r#"INSERT INTO users (email, name, password_hash, role, company_id, status)
@@ -50,7 +63,7 @@ pub async fn upsert_user(
     .await?;
     let (id, inserted) = (row.id, row.inserted);
     record(
-        &mut tx,
+        tx,
         &Who::system(),
         &cli_meta(),
         Event {
@@ -64,24 +77,29 @@ pub async fn upsert_user(
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    tx.commit().await?;
     Ok(id)
 }
 
 /// In development, the first start creates a super-admin and says how to sign in.
 pub async fn first_run_superadmin(pool: &PgPool, config: &Config, addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    let exists = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE role = 'SUPER_ADMIN') AS "exists!""#).fetch_one(pool).await?;
     let file = config.data_dir.join("admin-password.txt");
+    let password = random_password();
+    // Servers starting together: the lock lets exactly one of them create the account.
+    let mut tx = pool.begin().await?;
+    sqlx::query!("SELECT pg_advisory_xact_lock(7365283947)").execute(&mut *tx).await?;
+    let exists = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE role = 'SUPER_ADMIN') AS "exists!""#)
+        .fetch_one(&mut *tx)
+        .await?;
     if exists {
         if file.exists() {
             println!("Atrium: sign in at http://{addr}/login as admin@atrium.local; the password is in {}", file.display());
         }
         return Ok(());
     }
-    let password = random_password();
+    upsert_user_in(&mut tx, "admin@atrium.local", "Atrium Admin", &password, Role::SuperAdmin, None).await?;
     std::fs::create_dir_all(&config.data_dir)?;
     write_private(&file, &format!("{password}\n"))?;
-    upsert_user(pool, "admin@atrium.local", "Atrium Admin", &password, Role::SuperAdmin, None).await?;
+    tx.commit().await?;
     println!();
     println!("  Atrium is ready. Sign in:");
     println!("    URL:      http://{addr}/login");

@@ -1,5 +1,6 @@
 //! Atrium's integration tests: one binary, a real PostgreSQL, a fresh database per test.
 mod auth;
+mod cli;
 mod companies;
 mod helpers;
 mod migrations;

@@ -1,0 +1,144 @@
+//! The `atrium` binary itself: migrate, create-superadmin, seed, and two servers racing.
+use crate::helpers::TestDb;
+use sqlx::ConnectOptions;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn atrium(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempdir();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_atrium"));
+    cmd.args(args)
+        .env("DATABASE_URL", db.options.to_url_lossy().as_str())
+        .env("ATRIUM_DATA_DIR", &dir)
+        .env("RUST_LOG", "warn")
+        .env_remove("ATRIUM_ENV")
+        .env_remove("ATRIUM_PASSWORD");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("atrium runs")
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("atrium-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[tokio::test]
+async fn migrate_status_up_down_verify() {
+    let db = TestDb::new().await;
+    let out = atrium(&db, &["migrate", "status"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("0 applied, 9 pending"), "{}", text(&out));
+
+    let out = atrium(&db, &["migrate", "up", "--to", "3"], &[]);
+    assert!(text(&out).contains("3 migration(s) applied"), "{}", text(&out));
+    let out = atrium(&db, &["migrate", "up"], &[]);
+    assert!(text(&out).contains("6 migration(s) applied"), "{}", text(&out));
+    let out = atrium(&db, &["migrate", "status"], &[]);
+    let t = text(&out);
+    assert!(t.contains("9 applied, 0 pending") && t.contains("rbac_roles") && t.contains("ok "), "{t}");
+
+    let out = atrium(&db, &["migrate", "verify"], &[]);
+    assert!(out.status.success() && text(&out).contains("9 verify script(s) passed"), "{}", text(&out));
+
+    // `down` without --to reverts only the latest migration.
+    let out = atrium(&db, &["migrate", "down"], &[]);
+    assert!(text(&out).contains("reverted 0009") && text(&out).contains("1 migration(s) reverted"), "{}", text(&out));
+    let out = atrium(&db, &["migrate", "down", "--to", "0"], &[]);
+    assert!(text(&out).contains("8 migration(s) reverted"), "{}", text(&out));
+
+    // An edited migration makes status fail loudly.
+    atrium(&db, &["migrate", "up"], &[]);
+    let pool = db.pool().await;
+    sqlx::query("UPDATE schema_migrations SET checksum = 'x' WHERE version = 2").execute(&pool).await.unwrap();
+    let out = atrium(&db, &["migrate", "status"], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("MODIFIED"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn create_superadmin_and_seed() {
+    let db = TestDb::new().await;
+    let out = atrium(&db, &["create-superadmin", "--email", "Root@Example.com"], &[]);
+    assert!(!out.status.success(), "no password and no terminal: refused");
+    assert!(text(&out).contains("ATRIUM_PASSWORD"), "{}", text(&out));
+    let out = atrium(&db, &["create-superadmin", "--email", "root@example.com"], &[("ATRIUM_PASSWORD", "short")]);
+    assert!(!out.status.success() && text(&out).contains("at least 12"), "{}", text(&out));
+    let out = atrium(&db, &["create-superadmin", "--email", "Root@Example.com"], &[("ATRIUM_PASSWORD", "a long enough password")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let pool = db.pool().await;
+    let (role, audited): (String, i64) = sqlx::query_as(
+        "SELECT u.role::text, (SELECT count(*) FROM audit_log WHERE action = 'user.create' AND user_email = 'system@atrium')
+           FROM users u WHERE email = 'root@example.com'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((role.as_str(), audited), ("SUPER_ADMIN", 1));
+
+    let out = atrium(&db, &["seed", "--demo"], &[("ATRIUM_ENV", "production")]);
+    assert!(!out.status.success() && text(&out).contains("production"), "{}", text(&out));
+    let out = atrium(&db, &["seed", "--demo"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let companies: Vec<String> = sqlx::query_scalar("SELECT slug FROM companies ORDER BY slug").fetch_all(&pool).await.unwrap();
+    assert_eq!(companies, vec!["acme-corporation", "creme-brulee-and-co", "globex", "initech"]);
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE company_id IS NOT NULL").fetch_one(&pool).await.unwrap();
+    assert_eq!(users, 12);
+    // Seeding twice changes nothing but the passwords.
+    assert!(atrium(&db, &["seed", "--demo"], &[]).status.success());
+    let again: i64 = sqlx::query_scalar("SELECT count(*) FROM companies").fetch_one(&pool).await.unwrap();
+    assert_eq!(again, 4);
+}
+
+#[tokio::test]
+async fn two_servers_racing_on_an_empty_database_both_come_up() {
+    let db = TestDb::new().await;
+    let ports: Vec<u16> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
+        .collect();
+    let mut children: Vec<_> = ports
+        .iter()
+        .map(|port| {
+            Command::new(env!("CARGO_BIN_EXE_atrium"))
+                .arg("serve")
+                .env("DATABASE_URL", db.options.to_url_lossy().as_str())
+                .env("ATRIUM_ADDR", format!("127.0.0.1:{port}"))
+                .env("ATRIUM_DATA_DIR", tempdir())
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    for port in &ports {
+        let mut ready = false;
+        for _ in 0..150 {
+            if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await {
+                if r.status() == 200 {
+                    ready = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "server on {port} did not become ready");
+    }
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let pool = db.pool().await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM schema_migrations").fetch_one(&pool).await.unwrap();
+    assert_eq!(n, atrium_server::migrate::MIGRATIONS.len() as i64);
+    // The first-run super-admin was created once, not twice.
+    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'SUPER_ADMIN'").fetch_one(&pool).await.unwrap();
+    assert_eq!(admins, 1);
+}
