@@ -71,9 +71,11 @@ pub fn state() -> Result<AppState, AppError> {
 }
 
 pub fn request_meta() -> RequestMeta {
-    use_context::<Parts>()
-        .and_then(|p| p.extensions.get::<RequestMeta>().cloned())
-        .unwrap_or(RequestMeta { request_id: "-".into(), ip: None, user_agent: None })
+    use_context::<Parts>().and_then(|p| p.extensions.get::<RequestMeta>().cloned()).unwrap_or(RequestMeta {
+        request_id: "-".into(),
+        ip: None,
+        user_agent: None,
+    })
 }
 
 pub fn session() -> Result<Session, AppError> {
@@ -100,11 +102,15 @@ impl From<sqlx::Error> for AppError {
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let Err(e) = &result {
         let accepts_html = use_context::<Parts>()
-            .and_then(|p| p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+            .and_then(|p| {
+                p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html"))
+            })
             .unwrap_or(false);
         if !accepts_html {
             if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
-                opts.set_status(http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
+                opts.set_status(
+                    http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+                );
             }
         }
     }
@@ -114,11 +120,7 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
 /// Loads the signed-in actor from the session, or None. Revoked, expired or suspended
 /// sessions count as signed out.
 pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor>, AppError> {
-    let Some(auth) = session
-        .get::<SessionAuth>(SESSION_AUTH_KEY)
-        .await
-        .map_err(internal)?
-    else {
+    let Some(auth) = session.get::<SessionAuth>(SESSION_AUTH_KEY).await.map_err(internal)? else {
         return Ok(None);
     };
     // last_seen_at is refreshed at most once a minute, so reading a page is not a write.

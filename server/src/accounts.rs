@@ -9,7 +9,11 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 fn cli_meta() -> RequestMeta {
-    RequestMeta { request_id: format!("cli-{}", &Uuid::now_v7().simple().to_string()[..12]), ip: None, user_agent: Some("atrium-cli".into()) }
+    RequestMeta {
+        request_id: format!("cli-{}", &Uuid::now_v7().simple().to_string()[..12]),
+        ip: None,
+        user_agent: Some("atrium-cli".into()),
+    }
 }
 
 pub fn random_password() -> String {
@@ -92,7 +96,10 @@ pub async fn first_run_superadmin(pool: &PgPool, config: &Config, addr: std::net
         .await?;
     if exists {
         if file.exists() {
-            println!("Atrium: sign in at http://{addr}/login as admin@atrium.local; the password is in {}", file.display());
+            println!(
+                "Atrium: sign in at http://{addr}/login as admin@atrium.local; the password is in {}",
+                file.display()
+            );
         }
         return Ok(());
     }
@@ -115,15 +122,26 @@ pub async fn seed_demo(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     let password = random_password();
     let meta = cli_meta();
     for name in ["Acme Corporation", "Globex", "Initech", "Crème Brûlée & Co."] {
-        let existing = sqlx::query_scalar!("SELECT id FROM companies WHERE name = $1", name).fetch_optional(pool).await?;
+        let existing =
+            sqlx::query_scalar!("SELECT id FROM companies WHERE name = $1", name).fetch_optional(pool).await?;
         let company = match existing {
             Some(id) => id,
-            None => app::companies::queries::create_as(pool, &Who::system(), &meta, name, "").await.map_err(|e| anyhow::anyhow!("{e}"))?,
+            None => app::companies::queries::create_as(pool, &Who::system(), &meta, name, "")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
         };
         let slug = sqlx::query_scalar!("SELECT slug FROM companies WHERE id = $1", company).fetch_one(pool).await?;
         for (role, label) in [(Role::Admin, "admin"), (Role::Manager, "manager"), (Role::Viewer, "viewer")] {
             let email = format!("{label}@{slug}.example");
-            upsert_user(pool, &email, &format!("{} {}", name.split_whitespace().next().unwrap_or(name), role.label()), &password, role, Some(company)).await?;
+            upsert_user(
+                pool,
+                &email,
+                &format!("{} {}", name.split_whitespace().next().unwrap_or(name), role.label()),
+                &password,
+                role,
+                Some(company),
+            )
+            .await?;
             println!("  {email:<40} {}", role.label());
         }
     }

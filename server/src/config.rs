@@ -35,9 +35,11 @@ pub struct Config {
 
 impl Config {
     pub fn database_url(&self) -> anyhow::Result<&str> {
-        self.database_url
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("DATABASE_URL is not set. Use `.dev/run`, which starts a private PostgreSQL, or export DATABASE_URL."))
+        self.database_url.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "DATABASE_URL is not set. Use `.dev/run`, which starts a private PostgreSQL, or export DATABASE_URL."
+            )
+        })
     }
 
     pub fn https(&self) -> bool {

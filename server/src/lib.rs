@@ -28,7 +28,9 @@ pub fn app_state(pool: PgPool, config: &Config) -> AppState {
 /// Applies pending migrations, then serves until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let pool = connect(config.database_url()?).await?;
-    let applied = migrate::up(&pool, None, |m, ms| tracing::info!("applied migration {:04} {} in {ms} ms", m.version, m.name)).await?;
+    let applied =
+        migrate::up(&pool, None, |m, ms| tracing::info!("applied migration {:04} {} in {ms} ms", m.version, m.name))
+            .await?;
     if applied.is_empty() {
         tracing::info!("schema is current");
     }

@@ -57,7 +57,10 @@ enum MigrateAction {
 async fn main() {
     let _ = dotenvy::dotenv();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -77,7 +80,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 MigrateAction::Status => print_status(&pool).await,
                 MigrateAction::Up { to } => {
                     let started = std::time::Instant::now();
-                    let ran = migrate::up(&pool, to, |m, ms| println!("applied {:04} {:<24} {ms:>6} ms", m.version, m.name)).await?;
+                    let ran =
+                        migrate::up(&pool, to, |m, ms| println!("applied {:04} {:<24} {ms:>6} ms", m.version, m.name))
+                            .await?;
                     println!("{} migration(s) applied in {} ms", ran.len(), started.elapsed().as_millis());
                     Ok(())
                 }
@@ -142,14 +147,30 @@ async fn print_status(pool: &sqlx::PgPool) -> anyhow::Result<()> {
             migrate::State::Unknown => "UNKNOWN",
         };
         let (at, ms, sum) = match &r.applied {
-            Some(a) => (a.applied_at.replace_nanosecond(0).unwrap_or(a.applied_at).format(&time::format_description::well_known::Rfc3339).unwrap_or_default(), a.duration_ms.to_string(), if r.state == migrate::State::Modified { "mismatch".to_string() } else { format!("ok {}", &a.checksum[..12]) }),
+            Some(a) => (
+                a.applied_at
+                    .replace_nanosecond(0)
+                    .unwrap_or(a.applied_at)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                a.duration_ms.to_string(),
+                if r.state == migrate::State::Modified {
+                    "mismatch".to_string()
+                } else {
+                    format!("ok {}", &a.checksum[..12])
+                },
+            ),
             None => ("-".into(), "-".into(), "-".into()),
         };
         println!("{:<8} {:<24} {:<10} {:<21} {:>8}  {}", format!("{:04}", r.version), r.name, state, at, ms, sum);
     }
     let pending = rows.iter().filter(|r| r.state == migrate::State::Pending).count();
     let bad = rows.iter().filter(|r| matches!(r.state, migrate::State::Modified | migrate::State::Unknown)).count();
-    println!("\n{} applied, {pending} pending{}", rows.len() - pending - bad, if bad > 0 { format!(", {bad} with problems") } else { String::new() });
+    println!(
+        "\n{} applied, {pending} pending{}",
+        rows.len() - pending - bad,
+        if bad > 0 { format!(", {bad} with problems") } else { String::new() }
+    );
     anyhow::ensure!(bad == 0, "the database does not match this binary's migrations");
     Ok(())
 }

@@ -30,7 +30,9 @@ pub enum MigrateError {
     Statement { file: String, index: usize, statement: String, message: String },
     #[error("{file} was edited after it was applied (checksum {applied} in the database, {current} on disk)")]
     Checksum { file: String, applied: String, current: String },
-    #[error("version {0} is applied in the database but unknown to this binary; is this binary older than the schema?")]
+    #[error(
+        "version {0} is applied in the database but unknown to this binary; is this binary older than the schema?"
+    )]
     Unknown(i64),
     #[error("verify {file} failed: {message}")]
     Verify { file: String, message: String },
@@ -140,17 +142,25 @@ async fn ensure_table(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
 }
 
 pub async fn applied(conn: &mut PgConnection) -> Result<Vec<Applied>, sqlx::Error> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('public.schema_migrations') IS NOT NULL").fetch_one(&mut *conn).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('public.schema_migrations') IS NOT NULL").fetch_one(&mut *conn).await?;
     if !exists {
         return Ok(vec![]);
     }
-    let rows: Vec<(i64, String, String, time::OffsetDateTime, i64)> =
-        sqlx::query_as("SELECT version, name, checksum, applied_at, duration_ms FROM schema_migrations ORDER BY version")
-            .fetch_all(conn)
-            .await?;
+    let rows: Vec<(i64, String, String, time::OffsetDateTime, i64)> = sqlx::query_as(
+        "SELECT version, name, checksum, applied_at, duration_ms FROM schema_migrations ORDER BY version",
+    )
+    .fetch_all(conn)
+    .await?;
     Ok(rows
         .into_iter()
-        .map(|(version, name, checksum, applied_at, duration_ms)| Applied { version, name, checksum, applied_at, duration_ms })
+        .map(|(version, name, checksum, applied_at, duration_ms)| Applied {
+            version,
+            name,
+            checksum,
+            applied_at,
+            duration_ms,
+        })
         .collect())
 }
 
@@ -199,14 +209,22 @@ fn check_applied(applied: &[Applied]) -> Result<(), MigrateError> {
 }
 
 /// Applies every pending migration up to `target` (all when None). Returns what it applied.
-pub async fn up(pool: &PgPool, target: Option<i64>, mut progress: impl FnMut(&Migration, u128)) -> Result<Vec<i64>, MigrateError> {
+pub async fn up(
+    pool: &PgPool,
+    target: Option<i64>,
+    mut progress: impl FnMut(&Migration, u128),
+) -> Result<Vec<i64>, MigrateError> {
     let mut lock = Locked::acquire(pool).await?;
     let result = up_locked(&mut lock.conn, target, &mut progress).await;
     lock.release().await?;
     result
 }
 
-async fn up_locked(conn: &mut PgConnection, target: Option<i64>, progress: &mut impl FnMut(&Migration, u128)) -> Result<Vec<i64>, MigrateError> {
+async fn up_locked(
+    conn: &mut PgConnection,
+    target: Option<i64>,
+    progress: &mut impl FnMut(&Migration, u128),
+) -> Result<Vec<i64>, MigrateError> {
     let done = applied(conn).await?;
     check_applied(&done)?;
     let mut ran = Vec::new();
@@ -318,7 +336,12 @@ pub async fn status(pool: &PgPool) -> Result<Vec<StatusRow>, MigrateError> {
         })
         .collect();
     for a in done.iter().filter(|a| !MIGRATIONS.iter().any(|m| m.version == a.version)) {
-        rows.push(StatusRow { version: a.version, name: a.name.clone(), state: State::Unknown, applied: Some(a.clone()) });
+        rows.push(StatusRow {
+            version: a.version,
+            name: a.name.clone(),
+            state: State::Unknown,
+            applied: Some(a.clone()),
+        });
     }
     rows.sort_by_key(|r| r.version);
     Ok(rows)

@@ -119,7 +119,9 @@ async fn bad_args_are_422(req: Request, next: Next) -> Response {
     // mistake: server_fn reports them as 500, we answer 422 with the same body.
     let (mut parts, body) = res.into_parts();
     let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
-    if serde_json::from_slice::<app::error::AppError>(&bytes).is_ok_and(|e| matches!(e, app::error::AppError::Validation(_))) {
+    if serde_json::from_slice::<app::error::AppError>(&bytes)
+        .is_ok_and(|e| matches!(e, app::error::AppError::Validation(_)))
+    {
         parts.status = StatusCode::UNPROCESSABLE_ENTITY;
     }
     Response::from_parts(parts, Body::from(bytes))
@@ -139,7 +141,9 @@ async fn readyz(State(state): State<WebState>) -> Response {
 /// `/` sends a signed-in user to their home, anyone else to sign in.
 async fn root(State(state): State<WebState>, session: Session) -> Response {
     match load_actor(&state.app.pool, &session).await {
-        Ok(Some(actor)) if actor.role == app::domain::Role::SuperAdmin => Redirect::to("/admin/companies").into_response(),
+        Ok(Some(actor)) if actor.role == app::domain::Role::SuperAdmin => {
+            Redirect::to("/admin/companies").into_response()
+        }
         Ok(Some(actor)) => {
             let slug = sqlx::query_scalar!("SELECT slug FROM companies WHERE id = $1", actor.company_id)
                 .fetch_optional(&state.app.pool)
@@ -211,7 +215,9 @@ async fn security_headers(State(https): State<bool>, req: Request, next: Next) -
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'self'; script-src 'none'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"),
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'none'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'",
+            ),
         );
     }
     if https {
@@ -224,7 +230,8 @@ async fn security_headers(State(https): State<bool>, req: Request, next: Next) -
 async fn request_meta(mut req: Request<Body>, next: Next) -> Response {
     let request_id = uuid::Uuid::now_v7().simple().to_string()[..16].to_string();
     let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
+    let user_agent =
+        req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
     req.extensions_mut().insert(RequestMeta { request_id: request_id.clone(), ip, user_agent });
     let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
     let _guard = span.enter();

@@ -19,7 +19,12 @@ pub struct Who {
 
 impl From<&Actor> for Who {
     fn from(a: &Actor) -> Self {
-        Who { user_id: Some(a.user_id), email: Some(a.email.clone()), role: Some(a.role), session_id: Some(a.session_id) }
+        Who {
+            user_id: Some(a.user_id),
+            email: Some(a.email.clone()),
+            role: Some(a.role),
+            session_id: Some(a.session_id),
+        }
     }
 }
 
@@ -80,7 +85,11 @@ pub fn diff(before: &serde_json::Value, after: &serde_json::Value) -> serde_json
     serde_json::json!({ "before": changed_before, "after": changed_after })
 }
 
-pub async fn recent_for_company(pool: &sqlx::PgPool, company_id: Uuid, limit: i64) -> Result<Vec<AuditEntry>, AppError> {
+pub async fn recent_for_company(
+    pool: &sqlx::PgPool,
+    company_id: Uuid,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, AppError> {
     let rows = sqlx::query!(
         r#"SELECT id, "timestamp" AS ts, user_email, action, resource, resource_id, severity AS "severity: Severity",
                   details, host(ip_address) AS ip

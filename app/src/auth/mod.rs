@@ -37,26 +37,28 @@ impl Me {
 #[server(endpoint = "me")]
 pub async fn current_user() -> Result<Option<Me>, AppError> {
     use crate::server_ctx::*;
-    respond(async {
-        let Some(actor) = current_actor().await? else { return Ok(None) };
-        let st = state()?;
-        let home = match actor.company_id {
-            Some(id) => sqlx::query!("SELECT slug, name FROM companies WHERE id = $1", id)
-                .fetch_optional(&st.pool)
-                .await?
-                .map(|c| (c.slug, c.name)),
-            None => None,
-        };
-        Ok(Some(Me {
-            user_id: actor.user_id,
-            email: actor.email,
-            name: actor.name,
-            role: actor.role,
-            home_slug: home.as_ref().map(|h| h.0.clone()),
-            home_name: home.map(|h| h.1),
-        }))
-    }
-    .await)
+    respond(
+        async {
+            let Some(actor) = current_actor().await? else { return Ok(None) };
+            let st = state()?;
+            let home = match actor.company_id {
+                Some(id) => sqlx::query!("SELECT slug, name FROM companies WHERE id = $1", id)
+                    .fetch_optional(&st.pool)
+                    .await?
+                    .map(|c| (c.slug, c.name)),
+                None => None,
+            };
+            Ok(Some(Me {
+                user_id: actor.user_id,
+                email: actor.email,
+                name: actor.name,
+                role: actor.role,
+                home_slug: home.as_ref().map(|h| h.0.clone()),
+                home_name: home.map(|h| h.1),
+            }))
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "login")]

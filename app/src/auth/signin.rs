@@ -16,7 +16,11 @@ const BAD_CREDENTIALS: &str = "Email or password is incorrect.";
 pub const SESSION_HOURS: i64 = 12;
 
 /// Minutes until sign-in is allowed again for this account or IP, if it is throttled now.
-async fn throttled_for(pool: &sqlx::PgPool, email: &str, ip: Option<std::net::IpAddr>) -> Result<Option<i64>, AppError> {
+async fn throttled_for(
+    pool: &sqlx::PgPool,
+    email: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Option<i64>, AppError> {
     // The failure that reached each limit inside the window, if any.
     let row = sqlx::query!(
         r#"SELECT
@@ -97,10 +101,20 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
 
     let mut tx = st.pool.begin().await?;
     let Some((user_id, _, role, company_id, _)) = user.clone().filter(|_| password_ok && active) else {
-        sqlx::query!("INSERT INTO login_failures (email, ip_address) VALUES ($1, $2)", email.as_str(), meta.ip.map(IpNetwork::from))
-            .execute(&mut *tx)
-            .await?;
-        let reason = if user.is_none() { "unknown_account" } else if !password_ok { "wrong_password" } else { "account_not_active" };
+        sqlx::query!(
+            "INSERT INTO login_failures (email, ip_address) VALUES ($1, $2)",
+            email.as_str(),
+            meta.ip.map(IpNetwork::from)
+        )
+        .execute(&mut *tx)
+        .await?;
+        let reason = if user.is_none() {
+            "unknown_account"
+        } else if !password_ok {
+            "wrong_password"
+        } else {
+            "account_not_active"
+        };
         record(
             &mut tx,
             &Who { user_id: user.as_ref().map(|u| u.0), email: Some(email.as_str().into()), ..Default::default() },
@@ -135,7 +149,12 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
     sqlx::query!("UPDATE users SET last_login_at = now() WHERE id = $1", user_id).execute(&mut *tx).await?;
     record(
         &mut tx,
-        &Who { user_id: Some(user_id), email: Some(email.as_str().into()), role: Some(role), session_id: Some(session_row) },
+        &Who {
+            user_id: Some(user_id),
+            email: Some(email.as_str().into()),
+            role: Some(role),
+            session_id: Some(session_row),
+        },
         &meta,
         Event {
             company_id,
@@ -148,15 +167,14 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
     )
     .await?;
     tx.commit().await?;
-    session
-        .insert(SESSION_AUTH_KEY, SessionAuth { user_id, session_id: session_row })
-        .await
-        .map_err(internal)?;
+    session.insert(SESSION_AUTH_KEY, SessionAuth { user_id, session_id: session_row }).await.map_err(internal)?;
 
     let home = if role == Role::SuperAdmin {
         "/admin/companies".to_string()
     } else {
-        let slug = sqlx::query_scalar!("SELECT slug FROM companies WHERE id = $1", company_id).fetch_optional(&st.pool).await?;
+        let slug = sqlx::query_scalar!("SELECT slug FROM companies WHERE id = $1", company_id)
+            .fetch_optional(&st.pool)
+            .await?;
         slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/".into())
     };
     leptos_axum::redirect(&safe_next(next.as_deref()).unwrap_or(home));
@@ -169,7 +187,9 @@ pub async fn sign_out() -> Result<(), AppError> {
     let session = session()?;
     if let Some(actor) = load_actor(&st.pool, &session).await? {
         let mut tx = st.pool.begin().await?;
-        sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE id = $1", actor.session_id).execute(&mut *tx).await?;
+        sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE id = $1", actor.session_id)
+            .execute(&mut *tx)
+            .await?;
         record(
             &mut tx,
             &Who::from(&actor),

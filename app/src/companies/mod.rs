@@ -1,7 +1,7 @@
 //! Companies: the super-admin's list and editor, and each company's home page.
 use crate::audit::AuditEntry;
-use crate::ui::time::Stamp;
 use crate::error::AppError;
+use crate::ui::time::Stamp;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -83,33 +83,39 @@ pub struct CompanyHome {
 #[server(endpoint = "companies/list")]
 pub async fn list_companies(q: String, sort: String, after: Option<String>) -> Result<CompanyPage, AppError> {
     use crate::server_ctx::*;
-    respond(async {
-        require(Permission::CompaniesWrite).await?;
-        queries::list(&state()?.pool, q.trim(), CompanySort::parse(&sort), after.as_deref()).await
-    }
-    .await)
+    respond(
+        async {
+            require(Permission::CompaniesWrite).await?;
+            queries::list(&state()?.pool, q.trim(), CompanySort::parse(&sort), after.as_deref()).await
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "companies/create")]
 pub async fn create_company(name: String, slug: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(async {
-        let actor = require(Permission::CompaniesWrite).await?;
-        let id = queries::create(&state()?.pool, &actor, &request_meta(), &name, &slug).await?;
-        leptos_axum::redirect(&format!("/admin/companies/{id}"));
-        Ok(())
-    }
-    .await)
+    respond(
+        async {
+            let actor = require(Permission::CompaniesWrite).await?;
+            let id = queries::create(&state()?.pool, &actor, &request_meta(), &name, &slug).await?;
+            leptos_axum::redirect(&format!("/admin/companies/{id}"));
+            Ok(())
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "companies/get")]
 pub async fn get_company(id: Uuid) -> Result<CompanyDetail, AppError> {
     use crate::server_ctx::*;
-    respond(async {
-        require(Permission::CompaniesWrite).await?;
-        queries::get(&state()?.pool, id).await?.ok_or(AppError::NotFound)
-    }
-    .await)
+    respond(
+        async {
+            require(Permission::CompaniesWrite).await?;
+            queries::get(&state()?.pool, id).await?.ok_or(AppError::NotFound)
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "companies/update")]
@@ -121,42 +127,48 @@ pub async fn update_company(
     #[server(default)] tenant_enabled: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(async {
-        let actor = require(Permission::CompaniesWrite).await?;
-        let input = queries::CompanyEdit { name, slug, tenant_config, tenant_enabled: tenant_enabled.is_some() };
-        queries::update(&state()?.pool, &actor, &request_meta(), id, input).await?;
-        leptos_axum::redirect(&format!("/admin/companies/{id}?saved=1"));
-        Ok(())
-    }
-    .await)
+    respond(
+        async {
+            let actor = require(Permission::CompaniesWrite).await?;
+            let input = queries::CompanyEdit { name, slug, tenant_config, tenant_enabled: tenant_enabled.is_some() };
+            queries::update(&state()?.pool, &actor, &request_meta(), id, input).await?;
+            leptos_axum::redirect(&format!("/admin/companies/{id}?saved=1"));
+            Ok(())
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "companies/delete")]
 pub async fn delete_company(id: Uuid) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(async {
-        let actor = require(Permission::CompaniesDelete).await?;
-        queries::soft_delete(&state()?.pool, &actor, &request_meta(), id).await?;
-        leptos_axum::redirect("/admin/companies");
-        Ok(())
-    }
-    .await)
+    respond(
+        async {
+            let actor = require(Permission::CompaniesDelete).await?;
+            queries::soft_delete(&state()?.pool, &actor, &request_meta(), id).await?;
+            leptos_axum::redirect("/admin/companies");
+            Ok(())
+        }
+        .await,
+    )
 }
 
 #[server(endpoint = "companies/home")]
 pub async fn load_company_home(slug: String) -> Result<CompanyHome, AppError> {
     use crate::server_ctx::*;
-    respond(async {
-        let actor = require(Permission::CompaniesRead).await?;
-        let st = state()?;
-        let company = queries::get_by_slug(&st.pool, &slug).await?.ok_or(AppError::NotFound)?;
-        if !actor.can_enter(company.id) {
-            // Another company's page is reported as missing, not as forbidden.
-            return Err(AppError::NotFound);
+    respond(
+        async {
+            let actor = require(Permission::CompaniesRead).await?;
+            let st = state()?;
+            let company = queries::get_by_slug(&st.pool, &slug).await?.ok_or(AppError::NotFound)?;
+            if !actor.can_enter(company.id) {
+                // Another company's page is reported as missing, not as forbidden.
+                return Err(AppError::NotFound);
+            }
+            let user_count = queries::user_count(&st.pool, company.id).await?;
+            let recent = crate::audit::record::recent_for_company(&st.pool, company.id, 20).await?;
+            Ok(CompanyHome { company, user_count, recent })
         }
-        let user_count = queries::user_count(&st.pool, company.id).await?;
-        let recent = crate::audit::record::recent_for_company(&st.pool, company.id, 20).await?;
-        Ok(CompanyHome { company, user_count, recent })
-    }
-    .await)
+        .await,
+    )
 }

@@ -29,7 +29,11 @@ pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>
     let (order, key_expr, cmp) = match sort {
         CompanySort::Name => ("lower(c.name), c.id", "lower(c.name)", ">"),
         CompanySort::Slug => ("c.slug, c.id", "c.slug", ">"),
-        CompanySort::Newest => ("c.created_at DESC, c.id DESC", "to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')", "<"),
+        CompanySort::Newest => (
+            "c.created_at DESC, c.id DESC",
+            "to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')",
+            "<",
+        ),
     };
     let cursor = after.and_then(split_cursor);
     let searching = !q.is_empty();
@@ -39,7 +43,9 @@ pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>
     // For newest-first, compare timestamps as timestamps; the text form is only the cursor.
     let keyset = match (sort, &cursor) {
         (_, None) => "TRUE".to_string(),
-        (CompanySort::Newest, Some(_)) => format!("(c.created_at, c.id) < (${key_param}::timestamp AT TIME ZONE 'UTC', ${id_param})"),
+        (CompanySort::Newest, Some(_)) => {
+            format!("(c.created_at, c.id) < (${key_param}::timestamp AT TIME ZONE 'UTC', ${id_param})")
+        }
         (_, Some(_)) => format!("({key_expr}, c.id) {cmp} (${key_param}, ${id_param})"),
     };
     let sql = format!(
@@ -74,9 +80,12 @@ pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>
         .fetch_one(pool)
         .await?
     } else {
-        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM companies LIMIT $1) AS capped"#, COUNT_CAP + 1)
-            .fetch_one(pool)
-            .await?
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM companies LIMIT $1) AS capped"#,
+            COUNT_CAP + 1
+        )
+        .fetch_one(pool)
+        .await?
     };
     let (total, total_capped) = if counted > COUNT_CAP { (COUNT_CAP, true) } else { (counted, false) };
     let has_more = rows.len() as i64 > PAGE_SIZE;
@@ -109,7 +118,8 @@ macro_rules! select_detail {
     ($where:literal, $arg:expr) => {
         sqlx::query!(
             "SELECT id, name, slug, tenant_enabled, tenant_config, deleted_at, created_at, updated_at
-               FROM companies WHERE " + $where,
+               FROM companies WHERE "
+                + $where,
             $arg
         )
     };
@@ -140,19 +150,28 @@ pub async fn get_by_slug(pool: &PgPool, slug: &str) -> Result<Option<CompanyDeta
 }
 
 pub async fn user_count(pool: &PgPool, company_id: Uuid) -> Result<i64, AppError> {
-    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users WHERE company_id = $1"#, company_id).fetch_one(pool).await?)
+    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users WHERE company_id = $1"#, company_id)
+        .fetch_one(pool)
+        .await?)
 }
 
 /// Creates a company. An empty slug is derived from the name and de-duplicated
 /// (acme, acme-2, ...); a given slug must be valid and free.
-pub async fn create(pool: &PgPool, actor: &Actor, meta: &RequestMeta, name: &str, slug: &str) -> Result<Uuid, AppError> {
+pub async fn create(
+    pool: &PgPool,
+    actor: &Actor,
+    meta: &RequestMeta,
+    name: &str,
+    slug: &str,
+) -> Result<Uuid, AppError> {
     create_as(pool, &Who::from(actor), meta, name, slug).await
 }
 
 pub async fn create_as(pool: &PgPool, who: &Who, meta: &RequestMeta, name: &str, slug: &str) -> Result<Uuid, AppError> {
     let mut fields = Fields::default();
     let name = fields.check("name", CompanyName::parse(name));
-    let slug = if slug.trim().is_empty() { None } else { fields.check("slug", Slug::parse(slug)).map(Some).unwrap_or(None) };
+    let slug =
+        if slug.trim().is_empty() { None } else { fields.check("slug", Slug::parse(slug)).map(Some).unwrap_or(None) };
     fields.finish()?;
     let name = name.expect("checked");
 
@@ -161,15 +180,23 @@ pub async fn create_as(pool: &PgPool, who: &Who, meta: &RequestMeta, name: &str,
         Some(s) => s.as_str().to_string(),
         None => {
             let base = Slug::from_name(name.as_str());
-            sqlx::query_scalar!(r#"SELECT atrium_unique_company_slug($1, NULL) AS "slug!""#, base.as_str()).fetch_one(&mut *tx).await?
+            sqlx::query_scalar!(r#"SELECT atrium_unique_company_slug($1, NULL) AS "slug!""#, base.as_str())
+                .fetch_one(&mut *tx)
+                .await?
         }
     };
-    let id = match sqlx::query_scalar!("INSERT INTO companies (name, slug) VALUES ($1, $2) RETURNING id", name.as_str(), &slug)
-        .fetch_one(&mut *tx)
-        .await
+    let id = match sqlx::query_scalar!(
+        "INSERT INTO companies (name, slug) VALUES ($1, $2) RETURNING id",
+        name.as_str(),
+        &slug
+    )
+    .fetch_one(&mut *tx)
+    .await
     {
         Ok(id) => id,
-        Err(e) if slug_taken(&e) => return Err(AppError::field("slug", format!("The slug \u{201c}{slug}\u{201d} is already taken."))),
+        Err(e) if slug_taken(&e) => {
+            return Err(AppError::field("slug", format!("The slug \u{201c}{slug}\u{201d} is already taken.")))
+        }
         Err(e) => return Err(e.into()),
     };
     record(
@@ -197,7 +224,13 @@ pub struct CompanyEdit {
     pub tenant_enabled: bool,
 }
 
-pub async fn update(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: Uuid, input: CompanyEdit) -> Result<(), AppError> {
+pub async fn update(
+    pool: &PgPool,
+    actor: &Actor,
+    meta: &RequestMeta,
+    id: Uuid,
+    input: CompanyEdit,
+) -> Result<(), AppError> {
     let mut fields = Fields::default();
     let name = fields.check("name", CompanyName::parse(&input.name));
     let slug = fields.check("slug", Slug::parse(&input.slug));
@@ -231,11 +264,15 @@ pub async fn update(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: Uuid, 
     {
         Ok(_) => {}
         Err(e) if slug_taken(&e) => {
-            return Err(AppError::field("slug", format!("The slug \u{201c}{}\u{201d} is already taken.", slug.as_str())))
+            return Err(AppError::field(
+                "slug",
+                format!("The slug \u{201c}{}\u{201d} is already taken.", slug.as_str()),
+            ))
         }
         Err(e) => return Err(e.into()),
     }
-    let before_json = json!({ "name": before.0, "slug": before.1, "tenant_enabled": before.2, "tenant_config": before.3 });
+    let before_json =
+        json!({ "name": before.0, "slug": before.1, "tenant_enabled": before.2, "tenant_config": before.3 });
     let after_json = json!({ "name": name.as_str(), "slug": slug.as_str(), "tenant_enabled": input.tenant_enabled, "tenant_config": config });
     if before_json != after_json {
         let action = match (before.2, input.tenant_enabled) {
@@ -273,7 +310,9 @@ pub async fn soft_delete(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: U
     if deleted_at.is_some() {
         return Err(AppError::Conflict("This company is already deleted.".into()));
     }
-    sqlx::query!("UPDATE companies SET deleted_at = now(), tenant_enabled = false WHERE id = $1", id).execute(&mut *tx).await?;
+    sqlx::query!("UPDATE companies SET deleted_at = now(), tenant_enabled = false WHERE id = $1", id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL", id)
         .execute(&mut *tx)
         .await?;

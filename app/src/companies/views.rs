@@ -18,9 +18,8 @@ fn status_badge(enabled: bool, deleted: bool) -> impl IntoView {
 #[component]
 pub fn CompanyListPage() -> impl IntoView {
     let query = use_query_map();
-    let params = move || {
-        query.with(|q| (q.get("q").unwrap_or_default(), q.get("sort").unwrap_or_default(), q.get("after")))
-    };
+    let params =
+        move || query.with(|q| (q.get("q").unwrap_or_default(), q.get("sort").unwrap_or_default(), q.get("after")));
     let page = Resource::new(params, |(q, sort, after)| list_companies(q, sort, after));
     let (q0, sort0, _) = params();
     let sort0 = CompanySort::parse(&sort0);

@@ -74,11 +74,13 @@ pub fn Field(
 #[component]
 pub fn FormAlert(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
     move || {
-        error.get().and_then(|e| match e {
-            AppError::Validation(ref map) => map.get("form").cloned().or(Some(e.to_string())),
-            other => Some(other.to_string()),
-        })
-        .map(|msg| view! { <div class="alert alert-error" role="alert">{msg}</div> })
+        error
+            .get()
+            .and_then(|e| match e {
+                AppError::Validation(ref map) => map.get("form").cloned().or(Some(e.to_string())),
+                other => Some(other.to_string()),
+            })
+            .map(|msg| view! { <div class="alert alert-error" role="alert">{msg}</div> })
     }
 }
 
@@ -94,7 +96,9 @@ pub fn ErrorBox(error: AppError) -> impl IntoView {
         AppError::NotFound => ("Not found", "Check the address, or go back to the list."),
         AppError::Forbidden => ("Not allowed", "Your role does not allow this. Ask an administrator if you need it."),
         AppError::Unauthenticated(_) => ("Signed out", "Sign in again to continue."),
-        AppError::Internal(_) => ("Something went wrong", "Try again. If it keeps happening, send the request id to your operator."),
+        AppError::Internal(_) => {
+            ("Something went wrong", "Try again. If it keeps happening, send the request id to your operator.")
+        }
         _ => ("That did not work", ""),
     };
     view! {
@@ -114,7 +118,11 @@ struct NavItem {
 
 /// The console frame: sidebar, top bar and the page.
 #[component]
-pub fn Frame(#[prop(into)] title: String, #[prop(optional, into)] company: Option<(String, String)>, children: Children) -> impl IntoView {
+pub fn Frame(
+    #[prop(into)] title: String,
+    #[prop(optional, into)] company: Option<(String, String)>,
+    children: Children,
+) -> impl IntoView {
     let me = Resource::new(|| (), |_| current_user());
     let title_text = title.clone();
     let company_nav = company.clone();
@@ -122,13 +130,19 @@ pub fn Frame(#[prop(into)] title: String, #[prop(optional, into)] company: Optio
         let company_nav = company_nav.clone();
         let path = use_location().pathname.get_untracked();
         let mut tenant: Vec<NavItem> = Vec::new();
-        let tenant_ctx = company_nav.clone().or_else(|| me.as_ref().and_then(|m| Some((m.home_slug.clone()?, m.home_name.clone()?))));
+        let tenant_ctx = company_nav
+            .clone()
+            .or_else(|| me.as_ref().and_then(|m| Some((m.home_slug.clone()?, m.home_name.clone()?))));
         if let Some((slug, _)) = &tenant_ctx {
             tenant.push(NavItem { href: format!("/t/{slug}/"), label: "Overview" });
         }
         let admin = me.as_ref().is_some_and(|m| m.role == Role::SuperAdmin);
         let link = move |item: NavItem, path: &str| {
-            let current = path == item.href || (item.href != "/" && item.href.len() > 3 && path.starts_with(&item.href) && item.href.ends_with("companies"));
+            let current = path == item.href
+                || (item.href != "/"
+                    && item.href.len() > 3
+                    && path.starts_with(&item.href)
+                    && item.href.ends_with("companies"));
             view! {
                 <li><a href=item.href.clone() aria-current=current.then_some("page")>{item.label}</a></li>
             }

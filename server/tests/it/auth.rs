@@ -16,7 +16,10 @@ async fn sign_in_sets_a_hardened_cookie_and_audits() {
     assert!(!cookie.contains("Secure"), "plain http: no Secure flag");
     assert_eq!(app.audit_count("auth.login").await, 1);
     let (email, role, company): (String, String, Option<uuid::Uuid>) =
-        sqlx::query_as("SELECT user_email, user_role::text, company_id FROM audit_log WHERE action = 'auth.login'").fetch_one(&app.pool).await.unwrap();
+        sqlx::query_as("SELECT user_email, user_role::text, company_id FROM audit_log WHERE action = 'auth.login'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!((email.as_str(), role.as_str(), company), ("ann@acme.test", "ADMIN", Some(c)));
     // The session works.
     assert_eq!(app.get(&client, "/t/acme/").await.status(), 200);
@@ -36,7 +39,8 @@ async fn the_session_id_rotates_at_sign_in() {
     app.user("root@x.test", Role::SuperAdmin, None).await;
     let client = client();
     let first = app.login(&client, "root@x.test", PASSWORD).await.headers()["set-cookie"].to_str().unwrap().to_string();
-    let second = app.login(&client, "root@x.test", PASSWORD).await.headers()["set-cookie"].to_str().unwrap().to_string();
+    let second =
+        app.login(&client, "root@x.test", PASSWORD).await.headers()["set-cookie"].to_str().unwrap().to_string();
     let id = |c: &str| c.split(';').next().unwrap().to_string();
     assert_ne!(id(&first), id(&second));
     // The old id no longer opens anything.
@@ -64,10 +68,11 @@ async fn wrong_email_and_wrong_password_look_the_same() {
     // Both paths pay for one argon2 verification (tens of milliseconds here).
     assert!(t_pw.as_millis() >= 5 && t_user.as_millis() >= 5, "{t_pw:?} {t_user:?}");
     assert_eq!(app.audit_count("auth.login_failed").await, 2);
-    let reasons: Vec<String> = sqlx::query_scalar("SELECT details->>'reason' FROM audit_log WHERE action = 'auth.login_failed' ORDER BY id")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let reasons: Vec<String> =
+        sqlx::query_scalar("SELECT details->>'reason' FROM audit_log WHERE action = 'auth.login_failed' ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(reasons, vec!["wrong_password", "unknown_account"]);
 }
 
@@ -102,7 +107,10 @@ async fn five_failures_throttle_the_account() {
     app.user("dora@x.test", Role::SuperAdmin, None).await;
     assert_eq!(app.login(&client, "dora@x.test", PASSWORD).await.status(), 200);
     // Once the failures age out of the window, sign-in works again.
-    sqlx::query("UPDATE login_failures SET failed_at = failed_at - interval '16 minutes'").execute(&app.pool).await.unwrap();
+    sqlx::query("UPDATE login_failures SET failed_at = failed_at - interval '16 minutes'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(app.login(&client, "carl@x.test", PASSWORD).await.status(), 200);
 }
 
@@ -130,7 +138,8 @@ async fn sign_out_ends_the_session_and_is_audited() {
     let r = app.get(&client, "/admin/companies").await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/login?next=/admin/companies");
-    let revoked: bool = sqlx::query_scalar("SELECT bool_and(revoked_at IS NOT NULL) FROM sessions").fetch_one(&app.pool).await.unwrap();
+    let revoked: bool =
+        sqlx::query_scalar("SELECT bool_and(revoked_at IS NOT NULL) FROM sessions").fetch_one(&app.pool).await.unwrap();
     assert!(revoked);
 }
 

@@ -70,7 +70,11 @@ async fn create_superadmin_and_seed() {
     assert!(text(&out).contains("ATRIUM_PASSWORD"), "{}", text(&out));
     let out = atrium(&db, &["create-superadmin", "--email", "root@example.com"], &[("ATRIUM_PASSWORD", "short")]);
     assert!(!out.status.success() && text(&out).contains("at least 12"), "{}", text(&out));
-    let out = atrium(&db, &["create-superadmin", "--email", "Root@Example.com"], &[("ATRIUM_PASSWORD", "a long enough password")]);
+    let out = atrium(
+        &db,
+        &["create-superadmin", "--email", "Root@Example.com"],
+        &[("ATRIUM_PASSWORD", "a long enough password")],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let pool = db.pool().await;
     let (role, audited): (String, i64) = sqlx::query_as(
@@ -86,9 +90,11 @@ async fn create_superadmin_and_seed() {
     assert!(!out.status.success() && text(&out).contains("production"), "{}", text(&out));
     let out = atrium(&db, &["seed", "--demo"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    let companies: Vec<String> = sqlx::query_scalar("SELECT slug FROM companies ORDER BY slug").fetch_all(&pool).await.unwrap();
+    let companies: Vec<String> =
+        sqlx::query_scalar("SELECT slug FROM companies ORDER BY slug").fetch_all(&pool).await.unwrap();
     assert_eq!(companies, vec!["acme-corporation", "creme-brulee-and-co", "globex", "initech"]);
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE company_id IS NOT NULL").fetch_one(&pool).await.unwrap();
+    let users: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE company_id IS NOT NULL").fetch_one(&pool).await.unwrap();
     assert_eq!(users, 12);
     // Seeding twice changes nothing but the passwords.
     assert!(atrium(&db, &["seed", "--demo"], &[]).status.success());
@@ -99,9 +105,8 @@ async fn create_superadmin_and_seed() {
 #[tokio::test]
 async fn two_servers_racing_on_an_empty_database_both_come_up() {
     let db = TestDb::new().await;
-    let ports: Vec<u16> = (0..2)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
-        .collect();
+    let ports: Vec<u16> =
+        (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
     let mut children: Vec<_> = ports
         .iter()
         .map(|port| {
@@ -139,6 +144,7 @@ async fn two_servers_racing_on_an_empty_database_both_come_up() {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM schema_migrations").fetch_one(&pool).await.unwrap();
     assert_eq!(n, atrium_server::migrate::MIGRATIONS.len() as i64);
     // The first-run super-admin was created once, not twice.
-    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'SUPER_ADMIN'").fetch_one(&pool).await.unwrap();
+    let admins: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'SUPER_ADMIN'").fetch_one(&pool).await.unwrap();
     assert_eq!(admins, 1);
 }

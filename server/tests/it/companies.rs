@@ -17,7 +17,8 @@ async fn create_derives_unique_slugs_and_audits_in_the_same_transaction() {
     let r = app.create_company(&admin, "  ACME!  ", "").await;
     assert_eq!(r.status(), 200);
     app.create_company(&admin, "Crème Brûlée & Co.", "").await;
-    let slugs: Vec<String> = sqlx::query_scalar("SELECT slug FROM companies ORDER BY created_at").fetch_all(&app.pool).await.unwrap();
+    let slugs: Vec<String> =
+        sqlx::query_scalar("SELECT slug FROM companies ORDER BY created_at").fetch_all(&app.pool).await.unwrap();
     assert_eq!(slugs, vec!["acme", "acme-2", "creme-brulee-and-co"]);
     let audited: Vec<(Uuid, String, String)> = sqlx::query_as(
         "SELECT a.company_id, a.user_email, a.details->'after'->>'slug' FROM audit_log a WHERE action = 'company.create' ORDER BY id",
@@ -37,7 +38,8 @@ async fn bad_company_input_is_refused_with_field_messages_and_nothing_written() 
     let app = spawn_app().await;
     let admin = app.superadmin().await;
     app.create_company(&admin, "Taken", "taken").await;
-    let before = (count(&app, "SELECT count(*) FROM companies").await, count(&app, "SELECT count(*) FROM audit_log").await);
+    let before =
+        (count(&app, "SELECT count(*) FROM companies").await, count(&app, "SELECT count(*) FROM audit_log").await);
     for (name, slug, field, needle) in [
         ("", "", "name", "Enter the company"),
         ("   ", "ok", "name", "Enter the company"),
@@ -52,7 +54,8 @@ async fn bad_company_input_is_refused_with_field_messages_and_nothing_written() 
         let msg = body["Validation"][field].as_str().unwrap_or_else(|| panic!("{body}"));
         assert!(msg.contains(needle), "{msg}");
     }
-    let after = (count(&app, "SELECT count(*) FROM companies").await, count(&app, "SELECT count(*) FROM audit_log").await);
+    let after =
+        (count(&app, "SELECT count(*) FROM companies").await, count(&app, "SELECT count(*) FROM audit_log").await);
     assert_eq!(before, after);
 }
 
@@ -67,7 +70,13 @@ async fn only_the_super_admin_manages_companies() {
         assert_eq!(app.create_company(&client, "Mine", "").await.status(), 403, "{role:?} may not create");
         assert_eq!(app.post(&client, "/api/companies/list", &[("q", ""), ("sort", "name")]).await.status(), 403);
         let id = c.to_string();
-        let r = app.post(&client, "/api/companies/update", &[("id", &id), ("name", "Hacked"), ("slug", "acme"), ("tenant_config", "{}")]).await;
+        let r = app
+            .post(
+                &client,
+                "/api/companies/update",
+                &[("id", &id), ("name", "Hacked"), ("slug", "acme"), ("tenant_config", "{}")],
+            )
+            .await;
         assert_eq!(r.status(), 403);
         assert_eq!(app.post(&client, "/api/companies/delete", &[("id", &id)]).await.status(), 403);
     }
@@ -138,7 +147,12 @@ async fn edits_validate_json_and_audit_before_and_after() {
     let admin = app.superadmin().await;
     let id = app.company("Acme").await.to_string();
     let update = |name: &str, slug: &str, config: &str, enabled: bool| {
-        let mut form = vec![("id", id.clone()), ("name", name.to_string()), ("slug", slug.to_string()), ("tenant_config", config.to_string())];
+        let mut form = vec![
+            ("id", id.clone()),
+            ("name", name.to_string()),
+            ("slug", slug.to_string()),
+            ("tenant_config", config.to_string()),
+        ];
         if enabled {
             form.push(("tenant_enabled", "on".to_string()));
         }
@@ -161,7 +175,10 @@ async fn edits_validate_json_and_audit_before_and_after() {
     let r = send(update("Acme Inc", "acme-inc", "{\"locale\": \"en-GB\"}", true)).await;
     assert_eq!(r.status(), 200);
     let details: serde_json::Value =
-        sqlx::query_scalar("SELECT details FROM audit_log WHERE action = 'company.update'").fetch_one(&app.pool).await.unwrap();
+        sqlx::query_scalar("SELECT details FROM audit_log WHERE action = 'company.update'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(details["before"]["name"], "Acme");
     assert_eq!(details["after"]["name"], "Acme Inc");
     assert_eq!(details["after"]["slug"], "acme-inc");
@@ -175,7 +192,13 @@ async fn edits_validate_json_and_audit_before_and_after() {
     assert!(!enabled);
     let r = send(update("Acme Inc", "nope-not-a-uuid", "{}", false)).await;
     assert_eq!(r.status(), 200, "a new free slug is fine");
-    let r = app.post(&admin, "/api/companies/update", &[("id", "not-a-uuid"), ("name", "x"), ("slug", "x"), ("tenant_config", "{}")]).await;
+    let r = app
+        .post(
+            &admin,
+            "/api/companies/update",
+            &[("id", "not-a-uuid"), ("name", "x"), ("slug", "x"), ("tenant_config", "{}")],
+        )
+        .await;
     assert_eq!(r.status(), 422, "a malformed id is bad input");
 }
 
@@ -191,7 +214,11 @@ async fn soft_delete_keeps_the_audit_trail_and_closes_the_tenant() {
     let r = app.post(&admin, "/api/companies/delete", &[("id", &c.to_string())]).await;
     assert_eq!(r.status(), 200);
     assert_eq!(app.audit_count("company.delete").await, 1);
-    let trail: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE company_id = $1").bind(c).fetch_one(&app.pool).await.unwrap();
+    let trail: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE company_id = $1")
+        .bind(c)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert!(trail >= 3, "create, login and delete stay");
     // Its users' sessions ended with it.
     assert_eq!(app.get(&ann, "/t/acme/").await.status(), 303);
@@ -244,13 +271,19 @@ async fn a_change_whose_audit_write_fails_is_rolled_back() {
 async fn the_count_stops_at_ten_thousand() {
     let app = spawn_app().await;
     let admin = app.superadmin().await;
-    sqlx::query("INSERT INTO companies (name, slug) SELECT 'Bulk ' || i, 'bulk-' || i FROM generate_series(1, 10005) i")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO companies (name, slug) SELECT 'Bulk ' || i, 'bulk-' || i FROM generate_series(1, 10005) i",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let p = json(app.post(&admin, "/api/companies/list", &[("q", ""), ("sort", "name")]).await).await;
     assert_eq!((p["total"].as_i64(), p["total_capped"].as_bool()), (Some(10_000), Some(true)));
     assert_eq!(p["rows"].as_array().unwrap().len(), 25);
     let p = json(app.post(&admin, "/api/companies/list", &[("q", "bulk 1000"), ("sort", "name")]).await).await;
-    assert_eq!((p["total"].as_i64(), p["total_capped"].as_bool()), (Some(7), Some(false)), "Bulk 1000 and Bulk 10000 to 10005");
+    assert_eq!(
+        (p["total"].as_i64(), p["total_capped"].as_bool()),
+        (Some(7), Some(false)),
+        "Bulk 1000 and Bulk 10000 to 10005"
+    );
 }

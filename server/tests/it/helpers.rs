@@ -22,14 +22,22 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> TestDb {
         let name = format!("atrium_test_{}", Uuid::new_v4().simple());
-        let admin = PgPoolOptions::new().max_connections(1).connect_with(admin_options().database("postgres")).await.expect("connect to postgres");
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(admin_options().database("postgres"))
+            .await
+            .expect("connect to postgres");
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.expect("create test database");
         admin.close().await;
         TestDb { options: admin_options().database(&name), name }
     }
 
     pub async fn pool(&self) -> PgPool {
-        PgPoolOptions::new().max_connections(10).connect_with(self.options.clone()).await.expect("connect to test database")
+        PgPoolOptions::new()
+            .max_connections(10)
+            .connect_with(self.options.clone())
+            .await
+            .expect("connect to test database")
     }
 }
 
@@ -40,7 +48,9 @@ impl Drop for TestDb {
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                if let Ok(admin) = PgPoolOptions::new().max_connections(1).connect_with(admin_options().database("postgres")).await {
+                if let Ok(admin) =
+                    PgPoolOptions::new().max_connections(1).connect_with(admin_options().database("postgres")).await
+                {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
                     admin.close().await;
                 }
@@ -87,13 +97,7 @@ impl TestApp {
 
     /// Posts a form to a server function the way the hydrated app does (JSON answers).
     pub async fn post(&self, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        client
-            .post(self.url(path))
-            .header("Origin", format!("http://{}", self.addr))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
+        client.post(self.url(path)).header("Origin", format!("http://{}", self.addr)).form(form).send().await.unwrap()
     }
 
     pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
@@ -123,11 +127,17 @@ impl TestApp {
 
     pub async fn company(&self, name: &str) -> Uuid {
         let meta = app::server_ctx::RequestMeta { request_id: "test".into(), ip: None, user_agent: None };
-        app::companies::queries::create_as(&self.pool, &app::audit::record::Who::system(), &meta, name, "").await.unwrap()
+        app::companies::queries::create_as(&self.pool, &app::audit::record::Who::system(), &meta, name, "")
+            .await
+            .unwrap()
     }
 
     pub async fn audit_count(&self, action: &str) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1").bind(action).fetch_one(&self.pool).await.unwrap()
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1")
+            .bind(action)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
     }
 }
 

@@ -43,7 +43,8 @@ async fn down_to_a_version_reverts_only_newer_ones() {
     migrate::up(&pool, None, |_, _| {}).await.unwrap();
     let reverted = migrate::down(&pool, 3, |_| {}).await.unwrap();
     assert_eq!(reverted, MIGRATIONS.iter().rev().filter(|m| m.version > 3).map(|m| m.version).collect::<Vec<_>>());
-    let left: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&pool).await.unwrap();
+    let left: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&pool).await.unwrap();
     assert_eq!(left, vec![1, 2, 3]);
     assert!(sqlx::query("SELECT 1 FROM audit_log").fetch_optional(&pool).await.is_err(), "audit_log should be gone");
     migrate::up(&pool, None, |_, _| {}).await.unwrap();
@@ -72,7 +73,8 @@ async fn pre_phase_c_data_is_mapped() {
     migrate::up(&pool, None, |_, _| {}).await.unwrap();
     migrate::verify(&pool, |_| {}).await.unwrap();
 
-    let slugs: Vec<(String, String)> = sqlx::query_as("SELECT name, slug FROM companies ORDER BY created_at, slug").fetch_all(&pool).await.unwrap();
+    let slugs: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, slug FROM companies ORDER BY created_at, slug").fetch_all(&pool).await.unwrap();
     let slug_of = |name: &str| slugs.iter().filter(|(n, _)| n == name).map(|(_, s)| s.clone()).collect::<Vec<_>>();
     assert_eq!(slug_of("Acme"), vec!["acme", "acme-2"], "the older company keeps the plain slug");
     assert_eq!(slug_of("Crème Brûlée & Co., Ltd."), vec!["creme-brulee-and-co-ltd"]);
@@ -80,9 +82,15 @@ async fn pre_phase_c_data_is_mapped() {
     assert_eq!(slug_of("!!!"), vec!["company"]);
 
     let roles: Vec<(String, i64)> =
-        sqlx::query_as("SELECT role::text, count(*) FROM users GROUP BY role ORDER BY role::text").fetch_all(&pool).await.unwrap();
+        sqlx::query_as("SELECT role::text, count(*) FROM users GROUP BY role ORDER BY role::text")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(roles, vec![("ADMIN".to_string(), 6), ("VIEWER".to_string(), 5)]);
-    let allowed_ok: bool = sqlx::query_scalar("SELECT bool_and(company_id = ANY (allowed_tenants)) FROM users").fetch_one(&pool).await.unwrap();
+    let allowed_ok: bool = sqlx::query_scalar("SELECT bool_and(company_id = ANY (allowed_tenants)) FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert!(allowed_ok);
 }
 
@@ -91,8 +99,13 @@ async fn a_failing_migration_leaves_the_schema_as_it_was() {
     let db = TestDb::new().await;
     let pool = db.pool().await;
     migrate::up(&pool, Some(2), |_, _| {}).await.unwrap();
-    let c: uuid::Uuid = sqlx::query_scalar("INSERT INTO companies (name) VALUES ('X') RETURNING id").fetch_one(&pool).await.unwrap();
-    sqlx::query("INSERT INTO users (company_id, email, role) VALUES ($1, 'o@x.test', 'owner')").bind(c).execute(&pool).await.unwrap();
+    let c: uuid::Uuid =
+        sqlx::query_scalar("INSERT INTO companies (name) VALUES ('X') RETURNING id").fetch_one(&pool).await.unwrap();
+    sqlx::query("INSERT INTO users (company_id, email, role) VALUES ($1, 'o@x.test', 'owner')")
+        .bind(c)
+        .execute(&pool)
+        .await
+        .unwrap();
 
     let err = migrate::up(&pool, None, |_, _| {}).await.unwrap_err();
     let text = err.to_string();
@@ -101,14 +114,18 @@ async fn a_failing_migration_leaves_the_schema_as_it_was() {
     assert!(text.contains("'owner'"), "carries PostgreSQL's message: {text}");
     assert!(text.contains("DO $$"), "shows the statement: {text}");
 
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&pool).await.unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&pool).await.unwrap();
     assert_eq!(versions, vec![1, 2]);
-    let enum_exists: bool = sqlx::query_scalar("SELECT to_regtype('user_role_enum') IS NOT NULL").fetch_one(&pool).await.unwrap();
+    let enum_exists: bool =
+        sqlx::query_scalar("SELECT to_regtype('user_role_enum') IS NOT NULL").fetch_one(&pool).await.unwrap();
     assert!(!enum_exists, "the enum created by the failed migration's first statement was rolled back");
-    let role_type: String = sqlx::query_scalar("SELECT data_type FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'role'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let role_type: String = sqlx::query_scalar(
+        "SELECT data_type FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'role'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(role_type, "character varying");
 
     // Fix the data and the same binary goes on.

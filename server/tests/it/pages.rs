@@ -6,7 +6,10 @@ async fn health_and_readiness() {
     let c = client();
     assert_eq!(app.get(&c, "/healthz").await.text().await.unwrap(), "alive");
     assert_eq!(app.get(&c, "/readyz").await.status(), 200);
-    sqlx::query("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)").execute(&app.pool).await.unwrap();
+    sqlx::query("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(app.get(&c, "/readyz").await.status(), 503);
 }
 
@@ -17,7 +20,13 @@ async fn pages_render_on_the_server_with_a_strict_csp() {
     let r = app.get(&c, "/login").await;
     assert_eq!(r.status(), 200);
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
-    for part in ["script-src 'self' 'nonce-", "'wasm-unsafe-eval'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"] {
+    for part in [
+        "script-src 'self' 'nonce-",
+        "'wasm-unsafe-eval'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+        "base-uri 'none'",
+    ] {
         assert!(csp.contains(part), "{csp}");
     }
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
