@@ -234,9 +234,8 @@ async fn request_meta(mut req: Request<Body>, next: Next) -> Response {
         req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
     req.extensions_mut().insert(RequestMeta { request_id: request_id.clone(), ip, user_agent });
     let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
-    let _guard = span.enter();
-    drop(_guard);
-    let mut res = next.run(req).await;
+    // Log lines written while serving the request carry its id.
+    let mut res = tracing::Instrument::instrument(next.run(req), span).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("x-request-id", v);
     }
