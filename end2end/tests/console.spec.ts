@@ -117,13 +117,17 @@ test('pages work before the wasm loads: sign in with JavaScript disabled', async
   await context.close();
 });
 
-test('a hydrated form shows the server\'s field message in place', async ({ page }) => {
+test('keyboard sign-in, and a hydrated form shows the server\'s field messages in place', async ({ page }) => {
   // The 422 answer is expected here, so this test does not watch the console.
+  // Keyboard only: the email field has focus, Tab moves on, Enter submits.
   await page.goto('/login');
   await hydrated(page);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByLabel('Email')).toBeFocused();
+  await page.keyboard.type(email);
+  await page.keyboard.press('Tab');
+  await expect(page.getByLabel('Password')).toBeFocused();
+  await page.keyboard.type(password);
+  await page.keyboard.press('Enter');
   await expect(page).toHaveURL(/\/admin\/companies$/);
   await page.goto('/admin/companies/new');
   await hydrated(page);

@@ -2,6 +2,7 @@
 #![recursion_limit = "256"]
 pub mod accounts;
 pub mod config;
+pub mod maintenance;
 pub mod migrate;
 pub mod web;
 
@@ -45,6 +46,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         use tower_sessions::ExpiredDeletion;
         let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
     });
+    let housekeeping = tokio::spawn(maintenance::run_forever(pool.clone()));
     let router = web::router(
         app_state(pool.clone(), &config),
         &web::WebConfig { site_root: config.site_root.clone(), addr, https: config.https() },
@@ -54,6 +56,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     cleanup.abort();
+    housekeeping.abort();
     pool.close().await;
     Ok(())
 }

@@ -182,3 +182,39 @@ async fn audit_log_refuses_update_and_delete() {
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&pool).await.unwrap();
     assert_eq!(left, 1);
 }
+
+#[tokio::test]
+async fn maintenance_keeps_partitions_ahead_and_prunes_old_rows() {
+    use atrium_server::maintenance;
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    migrate::up(&pool, None, |_, _| {}).await.unwrap();
+    // As if the migration had run months ago: the furthest partitions are not there yet.
+    let ahead: String =
+        sqlx::query_scalar("SELECT to_char(now() + interval '3 months', 'YYYY_MM')").fetch_one(&pool).await.unwrap();
+    sqlx::raw_sql(&format!("DROP TABLE audit_log_{ahead}; DROP TABLE api_key_usage_{ahead};"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO login_failures (email, failed_at) VALUES ('old@x.test', now() - interval '2 days'), ('new@x.test', now());",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let report = maintenance::run_once(&pool).await.unwrap();
+    assert_eq!(report.partitions_created, 2);
+    assert_eq!(report.login_failures_pruned, 1);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM login_failures").fetch_one(&pool).await.unwrap();
+    assert_eq!(left, 1);
+    // Rows for a coming month land in that month's partition, not the default one.
+    sqlx::query("INSERT INTO audit_log (action, resource, \"timestamp\") VALUES ('test.future', 'test', now() + interval '3 months')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let in_default: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log_default").fetch_one(&pool).await.unwrap();
+    assert_eq!(in_default, 0);
+    // Running it again changes nothing.
+    assert_eq!(maintenance::run_once(&pool).await.unwrap(), maintenance::Report::default());
+}
