@@ -1,7 +1,7 @@
 use super::*;
 use crate::audit::Severity;
 use crate::ui::time::Time;
-use crate::ui::{action_error, field_error, Badge, ErrorBox, Field, FormAlert, Frame};
+use crate::ui::{action_error, field_error, Badge, DiffView, ErrorBox, Field, FormAlert, Frame};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -265,7 +265,7 @@ pub fn CompanyHomePage() -> impl IntoView {
                                                                     <td>{e.actor_email.unwrap_or_else(|| "—".into())}</td>
                                                                     <td class="mono">{e.action}</td>
                                                                     <td><Badge text=sev tone=tone/></td>
-                                                                    <td class="mono details">{compact_details(&e.details)}</td>
+                                                                    <td class="details"><DiffView details=e.details/></td>
                                                                 </tr>
                                                             }
                                                         }).collect_view()}
@@ -281,16 +281,5 @@ pub fn CompanyHomePage() -> impl IntoView {
                 }
             })}
         </Suspense>
-    }
-}
-
-fn compact_details(v: &serde_json::Value) -> String {
-    let s = v.to_string();
-    if s == "{}" {
-        String::new()
-    } else if s.chars().count() > 160 {
-        format!("{}…", s.chars().take(160).collect::<String>())
-    } else {
-        s
     }
 }

@@ -233,3 +233,39 @@ pub async fn set_theme(theme: String) -> Result<(), AppError> {
     }
     Ok(())
 }
+
+/// An audit row's details: for before/after edits, one line per changed key with the old value
+/// struck through beside the new one; anything else as compact JSON.
+#[component]
+pub fn DiffView(details: serde_json::Value) -> impl IntoView {
+    let side = |name: &str| details.get(name).and_then(|v| v.as_object()).cloned();
+    let (before, after) = (side("before"), side("after"));
+    if before.is_none() && after.is_none() {
+        let text = details.to_string();
+        let text = if text == "{}" { String::new() } else { text };
+        return view! { <span class="mono">{text}</span> }.into_any();
+    }
+    let (before, after) = (before.unwrap_or_default(), after.unwrap_or_default());
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let show = |v: Option<&serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => "—".to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    let rows = keys
+        .into_iter()
+        .map(|k| {
+            let (old, new) = (before.get(k), after.get(k));
+            view! {
+                <div class="diff-row">
+                    <dt>{k.clone()}</dt>
+                    <dd>
+                        {old.is_some().then(|| view! { <del>{show(old)}</del><span aria-hidden="true">" → "</span> })}
+                        <ins>{show(new)}</ins>
+                    </dd>
+                </div>
+            }
+        })
+        .collect_view();
+    view! { <dl class="diff">{rows}</dl> }.into_any()
+}

@@ -55,6 +55,24 @@ async fn signed_in_pages_show_the_frame_and_data() {
     assert_eq!(r.headers()["location"], "/admin/companies");
     let html = app.get(&admin, "/t/acme/").await.text().await.unwrap();
     assert!(html.contains("company.create"), "the company's home lists its audit events");
+    // An edit shows as a diff: the old value struck through beside the new one.
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM companies").fetch_one(&app.pool).await.unwrap();
+    let r = app
+        .post(
+            &admin,
+            "/api/companies/update",
+            &[
+                ("id", &id.to_string()),
+                ("name", "Acme Two"),
+                ("slug", "acme"),
+                ("tenant_config", "{}"),
+                ("tenant_enabled", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = app.get(&admin, "/t/acme/").await.text().await.unwrap();
+    assert!(html.contains("<del>Acme</del>") && html.contains("<ins>Acme Two</ins>"), "{html}");
     let r = app.get(&admin, "/no/such/page").await;
     assert_eq!(r.status(), 404);
 }
