@@ -29,6 +29,65 @@ impl Role {
             Role::SuperAdmin => "Super-admin",
         }
     }
+
+    /// Lowest first.
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Manager, Role::Admin, Role::SuperAdmin];
+    /// The roles a company member can hold.
+    pub const COMPANY: [Role; 3] = [Role::Viewer, Role::Manager, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "VIEWER",
+            Role::Manager => "MANAGER",
+            Role::Admin => "ADMIN",
+            Role::SuperAdmin => "SUPER_ADMIN",
+        }
+    }
+
+    /// A company role from a form: VIEWER, MANAGER or ADMIN (any case).
+    pub fn parse_company(raw: &str) -> Result<Role, String> {
+        let raw = raw.trim();
+        Role::COMPANY
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(raw))
+            .ok_or_else(|| format!("\u{201c}{raw}\u{201d} is not a role. Choose Viewer, Manager or Admin."))
+    }
+}
+
+/// A member's standing in a company.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(feature = "ssr", sqlx(type_name = "user_status", rename_all = "SCREAMING_SNAKE_CASE"))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserStatus {
+    Active,
+    Inactive,
+    Invited,
+    Suspended,
+}
+
+impl UserStatus {
+    pub const ALL: [UserStatus; 4] = [UserStatus::Active, UserStatus::Inactive, UserStatus::Invited, UserStatus::Suspended];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "ACTIVE",
+            UserStatus::Inactive => "INACTIVE",
+            UserStatus::Invited => "INVITED",
+            UserStatus::Suspended => "SUSPENDED",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            UserStatus::Active => "Active",
+            UserStatus::Inactive => "Inactive",
+            UserStatus::Invited => "Invited",
+            UserStatus::Suspended => "Suspended",
+        }
+    }
+    pub fn parse(raw: &str) -> Option<UserStatus> {
+        UserStatus::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(raw.trim()))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,4 +266,43 @@ mod tests {
         assert!(parse_tenant_config("[1]").unwrap_err().contains("object"));
         assert!(parse_tenant_config("{bad").unwrap_err().contains("not valid JSON"));
     }
+}
+
+macro_rules! permissions {
+    ($($variant:ident => $name:literal,)*) => {
+        /// Permissions, as seeded in `permissions` (resource.action).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum Permission { $($variant,)* }
+
+        impl Permission {
+            pub const ALL: &'static [Permission] = &[$(Permission::$variant,)*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Permission::$variant => $name,)* }
+            }
+
+            pub fn parse(s: &str) -> Option<Permission> {
+                match s { $($name => Some(Permission::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+permissions! {
+    CompaniesRead => "companies.read",
+    CompaniesWrite => "companies.write",
+    CompaniesDelete => "companies.delete",
+    UsersRead => "users.read",
+    UsersWrite => "users.write",
+    UsersSuspend => "users.suspend",
+    ApiKeysRead => "api_keys.read",
+    ApiKeysWrite => "api_keys.write",
+    ApiKeysRevoke => "api_keys.revoke",
+    WeightsRead => "weights.read",
+    WeightsWrite => "weights.write",
+    IntegrationsRead => "integrations.read",
+    IntegrationsWrite => "integrations.write",
+    IntegrationsReplay => "integrations.replay",
+    AuditRead => "audit.read",
+    AuditExport => "audit.export",
 }

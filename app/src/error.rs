@@ -23,6 +23,12 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// The company exists and the user belongs to it, but it is switched off.
+    #[error("{0} is disabled. Ask your Atrium operator to enable it again.")]
+    TenantDisabled(String),
+    /// A super-admin must open a company with a reason before working in it.
+    #[error("Open this company as a super-admin first, with a reason.")]
+    ActAsRequired,
     #[error("{0}")]
     TooManyRequests(String),
     /// The request id lets an operator find the logged cause; the cause never reaches the client.
@@ -50,7 +56,7 @@ impl AppError {
         match self {
             AppError::Validation(_) => 422,
             AppError::Unauthenticated(_) => 401,
-            AppError::Forbidden => 403,
+            AppError::Forbidden | AppError::TenantDisabled(_) | AppError::ActAsRequired => 403,
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
             AppError::TooManyRequests(_) => 429,

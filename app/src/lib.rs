@@ -4,10 +4,13 @@
 pub mod audit;
 pub mod auth;
 pub mod companies;
+#[cfg(feature = "ssr")]
+pub mod db;
 pub mod domain;
 pub mod error;
 #[cfg(feature = "ssr")]
 pub mod server_ctx;
+pub mod tenancy;
 pub mod ui;
 
 use leptos::prelude::*;

@@ -44,26 +44,18 @@ pub struct Actor {
     pub company_id: Option<Uuid>,
     pub allowed_tenants: Vec<Uuid>,
     pub session_id: Uuid,
+    /// Only while the window is open.
+    pub acting: Option<Acting>,
 }
 
-/// Permissions, as seeded in `permissions` (resource.action).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Permission {
-    CompaniesRead,
-    CompaniesWrite,
-    CompaniesDelete,
-    AuditRead,
-}
+pub use crate::domain::Permission;
 
-impl Permission {
-    pub fn name(self) -> &'static str {
-        match self {
-            Permission::CompaniesRead => "companies.read",
-            Permission::CompaniesWrite => "companies.write",
-            Permission::CompaniesDelete => "companies.delete",
-            Permission::AuditRead => "audit.read",
-        }
-    }
+/// A super-admin's current "act as company" window, from their session row.
+#[derive(Clone, Debug)]
+pub struct Acting {
+    pub company_id: Uuid,
+    pub until: time::OffsetDateTime,
+    pub reason: String,
 }
 
 pub fn state() -> Result<AppState, AppError> {
@@ -124,9 +116,11 @@ pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor
         return Ok(None);
     };
     // last_seen_at is refreshed at most once a minute, so reading a page is not a write.
+    let mut tx = crate::db::account(pool, auth.user_id).await?;
     let row = sqlx::query!(
         r#"WITH live AS (
-             SELECT u.id, u.email, u.name, u.role, u.company_id, u.allowed_tenants
+             SELECT u.id, u.email, u.name, u.role, u.company_id, u.allowed_tenants,
+                    s.acting_company_id, s.acting_until, s.acting_reason
                FROM sessions s JOIN users u ON u.id = s.user_id
               WHERE s.id = $1 AND s.user_id = $2
                 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE'),
@@ -134,13 +128,16 @@ pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor
              UPDATE sessions SET last_seen_at = now()
               WHERE id = $1 AND last_seen_at < now() - interval '1 minute' AND EXISTS (SELECT 1 FROM live))
            SELECT id AS "id!", email AS "email!", name AS "name!", role AS "role!: Role",
-                  company_id, allowed_tenants AS "allowed_tenants!"
+                  company_id, allowed_tenants AS "allowed_tenants!",
+                  CASE WHEN acting_until > now() THEN acting_company_id END AS acting_company_id,
+                  acting_until, acting_reason
              FROM live"#,
         auth.session_id,
         auth.user_id,
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(row.map(|r| Actor {
         user_id: r.id,
         email: r.email,
@@ -149,6 +146,12 @@ pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor
         company_id: r.company_id,
         allowed_tenants: r.allowed_tenants,
         session_id: auth.session_id,
+        acting: match (r.acting_company_id, r.acting_until) {
+            (Some(company_id), Some(until)) if r.role == Role::SuperAdmin => {
+                Some(Acting { company_id, until, reason: r.acting_reason.unwrap_or_default() })
+            }
+            _ => None,
+        },
     }))
 }
 
@@ -165,19 +168,23 @@ pub async fn require_actor() -> Result<Actor, AppError> {
         .ok_or_else(|| AppError::Unauthenticated("Your session has ended. Please sign in again.".into()))
 }
 
-/// The signed-in actor if their role holds `permission` (from role_permissions), else 403.
-pub async fn require(permission: Permission) -> Result<Actor, AppError> {
-    let actor = require_actor().await?;
-    let st = state()?;
-    let granted = sqlx::query_scalar!(
+/// Does `role` hold `permission`? From role_permissions, the one source of grants.
+pub async fn role_has(pool: &PgPool, role: Role, permission: Permission) -> Result<bool, AppError> {
+    Ok(sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
                           WHERE rp.role = $1 AND p.name = $2) AS "granted!""#,
-        actor.role as Role,
+        role as Role,
         permission.name(),
     )
-    .fetch_one(&st.pool)
-    .await?;
-    if granted {
+    .fetch_one(pool)
+    .await?)
+}
+
+/// A platform-level check (companies, the cross-company views): the actor's own role must
+/// hold `permission`, else 403. Company pages use `tenancy::require_in` instead.
+pub async fn require(permission: Permission) -> Result<Actor, AppError> {
+    let actor = require_actor().await?;
+    if role_has(&state()?.pool, actor.role, permission).await? {
         Ok(actor)
     } else {
         Err(AppError::Forbidden)

@@ -12,13 +12,33 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::time::Duration;
 
+/// The schema owner's pool: migrations, maintenance and the command line.
 pub async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
-        .max_connections(20)
+        .max_connections(4)
         .acquire_timeout(Duration::from_secs(5))
         .connect(database_url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+    Ok(pool)
+}
+
+/// The pool that serves requests. Each connection switches to `atrium_app` (neither superuser
+/// nor BYPASSRLS) before first use, so row-level security holds even when DATABASE_URL names
+/// a superuser. Needs the migrations applied (0010 creates the role).
+pub async fn connect_app(database_url: &str) -> anyhow::Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(20)
+        .acquire_timeout(Duration::from_secs(5))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::query!("SET ROLE atrium_app").execute(conn).await?;
+                Ok(())
+            })
+        })
+        .connect(database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL as atrium_app: {e}"))?;
     Ok(pool)
 }
 
@@ -41,14 +61,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if !config.production() {
         accounts::first_run_superadmin(&pool, &config, addr).await?;
     }
-    let store = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
+    let app_pool = connect_app(config.database_url()?).await?;
+    let store = tower_sessions_sqlx_store::PostgresStore::new(app_pool.clone());
     let cleanup = tokio::spawn(async move {
         use tower_sessions::ExpiredDeletion;
         let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
     });
     let housekeeping = tokio::spawn(maintenance::run_forever(pool.clone()));
     let router = web::router(
-        app_state(pool.clone(), &config),
+        app_state(app_pool.clone(), &config),
         &web::WebConfig { site_root: config.site_root.clone(), addr, https: config.https() },
     );
     tracing::info!("Atrium is listening on http://{addr}");
@@ -57,6 +78,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await?;
     cleanup.abort();
     housekeeping.abort();
+    app_pool.close().await;
     pool.close().await;
     Ok(())
 }

@@ -4,52 +4,47 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 pub mod record;
 
-/// Every action Atrium records. The string form is what lands in `audit_log.action`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Action {
-    AuthLogin,
-    AuthLoginFailed,
-    AuthLoginThrottled,
-    AuthLogout,
-    CompanyCreate,
-    CompanyUpdate,
-    CompanyDisable,
-    CompanyEnable,
-    CompanyDelete,
-    UserCreate,
-    UserPasswordReset,
+macro_rules! actions {
+    ($($variant:ident => $name:literal,)*) => {
+        /// Every action Atrium records. The string form is what lands in `audit_log.action`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum Action { $($variant,)* }
+
+        impl Action {
+            pub const ALL: &'static [Action] = &[$(Action::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Action::$variant => $name,)* }
+            }
+        }
+    };
 }
 
-impl Action {
-    pub const ALL: &'static [Action] = &[
-        Action::AuthLogin,
-        Action::AuthLoginFailed,
-        Action::AuthLoginThrottled,
-        Action::AuthLogout,
-        Action::CompanyCreate,
-        Action::CompanyUpdate,
-        Action::CompanyDisable,
-        Action::CompanyEnable,
-        Action::CompanyDelete,
-        Action::UserCreate,
-        Action::UserPasswordReset,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::AuthLogin => "auth.login",
-            Action::AuthLoginFailed => "auth.login_failed",
-            Action::AuthLoginThrottled => "auth.login_throttled",
-            Action::AuthLogout => "auth.logout",
-            Action::CompanyCreate => "company.create",
-            Action::CompanyUpdate => "company.update",
-            Action::CompanyDisable => "company.disable",
-            Action::CompanyEnable => "company.enable",
-            Action::CompanyDelete => "company.delete",
-            Action::UserCreate => "user.create",
-            Action::UserPasswordReset => "user.password_reset",
-        }
-    }
+actions! {
+    AuthLogin => "auth.login",
+    AuthLoginFailed => "auth.login_failed",
+    AuthLoginThrottled => "auth.login_throttled",
+    AuthLogout => "auth.logout",
+    CompanyCreate => "company.create",
+    CompanyUpdate => "company.update",
+    CompanyDisable => "company.disable",
+    CompanyEnable => "company.enable",
+    CompanyDelete => "company.delete",
+    UserCreate => "user.create",
+    UserPasswordReset => "user.password_reset",
+    UserInvite => "user.invite",
+    UserInviteAccept => "user.invite_accept",
+    UserUpdate => "user.update",
+    UserSuspend => "user.suspend",
+    UserReactivate => "user.reactivate",
+    UserResetLink => "user.reset_link",
+    AccountUpdate => "account.update",
+    AccountPasswordChange => "account.password_change",
+    SessionRevoke => "session.revoke",
+    TenantSwitch => "tenant.switch",
+    TenantActAs => "tenant.act_as",
+    TenantActAsEnd => "tenant.act_as_end",
+    PlatformRead => "platform.read",
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,8 @@ pub struct Who {
     pub email: Option<String>,
     pub role: Option<Role>,
     pub session_id: Option<Uuid>,
+    /// A super-admin acting as the company: the reason they gave. Lands in details.acting_as.
+    pub acting_reason: Option<String>,
 }
 
 impl From<&Actor> for Who {
@@ -24,6 +26,7 @@ impl From<&Actor> for Who {
             email: Some(a.email.clone()),
             role: Some(a.role),
             session_id: Some(a.session_id),
+            acting_reason: None,
         }
     }
 }
@@ -44,12 +47,16 @@ pub struct Event {
     pub details: serde_json::Value,
 }
 
-pub async fn record(conn: &mut PgConnection, who: &Who, meta: &RequestMeta, event: Event) -> Result<i64, AppError> {
-    let id = sqlx::query_scalar!(
+/// No RETURNING: row-level security would demand the new row be readable, and platform
+/// events (no company) are not readable by a tenant's transaction.
+pub async fn record(conn: &mut PgConnection, who: &Who, meta: &RequestMeta, mut event: Event) -> Result<(), AppError> {
+    if let (Some(reason), Some(details)) = (&who.acting_reason, event.details.as_object_mut()) {
+        details.insert("acting_as".into(), serde_json::json!({ "super_admin": who.email, "reason": reason }));
+    }
+    sqlx::query!(
         r#"INSERT INTO audit_log (company_id, user_id, user_email, user_role, action, resource, resource_id,
                                   severity, details, ip_address, user_agent, session_id, request_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-           RETURNING id"#,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"#,
         event.company_id,
         who.user_id,
         who.email.as_deref(),
@@ -64,9 +71,9 @@ pub async fn record(conn: &mut PgConnection, who: &Who, meta: &RequestMeta, even
         who.session_id.map(|s| s.to_string()),
         &meta.request_id,
     )
-    .fetch_one(conn)
+    .execute(conn)
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 /// Before/after of the fields that changed, for an edit's details.
@@ -86,7 +93,7 @@ pub fn diff(before: &serde_json::Value, after: &serde_json::Value) -> serde_json
 }
 
 pub async fn recent_for_company(
-    pool: &sqlx::PgPool,
+    conn: &mut PgConnection,
     company_id: Uuid,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, AppError> {
@@ -98,7 +105,7 @@ pub async fn recent_for_company(
         company_id,
         limit,
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()

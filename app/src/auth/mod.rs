@@ -22,6 +22,8 @@ pub struct Me {
     /// The company the user belongs to (None for the super-admin).
     pub home_slug: Option<String>,
     pub home_name: Option<String>,
+    /// Every company the user belongs to, for the switcher.
+    pub companies: Vec<crate::tenancy::CompanyRef>,
 }
 
 impl Me {
@@ -41,20 +43,24 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
         async {
             let Some(actor) = current_actor().await? else { return Ok(None) };
             let st = state()?;
-            let home = match actor.company_id {
-                Some(id) => sqlx::query!("SELECT slug, name FROM companies WHERE id = $1", id)
-                    .fetch_optional(&st.pool)
-                    .await?
-                    .map(|c| (c.slug, c.name)),
-                None => None,
-            };
+            // With no company set, row-level security shows only the user's own companies.
+            let mut tx = crate::db::account(&st.pool, actor.user_id).await?;
+            let companies = sqlx::query_as!(
+                crate::tenancy::CompanyRef,
+                "SELECT id, name, slug FROM companies WHERE deleted_at IS NULL ORDER BY lower(name), id"
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let home = companies.iter().find(|c| Some(c.id) == actor.company_id).or(companies.first());
             Ok(Some(Me {
                 user_id: actor.user_id,
                 email: actor.email,
                 name: actor.name,
                 role: actor.role,
-                home_slug: home.as_ref().map(|h| h.0.clone()),
-                home_name: home.map(|h| h.1),
+                home_slug: home.map(|h| h.slug.clone()),
+                home_name: home.map(|h| h.name.clone()),
+                companies,
             }))
         }
         .await,

@@ -2,7 +2,7 @@
 use crate::audit::record::{record, Event, Who};
 use crate::audit::{Action, Severity};
 use crate::auth::{password, safe_next};
-use crate::domain::{Email, Role};
+use crate::domain::{Email, Role, UserStatus};
 use crate::error::AppError;
 use crate::server_ctx::*;
 use serde_json::json;
@@ -47,6 +47,16 @@ async fn throttled_for(
     }))
 }
 
+/// A transaction whose audit rows belong to the account's home company (platform events for
+/// the super-admin and unknown accounts).
+async fn audit_tx(pool: &sqlx::PgPool, user: Option<(Uuid, Option<Uuid>)>) -> Result<crate::db::Tx, AppError> {
+    match user {
+        Some((id, Some(company))) => crate::db::tenant(pool, company, Some(id)).await,
+        Some((id, None)) => crate::db::account(pool, id).await,
+        None => crate::db::anonymous(pool).await,
+    }
+}
+
 pub async fn sign_in(email: String, password_raw: String, next: Option<String>) -> Result<(), AppError> {
     let st = state()?;
     let meta = request_meta();
@@ -60,12 +70,20 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
     fields.finish()?;
     let email = email.expect("checked");
 
+    // Before anyone is signed in no tenant is known, so the account is found through the one
+    // narrow definer function made for it.
+    let user: Option<(Uuid, Option<String>, Role, Option<Uuid>, UserStatus)> = sqlx::query!(
+        r#"SELECT id AS "id!", password_hash, role AS "role!: Role", company_id, status AS "status!: UserStatus"
+             FROM atrium_login_lookup($1)"#,
+        email.as_str(),
+    )
+    .fetch_optional(&st.pool)
+    .await?
+    .map(|u| (u.id, u.password_hash, u.role, u.company_id, u.status));
+
     if let Some(minutes) = throttled_for(&st.pool, email.as_str(), meta.ip).await? {
-        let mut tx = st.pool.begin().await?;
-        let user = sqlx::query!("SELECT id, company_id FROM users WHERE lower(email) = $1", email.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|u| (u.id, u.company_id));
+        let user = user.as_ref().map(|u| (u.0, u.3));
+        let mut tx = audit_tx(&st.pool, user).await?;
         record(
             &mut tx,
             &Who { user_id: user.map(|u| u.0), email: Some(email.as_str().into()), ..Default::default() },
@@ -87,19 +105,11 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
         )));
     }
 
-    let user: Option<(Uuid, Option<String>, Role, Option<Uuid>, String)> = sqlx::query!(
-        r#"SELECT id, password_hash, role AS "role: Role", company_id, status::text AS "status!"
-             FROM users WHERE lower(email) = $1"#,
-        email.as_str(),
-    )
-    .fetch_optional(&st.pool)
-    .await?
-    .map(|u| (u.id, u.password_hash, u.role, u.company_id, u.status));
     let stored = user.as_ref().and_then(|u| u.1.clone());
     let password_ok = password::verify(password_raw, stored).await?;
-    let active = user.as_ref().is_some_and(|u| u.4 == "ACTIVE");
+    let active = user.as_ref().is_some_and(|u| u.4 == UserStatus::Active);
 
-    let mut tx = st.pool.begin().await?;
+    let mut tx = audit_tx(&st.pool, user.as_ref().map(|u| (u.0, u.3))).await?;
     let Some((user_id, _, role, company_id, _)) = user.clone().filter(|_| password_ok && active) else {
         sqlx::query!(
             "INSERT INTO login_failures (email, ip_address) VALUES ($1, $2)",
@@ -154,6 +164,7 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
             email: Some(email.as_str().into()),
             role: Some(role),
             session_id: Some(session_row),
+            acting_reason: None,
         },
         &meta,
         Event {
@@ -170,12 +181,14 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
     session.insert(SESSION_AUTH_KEY, SessionAuth { user_id, session_id: session_row }).await.map_err(internal)?;
 
     let home = if role == Role::SuperAdmin {
-        "/admin/companies".to_string()
+        "/admin".to_string()
     } else {
+        let mut tx = crate::db::account(&st.pool, user_id).await?;
         let slug = sqlx::query_scalar!("SELECT slug FROM companies WHERE id = $1", company_id)
-            .fetch_optional(&st.pool)
+            .fetch_optional(&mut *tx)
             .await?;
-        slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/".into())
+        tx.commit().await?;
+        slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/account".into())
     };
     leptos_axum::redirect(&safe_next(next.as_deref()).unwrap_or(home));
     Ok(())
@@ -186,7 +199,7 @@ pub async fn sign_out() -> Result<(), AppError> {
     let meta = request_meta();
     let session = session()?;
     if let Some(actor) = load_actor(&st.pool, &session).await? {
-        let mut tx = st.pool.begin().await?;
+        let mut tx = audit_tx(&st.pool, Some((actor.user_id, actor.company_id))).await?;
         sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE id = $1", actor.session_id)
             .execute(&mut *tx)
             .await?;

@@ -85,8 +85,11 @@ pub async fn list_companies(q: String, sort: String, after: Option<String>) -> R
     use crate::server_ctx::*;
     respond(
         async {
-            require(Permission::CompaniesWrite).await?;
-            queries::list(&state()?.pool, q.trim(), CompanySort::parse(&sort), after.as_deref()).await
+            let actor = require(Permission::CompaniesWrite).await?;
+            let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "companies").await?;
+            let page = queries::list(&mut tx, q.trim(), CompanySort::parse(&sort), after.as_deref()).await?;
+            tx.commit().await?;
+            Ok(page)
         }
         .await,
     )
@@ -111,8 +114,9 @@ pub async fn get_company(id: Uuid) -> Result<CompanyDetail, AppError> {
     use crate::server_ctx::*;
     respond(
         async {
-            require(Permission::CompaniesWrite).await?;
-            queries::get(&state()?.pool, id).await?.ok_or(AppError::NotFound)
+            let actor = require(Permission::CompaniesWrite).await?;
+            let mut tx = crate::db::tenant(&state()?.pool, id, Some(actor.user_id)).await?;
+            queries::get(&mut tx, id).await?.ok_or(AppError::NotFound)
         }
         .await,
     )
@@ -158,15 +162,12 @@ pub async fn load_company_home(slug: String) -> Result<CompanyHome, AppError> {
     use crate::server_ctx::*;
     respond(
         async {
-            let actor = require(Permission::CompaniesRead).await?;
-            let st = state()?;
-            let company = queries::get_by_slug(&st.pool, &slug).await?.ok_or(AppError::NotFound)?;
-            if !actor.can_enter(company.id) {
-                // Another company's page is reported as missing, not as forbidden.
-                return Err(AppError::NotFound);
-            }
-            let user_count = queries::user_count(&st.pool, company.id).await?;
-            let recent = crate::audit::record::recent_for_company(&st.pool, company.id, 20).await?;
+            let t = crate::tenancy::guard::require_in(&slug, Permission::CompaniesRead).await?;
+            let mut tx = t.tx().await?;
+            let company = queries::get(&mut tx, t.company.id).await?.ok_or(AppError::NotFound)?;
+            let user_count = queries::user_count(&mut tx, company.id).await?;
+            let recent = crate::audit::record::recent_for_company(&mut tx, company.id, 20).await?;
+            tx.commit().await?;
             Ok(CompanyHome { company, user_count, recent })
         }
         .await,

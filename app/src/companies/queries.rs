@@ -7,7 +7,8 @@ use crate::error::{AppError, Fields};
 use crate::server_ctx::{Actor, RequestMeta};
 use crate::ui::time::rfc3339;
 use serde_json::json;
-use sqlx::{PgPool, Row};
+use crate::db;
+use sqlx::{PgConnection, PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -23,7 +24,7 @@ fn split_cursor(cursor: &str) -> Option<(String, Uuid)> {
 
 /// The list's ORDER BY and keyset comparison depend on the chosen sort, so this one query is
 /// assembled at run time from fixed fragments (never from input) and checked by the tests.
-pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>) -> Result<CompanyPage, AppError> {
+pub async fn list(conn: &mut PgConnection, q: &str, sort: CompanySort, after: Option<&str>) -> Result<CompanyPage, AppError> {
     // Matched against lower(name || ' ' || slug), which the trigram index covers.
     let pattern = format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     let (order, key_expr, cmp) = match sort {
@@ -51,7 +52,7 @@ pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>
     let sql = format!(
         "SELECT c.id, c.name, c.slug, c.tenant_enabled, c.deleted_at IS NOT NULL AS deleted, c.created_at,
                 {key_expr} AS sort_key,
-                (SELECT count(*) FROM users u WHERE u.company_id = c.id) AS user_count
+                (SELECT count(*) FROM memberships m WHERE m.company_id = c.id) AS user_count
            FROM companies c
           WHERE {filter} AND {keyset}
           ORDER BY {order}
@@ -67,7 +68,7 @@ pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>
     if let Some((key, id)) = &cursor {
         query = query.bind(key).bind(id);
     }
-    let rows = query.fetch_all(pool).await?;
+    let rows = query.fetch_all(&mut *conn).await?;
     // Counting stops past COUNT_CAP, so the count stays cheap at any size ("10,000+").
     let counted = if searching {
         sqlx::query_scalar!(
@@ -77,14 +78,14 @@ pub async fn list(pool: &PgPool, q: &str, sort: CompanySort, after: Option<&str>
             COUNT_CAP + 1,
         )
         .persistent(false)
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?
     } else {
         sqlx::query_scalar!(
             r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM companies LIMIT $1) AS capped"#,
             COUNT_CAP + 1
         )
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?
     };
     let (total, total_capped) = if counted > COUNT_CAP { (COUNT_CAP, true) } else { (counted, false) };
@@ -141,17 +142,13 @@ macro_rules! detail {
     }};
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<CompanyDetail>, AppError> {
-    Ok(select_detail!("id = $1", id).fetch_optional(pool).await?.map(|r| detail!(r)))
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<CompanyDetail>, AppError> {
+    Ok(select_detail!("id = $1", id).fetch_optional(conn).await?.map(|r| detail!(r)))
 }
 
-pub async fn get_by_slug(pool: &PgPool, slug: &str) -> Result<Option<CompanyDetail>, AppError> {
-    Ok(select_detail!("slug = $1 AND deleted_at IS NULL", slug).fetch_optional(pool).await?.map(|r| detail!(r)))
-}
-
-pub async fn user_count(pool: &PgPool, company_id: Uuid) -> Result<i64, AppError> {
-    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users WHERE company_id = $1"#, company_id)
-        .fetch_one(pool)
+pub async fn user_count(conn: &mut PgConnection, company_id: Uuid) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM memberships WHERE company_id = $1"#, company_id)
+        .fetch_one(conn)
         .await?)
 }
 
@@ -175,7 +172,9 @@ pub async fn create_as(pool: &PgPool, who: &Who, meta: &RequestMeta, name: &str,
     fields.finish()?;
     let name = name.expect("checked");
 
-    let mut tx = pool.begin().await?;
+    // The new company is the transaction's tenant, so row-level security admits the insert.
+    let id = Uuid::new_v4();
+    let mut tx = db::tenant(pool, id, who.user_id).await?;
     let slug = match slug {
         Some(s) => s.as_str().to_string(),
         None => {
@@ -185,15 +184,11 @@ pub async fn create_as(pool: &PgPool, who: &Who, meta: &RequestMeta, name: &str,
                 .await?
         }
     };
-    let id = match sqlx::query_scalar!(
-        "INSERT INTO companies (name, slug) VALUES ($1, $2) RETURNING id",
-        name.as_str(),
-        &slug
-    )
-    .fetch_one(&mut *tx)
-    .await
+    match sqlx::query!("INSERT INTO companies (id, name, slug) VALUES ($1, $2, $3)", id, name.as_str(), &slug)
+        .execute(&mut *tx)
+        .await
     {
-        Ok(id) => id,
+        Ok(_) => {}
         Err(e) if slug_taken(&e) => {
             return Err(AppError::field("slug", format!("The slug \u{201c}{slug}\u{201d} is already taken.")))
         }
@@ -238,7 +233,7 @@ pub async fn update(
     fields.finish()?;
     let (name, slug, config) = (name.expect("checked"), slug.expect("checked"), config.expect("checked"));
 
-    let mut tx = pool.begin().await?;
+    let mut tx = db::tenant(pool, id, Some(actor.user_id)).await?;
     let before = sqlx::query!(
         r#"SELECT name, slug, tenant_enabled, tenant_config, deleted_at IS NOT NULL AS "deleted!"
              FROM companies WHERE id = $1 FOR UPDATE"#,
@@ -301,7 +296,7 @@ pub async fn update(
 
 /// Soft delete: the company disappears from tenant routing; its rows and audit trail stay.
 pub async fn soft_delete(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: Uuid) -> Result<(), AppError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = db::tenant(pool, id, Some(actor.user_id)).await?;
     let row = sqlx::query!("SELECT slug, deleted_at FROM companies WHERE id = $1 FOR UPDATE", id)
         .fetch_optional(&mut *tx)
         .await?

@@ -1,7 +1,6 @@
 use super::*;
-use crate::audit::Severity;
 use crate::ui::time::Time;
-use crate::ui::{action_error, field_error, Badge, DiffView, ErrorBox, Field, FormAlert, Frame};
+use crate::ui::{action_error, field_error, Badge, ErrorBox, Field, FormAlert, Frame};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -222,19 +221,20 @@ pub fn CompanyEditPage() -> impl IntoView {
 
 #[component]
 pub fn CompanyHomePage() -> impl IntoView {
-    let params = use_params_map();
-    let slug = move || params.with(|p| p.get("slug").unwrap_or_default());
-    let home = Resource::new(slug, load_company_home);
+    view! { <crate::tenancy::TenantPage title="Overview" page=|shell| view! { <CompanyHome shell/> }/> }
+}
+
+#[component]
+fn CompanyHome(shell: crate::tenancy::TenantShell) -> impl IntoView {
+    let home = Resource::new(move || shell.company.slug.clone(), load_company_home);
     view! {
-        <Title text="Overview · Atrium"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match home.await {
-                    Err(e) => view! { <Frame title="Company"><ErrorBox error=e/></Frame> }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     Ok(h) => {
                         let c = h.company;
                         view! {
-                            <Frame title=c.name.clone() company=(c.slug.clone(), c.name.clone())>
                                 {(!c.tenant_enabled).then(|| view! {
                                     <div class="alert alert-warning" role="status">"This company is disabled. Its users cannot work in it until a super-admin enables it again."</div>
                                 })}
@@ -248,34 +248,9 @@ pub fn CompanyHomePage() -> impl IntoView {
                                     {if h.recent.is_empty() {
                                         view! { <p class="muted">"Nothing has happened here yet."</p> }.into_any()
                                     } else {
-                                        view! {
-                                            <div class="table-wrap">
-                                                <table class="data audit">
-                                                    <thead><tr>
-                                                        <th scope="col">"When"</th><th scope="col">"Who"</th>
-                                                        <th scope="col">"Action"</th><th scope="col">"Severity"</th><th scope="col">"Details"</th>
-                                                    </tr></thead>
-                                                    <tbody>
-                                                        {h.recent.into_iter().map(|e| {
-                                                            let tone = match e.severity { Severity::Info => "neutral", Severity::Warning => "warning", Severity::Error => "danger" };
-                                                            let sev = match e.severity { Severity::Info => "info", Severity::Warning => "warning", Severity::Error => "error" };
-                                                            view! {
-                                                                <tr>
-                                                                    <td><Time stamp=e.timestamp/></td>
-                                                                    <td>{e.actor_email.unwrap_or_else(|| "—".into())}</td>
-                                                                    <td class="mono">{e.action}</td>
-                                                                    <td><Badge text=sev tone=tone/></td>
-                                                                    <td class="details"><DiffView details=e.details/></td>
-                                                                </tr>
-                                                            }
-                                                        }).collect_view()}
-                                                    </tbody>
-                                                </table>
-                                            </div>
-                                        }.into_any()
+                                        view! { <crate::ui::AuditTable entries=h.recent/> }.into_any()
                                     }}
                                 </section>
-                            </Frame>
                         }.into_any()
                     }
                 }

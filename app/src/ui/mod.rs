@@ -4,6 +4,7 @@ pub mod time;
 use crate::auth::{current_user, Me};
 use crate::domain::Role;
 use crate::error::AppError;
+use crate::tenancy::{CompanyRef, TenantShell};
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
@@ -89,9 +90,21 @@ pub fn Badge(#[prop(into)] text: String, #[prop(into)] tone: String) -> impl Int
     view! { <span class=format!("badge badge-{tone}")>{text}</span> }
 }
 
-/// Errors shown inside the frame: what happened and what to do.
+/// The HTTP status of a server-rendered page (ignored in the browser).
+pub fn set_status(code: u16) {
+    #[cfg(feature = "ssr")]
+    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+        opts.set_status(http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = code;
+}
+
+/// Errors shown inside the frame: what happened and what to do. On the server the page's
+/// status follows the error, so a missing company is a real 404.
 #[component]
 pub fn ErrorBox(error: AppError) -> impl IntoView {
+    set_status(error.status());
     let (title, hint) = match &error {
         AppError::NotFound => ("Not found", "Check the address, or go back to the list."),
         AppError::Forbidden => ("Not allowed", "Your role does not allow this. Ask an administrator if you need it."),
@@ -116,33 +129,32 @@ struct NavItem {
     label: &'static str,
 }
 
-/// The console frame: sidebar, top bar and the page.
+/// The console frame: sidebar, top bar and the page. On a company page `shell` says which
+/// company and what the viewer may do there.
 #[component]
 pub fn Frame(
     #[prop(into)] title: String,
-    #[prop(optional, into)] company: Option<(String, String)>,
+    #[prop(optional)] shell: Option<TenantShell>,
     children: Children,
 ) -> impl IntoView {
     let me = Resource::new(|| (), |_| current_user());
     let title_text = title.clone();
-    let company_nav = company.clone();
+    let shell_nav = shell.clone();
     let sidebar = move |me: Option<Me>| {
-        let company_nav = company_nav.clone();
         let path = use_location().pathname.get_untracked();
         let mut tenant: Vec<NavItem> = Vec::new();
-        let tenant_ctx = company_nav
-            .clone()
+        let tenant_ctx = shell_nav
+            .as_ref()
+            .map(|s| (s.company.slug.clone(), s.company.name.clone()))
             .or_else(|| me.as_ref().and_then(|m| Some((m.home_slug.clone()?, m.home_name.clone()?))));
         if let Some((slug, _)) = &tenant_ctx {
             tenant.push(NavItem { href: format!("/t/{slug}/"), label: "Overview" });
+            tenant.push(NavItem { href: format!("/t/{slug}/users"), label: "Users" });
+            tenant.push(NavItem { href: format!("/t/{slug}/roles"), label: "Roles" });
         }
         let admin = me.as_ref().is_some_and(|m| m.role == Role::SuperAdmin);
         let link = move |item: NavItem, path: &str| {
-            let current = path == item.href
-                || (item.href != "/"
-                    && item.href.len() > 3
-                    && path.starts_with(&item.href)
-                    && item.href.ends_with("companies"));
+            let current = path == item.href || (item.href.len() > 3 && !item.href.ends_with('/') && path.starts_with(&item.href));
             view! {
                 <li><a href=item.href.clone() aria-current=current.then_some("page")>{item.label}</a></li>
             }
@@ -154,11 +166,33 @@ pub fn Frame(
                 <ul>{tenant.into_iter().map(|i| link(i, &path)).collect_view()}</ul>
                 {admin.then(|| view! {
                     <p class="nav-group">"Administration"</p>
-                    <ul>{link(NavItem { href: "/admin/companies".into(), label: "Companies" }, &path)}</ul>
+                    <ul>
+                        {link(NavItem { href: "/admin".into(), label: "Overview" }, &path)}
+                        {link(NavItem { href: "/admin/companies".into(), label: "Companies" }, &path)}
+                        {link(NavItem { href: "/admin/audit".into(), label: "Audit log" }, &path)}
+                    </ul>
                 })}
+                <p class="nav-group">"You"</p>
+                <ul>{link(NavItem { href: "/account".into(), label: "Account" }, &path)}</ul>
             </nav>
         }
     };
+    let current_slug = shell.as_ref().map(|s| s.company.slug.clone());
+    let banner = shell.as_ref().and_then(|s| {
+        let a = s.acting.clone()?;
+        let name = s.company.name.clone();
+        Some(view! {
+            <div class="act-as-banner" role="status" data-act-as="">
+                <span>
+                    <strong>{format!("Acting as {name}")}</strong>
+                    " as super-admin until " <time::Time stamp=a.until/> ". Reason: " {a.reason}
+                </span>
+                <form method="post" action="/api/tenant/act-as/end" class="inline">
+                    <button type="submit" class="btn btn-secondary btn-sm">"End now"</button>
+                </form>
+            </div>
+        })
+    });
     view! {
         <div class="frame">
             <a class="skip-link" href="#main">"Skip to content"</a>
@@ -177,17 +211,28 @@ pub fn Frame(
                 })}}
             </Suspense>
             <div class="main-col">
+                {banner}
                 <header class="topbar">
                     <h1 class="page-title">{title_text}</h1>
                     <div class="topbar-actions">
+                        <Suspense fallback=|| ()>
+                            {move || {
+                                let current_slug = current_slug.clone();
+                                Suspend::new(async move {
+                                    me.await.ok().flatten().filter(|m| m.companies.len() > 1).map(|m| {
+                                        view! { <Switcher companies=m.companies current=current_slug/> }
+                                    })
+                                })
+                            }}
+                        </Suspense>
                         <ThemeToggle/>
                         <Suspense fallback=|| ()>
                             {move || Suspend::new(async move {
                                 me.await.ok().flatten().map(|m| view! {
-                                    <span class="who" title=m.email.clone()>
+                                    <a class="who" href="/account" title=m.email.clone()>
                                         {if m.name.is_empty() { m.email.clone() } else { m.name.clone() }}
                                         <span class="muted">" · " {m.role.label()}</span>
-                                    </span>
+                                    </a>
                                     <form method="post" action="/api/logout" class="inline">
                                         <button type="submit" class="btn btn-secondary btn-sm">"Sign out"</button>
                                     </form>
@@ -199,6 +244,23 @@ pub fn Frame(
                 <main id="main" tabindex="-1">{children()}</main>
             </div>
         </div>
+    }
+}
+
+/// The company switcher: a plain form, so it works before (and without) hydration.
+#[component]
+fn Switcher(companies: Vec<CompanyRef>, current: Option<String>) -> impl IntoView {
+    view! {
+        <form method="post" action="/api/tenant/switch" class="switcher">
+            <label class="visually-hidden" for="tenant-switch">"Company"</label>
+            <select id="tenant-switch" name="slug">
+                {companies.into_iter().map(|c| {
+                    let selected = current.as_deref() == Some(c.slug.as_str());
+                    view! { <option value=c.slug selected=selected>{c.name}</option> }
+                }).collect_view()}
+            </select>
+            <button type="submit" class="btn btn-secondary btn-sm">"Switch"</button>
+        </form>
     }
 }
 
@@ -268,4 +330,38 @@ pub fn DiffView(details: serde_json::Value) -> impl IntoView {
         })
         .collect_view();
     view! { <dl class="diff">{rows}</dl> }.into_any()
+}
+
+/// Audit rows as a table: when, who, action, severity and the before/after details.
+#[component]
+pub fn AuditTable(entries: Vec<crate::audit::AuditEntry>) -> impl IntoView {
+    use crate::audit::Severity;
+    view! {
+        <div class="table-wrap">
+            <table class="data audit">
+                <thead><tr>
+                    <th scope="col">"When"</th><th scope="col">"Who"</th>
+                    <th scope="col">"Action"</th><th scope="col">"Severity"</th><th scope="col">"Details"</th>
+                </tr></thead>
+                <tbody>
+                    {entries.into_iter().map(|e| {
+                        let (sev, tone) = match e.severity {
+                            Severity::Info => ("info", "neutral"),
+                            Severity::Warning => ("warning", "warning"),
+                            Severity::Error => ("error", "danger"),
+                        };
+                        view! {
+                            <tr>
+                                <td><time::Time stamp=e.timestamp/></td>
+                                <td>{e.actor_email.unwrap_or_else(|| "—".into())}</td>
+                                <td class="mono">{e.action}</td>
+                                <td><Badge text=sev tone=tone/></td>
+                                <td class="details"><DiffView details=e.details/></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
 }

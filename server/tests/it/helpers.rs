@@ -62,7 +62,10 @@ impl Drop for TestDb {
 
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// The owner's pool (bypasses row-level security): for setting up and checking.
     pub pool: PgPool,
+    /// The pool the server uses, as atrium_app.
+    pub app_pool: PgPool,
     /// Kept alive for the test's duration; dropping it drops the database.
     #[allow(dead_code)]
     pub db: TestDb,
@@ -82,12 +85,14 @@ pub async fn spawn_app_with(https: bool) -> TestApp {
     migrate::up(&pool, None, |_, _| {}).await.expect("migrations apply");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = app::server_ctx::AppState { pool: pool.clone(), secure_cookies: https, production: false };
+    let url = db.options.to_url_lossy().to_string();
+    let app_pool = atrium_server::connect_app(&url).await.expect("app pool");
+    let state = app::server_ctx::AppState { pool: app_pool.clone(), secure_cookies: https, production: false };
     let router = web::router(state, &web::WebConfig { site_root: "target/site".into(), addr, https });
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
     });
-    TestApp { addr, pool, db }
+    TestApp { addr, pool, app_pool, db }
 }
 
 impl TestApp {

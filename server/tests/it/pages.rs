@@ -53,8 +53,14 @@ async fn signed_in_pages_show_the_frame_and_data() {
     assert!(html.contains("Sign out") && html.contains("Administration"));
     let r = app.get(&admin, "/").await;
     assert_eq!(r.headers()["location"], "/admin/companies");
+    // A super-admin is asked for a reason before entering a company.
+    let html = app.get(&admin, "/t/acme/").await.text().await.unwrap();
+    assert!(html.contains("Open this company as a super-admin"), "{html}");
+    let r = app.post(&admin, "/api/tenant/act-as", &[("slug", "acme"), ("reason", "Checking the audit trail")]).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let html = app.get(&admin, "/t/acme/").await.text().await.unwrap();
     assert!(html.contains("company.create"), "the company's home lists its audit events");
+    assert!(html.contains("Acting as Acme") && html.contains("Checking the audit trail"), "the banner shows");
     // An edit shows as a diff: the old value struck through beside the new one.
     let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM companies").fetch_one(&app.pool).await.unwrap();
     let r = app

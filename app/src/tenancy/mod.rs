@@ -1,0 +1,118 @@
+//! Tenancy: which company a request works in, the switcher, and the super-admin's
+//! time-boxed "act as company".
+use crate::domain::{Permission, Role};
+use crate::error::AppError;
+use crate::ui::time::Stamp;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[cfg(feature = "ssr")]
+pub mod guard;
+mod views;
+pub use views::{ActAsForm, TenantPage};
+
+/// Minutes an "act as company" window stays open.
+pub const ACT_AS_MINUTES: i64 = 30;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompanyRef {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActingBanner {
+    pub until: Stamp,
+    pub reason: String,
+}
+
+/// What every company page knows about where it is and what its viewer may do. The UI uses
+/// `can` only to hide controls; the server checks each request again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TenantShell {
+    pub company: CompanyRef,
+    pub enabled: bool,
+    pub role: Role,
+    pub permissions: Vec<String>,
+    pub acting: Option<ActingBanner>,
+}
+
+impl TenantShell {
+    pub fn can(&self, p: Permission) -> bool {
+        self.permissions.iter().any(|n| n == p.name())
+    }
+}
+
+#[server(endpoint = "tenant/shell")]
+pub async fn load_tenant_shell(slug: String) -> Result<TenantShell, AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let t = guard::enter(&slug).await?;
+            let permissions = sqlx::query_scalar!(
+                "SELECT p.name FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
+                  WHERE rp.role = $1 ORDER BY p.name",
+                t.role as Role,
+            )
+            .fetch_all(&state()?.pool)
+            .await?;
+            Ok(TenantShell {
+                company: t.company.clone(),
+                enabled: t.enabled,
+                role: t.role,
+                permissions,
+                acting: t.actor.acting.as_ref().map(|a| ActingBanner {
+                    until: crate::ui::time::rfc3339(a.until),
+                    reason: a.reason.clone(),
+                }),
+            })
+        }
+        .await,
+    )
+}
+
+/// Moves the session to another of the user's companies.
+#[server(endpoint = "tenant/switch")]
+pub async fn switch_tenant(slug: String) -> Result<(), AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let t = guard::enter(&slug).await?;
+            guard::record_switch(&t).await?;
+            leptos_axum::redirect(&format!("/t/{}/", t.company.slug));
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// A super-admin opens a company for `ACT_AS_MINUTES`, giving a reason.
+#[server(endpoint = "tenant/act-as")]
+pub async fn act_as(slug: String, reason: String) -> Result<(), AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let actor = require_actor().await?;
+            guard::start_acting(&actor, &slug, &reason).await?;
+            leptos_axum::redirect(&format!("/t/{slug}/"));
+            Ok(())
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "tenant/act-as/end")]
+pub async fn end_act_as() -> Result<(), AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let actor = require_actor().await?;
+            guard::stop_acting(&actor).await?;
+            leptos_axum::redirect("/admin");
+            Ok(())
+        }
+        .await,
+    )
+}

@@ -1,0 +1,74 @@
+use super::*;
+use crate::ui::{action_error, field_error, ErrorBox, FormAlert, Frame};
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+/// A company page: resolves the slug, then renders `page` inside the frame. Missing or
+/// foreign companies are a 404, a disabled company says so, and a super-admin is asked for a
+/// reason before entering.
+#[component]
+pub fn TenantPage<F, V>(title: &'static str, page: F) -> impl IntoView
+where
+    F: Fn(TenantShell) -> V + Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let params = use_params_map();
+    let slug = move || params.with(|p| p.get("slug").unwrap_or_default());
+    let shell = Resource::new(slug, load_tenant_shell);
+    view! {
+        <Title text=format!("{title} · Atrium")/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let page = page.clone();
+                Suspend::new(async move {
+                    match shell.await {
+                        Ok(sh) => view! { <Frame title=title shell=sh.clone()>{page(sh)}</Frame> }.into_any(),
+                        Err(AppError::ActAsRequired) => view! {
+                            <Frame title="Open company"><ActAsForm slug=slug()/></Frame>
+                        }.into_any(),
+                        Err(AppError::TenantDisabled(name)) => {
+                            crate::ui::set_status(403);
+                            view! {
+                                <Frame title=name.clone()>
+                                    <section class="card error-page" role="alert">
+                                        <h2>{format!("{name} is disabled")}</h2>
+                                        <p>"This company has been switched off, so its pages are closed for now. Nothing has been deleted."</p>
+                                        <p class="muted">"Ask your Atrium operator to enable it again. If you belong to other companies, pick one from the menu at the top."</p>
+                                    </section>
+                                </Frame>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <Frame title=title><ErrorBox error=e/></Frame> }.into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// The super-admin's way into a company: a reason, then 30 minutes with a banner.
+#[component]
+pub fn ActAsForm(#[prop(into)] slug: String) -> impl IntoView {
+    let act = ServerAction::<ActAs>::new();
+    let err = action_error(act.value());
+    view! {
+        <section class="card narrow">
+            <h2>"Open this company as a super-admin"</h2>
+            <p>{format!("You are about to work inside another company's console for {ACT_AS_MINUTES} minutes. \
+                Everything you do is recorded under your own name, with the reason you give here.")}</p>
+            <ActionForm action=act>
+                <FormAlert error=err/>
+                <input type="hidden" name="slug" value=slug/>
+                <div class="field" class:has-error=move || field_error(err, "reason").get().is_some()>
+                    <label for="f-reason">"Reason"</label>
+                    <textarea id="f-reason" name="reason" rows="3" required minlength="5" maxlength="500"
+                        placeholder="Support ticket #1234: customer cannot invite users"></textarea>
+                    <p class="error" role="alert" hidden=move || field_error(err, "reason").get().is_none()>
+                        {move || field_error(err, "reason").get().unwrap_or_default()}
+                    </p>
+                </div>
+                <button type="submit" class="btn btn-primary">"Open company"</button>
+            </ActionForm>
+        </section>
+    }
+}
