@@ -12,6 +12,7 @@ pub mod error;
 pub mod server_ctx;
 pub mod tenancy;
 pub mod ui;
+pub mod users;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags};
@@ -81,6 +82,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/admin/companies/:id") view=companies::CompanyEditPage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug") view=companies::CompanyHomePage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/") view=companies::CompanyHomePage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/users") view=users::UserListPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/users/invite") view=users::UserInvitePage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/users/:id") view=users::UserDetailPage ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:token") view=users::AcceptInvitePage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -9,12 +9,14 @@ pub fn LoginPage() -> impl IntoView {
     let action = ServerAction::<Login>::new();
     let err = action_error(action.value());
     let next = use_query_map().with_untracked(|q| q.get("next")).unwrap_or_default();
+    let welcome = use_query_map().with_untracked(|q| q.get("welcome").is_some());
     view! {
         <Title text="Sign in · Atrium"/>
         <main class="login-wrap" id="main">
             <section class="card login-card">
                 <h1 class="brand-lg">"Atrium"</h1>
                 <p class="muted">"Sign in to your admin console."</p>
+                {welcome.then(|| view! { <div class="alert alert-success" role="status">"Your password is set. Sign in with it now."</div> })}
                 <ActionForm action=action attr:class="stack" attr:novalidate="">
                     <FormAlert error=Signal::derive(move || err.get().filter(|e| e.field_error("email").is_none() && e.field_error("password").is_none()))/>
                     <input type="hidden" name="next" value=next/>

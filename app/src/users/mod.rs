@@ -1,0 +1,179 @@
+//! A company's people: the list, invitations, edits, suspension and one-time links.
+use crate::domain::{Role, UserStatus};
+use crate::error::AppError;
+use crate::ui::time::Stamp;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[cfg(feature = "ssr")]
+pub mod queries;
+pub mod rules;
+mod views;
+pub use views::{AcceptInvitePage, UserDetailPage, UserInvitePage, UserListPage};
+
+pub const PAGE_SIZE: i64 = 25;
+/// Invite and reset links stop working after this many hours.
+pub const LINK_HOURS: i64 = 72;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub last_login: Option<Stamp>,
+    pub joined: Stamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserPage {
+    pub rows: Vec<UserRow>,
+    pub next: Option<String>,
+    pub total: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserDetail {
+    pub user: UserRow,
+    /// May the viewer edit, suspend or reset this user? (The server checks again.)
+    pub manageable: bool,
+    /// The roles the viewer may give.
+    pub grantable: Vec<Role>,
+}
+
+/// A one-time link, shown once to the admin who made it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OneTimeLink {
+    pub email: String,
+    /// Path only; the page puts the browser's origin in front.
+    pub path: String,
+    pub expires: Stamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum InviteOutcome {
+    /// A new account: it starts INVITED, with a link to set a password.
+    Invited(OneTimeLink),
+    /// The account already exists elsewhere; it was added to this company.
+    Added { email: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub email: String,
+    pub company_name: String,
+    pub reset: bool,
+}
+
+#[server(endpoint = "users/list")]
+pub async fn list_users(
+    slug: String,
+    q: String,
+    role: String,
+    status: String,
+    after: Option<String>,
+) -> Result<UserPage, AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
+            let filter = queries::Filter::parse(&q, &role, &status, after.as_deref())?;
+            let mut tx = t.tx().await?;
+            let page = queries::list(&mut tx, t.company.id, &filter).await?;
+            tx.commit().await?;
+            Ok(page)
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "users/get")]
+pub async fn get_user(slug: String, id: Uuid) -> Result<UserDetail, AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
+            let mut tx = t.tx().await?;
+            let user = queries::get(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
+            tx.commit().await?;
+            let can_write = t.require(Permission::UsersWrite).await.is_ok();
+            let manageable = can_write && rules::may_manage(t.role, user.role, t.actor.user_id == id);
+            let grantable = if manageable { rules::grantable(t.role) } else { Vec::new() };
+            Ok(UserDetail { user, manageable, grantable })
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "users/invite")]
+pub async fn invite_user(slug: String, email: String, name: String, role: String) -> Result<InviteOutcome, AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
+            queries::invite(&t, &email, &name, &role).await
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "users/update")]
+pub async fn update_user(slug: String, id: Uuid, name: String, role: String) -> Result<(), AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
+            queries::update(&t, id, &name, &role).await?;
+            leptos_axum::redirect(&format!("/t/{slug}/users/{id}?saved=1"));
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Suspend (ends the user's sessions at once), reactivate, or mark inactive.
+#[server(endpoint = "users/status")]
+pub async fn set_user_status(slug: String, id: Uuid, status: String) -> Result<(), AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersSuspend).await?;
+            queries::set_status(&t, id, &status).await?;
+            leptos_axum::redirect(&format!("/t/{slug}/users/{id}?saved=1"));
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// A new one-time link to set a password; earlier unused links stop working.
+#[server(endpoint = "users/reset-link")]
+pub async fn reset_link(slug: String, id: Uuid) -> Result<OneTimeLink, AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
+            queries::reset_link(&t, id).await
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "invite/inspect")]
+pub async fn inspect_token(token: String) -> Result<TokenInfo, AppError> {
+    crate::server_ctx::respond(queries::inspect_token(&token).await)
+}
+
+#[server(endpoint = "invite/accept")]
+pub async fn accept_token(token: String, password: String, confirm: String) -> Result<(), AppError> {
+    crate::server_ctx::respond(
+        async {
+            queries::accept_token(&token, &password, &confirm).await?;
+            leptos_axum::redirect("/login?welcome=1");
+            Ok(())
+        }
+        .await,
+    )
+}

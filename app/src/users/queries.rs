@@ -1,0 +1,541 @@
+//! SQL for users. Everything runs in the tenant's transaction (row-level security scoped),
+//! and every change writes its audit row in that same transaction.
+use super::{rules, InviteOutcome, OneTimeLink, TokenInfo, UserPage, UserRow, LINK_HOURS, PAGE_SIZE};
+use crate::audit::record::{diff, record, Event, Who};
+use crate::audit::{Action, Severity};
+use crate::auth::password;
+use crate::db;
+use crate::domain::{Email, Role, UserStatus};
+use crate::error::{AppError, Fields};
+use crate::server_ctx::{request_meta, state};
+use crate::tenancy::guard::Tenant;
+use crate::ui::time::rfc3339;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub struct Filter {
+    pattern: Option<String>,
+    role: Option<Role>,
+    status: Option<UserStatus>,
+    after: Option<(String, Uuid)>,
+}
+
+impl Filter {
+    /// Unknown filter values are refused rather than ignored, so a typo is not a silent
+    /// "everyone".
+    pub fn parse(q: &str, role: &str, status: &str, after: Option<&str>) -> Result<Filter, AppError> {
+        let mut fields = Fields::default();
+        let role = if role.trim().is_empty() { None } else { fields.check("role", Role::parse_company(role)) };
+        let status = if status.trim().is_empty() {
+            None
+        } else {
+            fields.check(
+                "status",
+                UserStatus::parse(status).ok_or_else(|| format!("\u{201c}{status}\u{201d} is not a status.")),
+            )
+        };
+        fields.finish()?;
+        let q = q.trim().to_lowercase();
+        let pattern = (!q.is_empty())
+            .then(|| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let after = after.and_then(|c| {
+            let (key, id) = c.rsplit_once('~')?;
+            Some((key.to_string(), Uuid::parse_str(id).ok()?))
+        });
+        Ok(Filter { pattern, role, status, after })
+    }
+}
+
+macro_rules! user_row {
+    ($r:expr) => {{
+        let r = $r;
+        UserRow {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            role: r.role,
+            status: r.status,
+            last_login: r.last_login_at.map(rfc3339),
+            joined: rfc3339(r.joined),
+        }
+    }};
+}
+
+pub async fn list(conn: &mut PgConnection, company: Uuid, f: &Filter) -> Result<UserPage, AppError> {
+    let rows = sqlx::query!(
+        r#"SELECT u.id, u.email, u.name, m.role AS "role: Role", m.status AS "status: UserStatus",
+                  u.last_login_at, m.created_at AS joined
+             FROM memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.company_id = $1
+              AND ($2::text IS NULL OR lower(u.email || ' ' || u.name) LIKE $2)
+              AND ($3::user_role_enum IS NULL OR m.role = $3)
+              AND ($4::user_status IS NULL OR m.status = $4)
+              AND ($5::text IS NULL OR (lower(u.email), u.id) > ($5, $6::uuid))
+            ORDER BY lower(u.email), u.id
+            LIMIT $7"#,
+        company,
+        f.pattern,
+        f.role as Option<Role>,
+        f.status as Option<UserStatus>,
+        f.after.as_ref().map(|a| a.0.clone()),
+        f.after.as_ref().map(|a| a.1),
+        PAGE_SIZE + 1,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.company_id = $1
+              AND ($2::text IS NULL OR lower(u.email || ' ' || u.name) LIKE $2)
+              AND ($3::user_role_enum IS NULL OR m.role = $3)
+              AND ($4::user_status IS NULL OR m.status = $4)"#,
+        company,
+        f.pattern,
+        f.role as Option<Role>,
+        f.status as Option<UserStatus>,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let more = rows.len() as i64 > PAGE_SIZE;
+    let rows: Vec<UserRow> = rows.into_iter().take(PAGE_SIZE as usize).map(|r| user_row!(r)).collect();
+    let next = if more { rows.last().map(|r| format!("{}~{}", r.email.to_lowercase(), r.id)) } else { None };
+    Ok(UserPage { rows, next, total })
+}
+
+pub async fn get(conn: &mut PgConnection, company: Uuid, id: Uuid) -> Result<Option<UserRow>, AppError> {
+    let row = sqlx::query!(
+        r#"SELECT u.id, u.email, u.name, m.role AS "role: Role", m.status AS "status: UserStatus",
+                  u.last_login_at, m.created_at AS joined
+             FROM memberships m JOIN users u ON u.id = m.user_id
+            WHERE m.company_id = $1 AND m.user_id = $2"#,
+        company,
+        id
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| user_row!(r)))
+}
+
+fn parse_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.chars().count() > 200 {
+        return Err("Keep the name under 200 characters.".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("The name cannot contain control characters.".into());
+    }
+    Ok(name.to_string())
+}
+
+/// 256 random bits, URL-safe; only their SHA-256 is stored.
+fn new_token() -> (String, Vec<u8>) {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let hash = Sha256::digest(token.as_bytes()).to_vec();
+    (token, hash)
+}
+
+async fn issue_link(
+    conn: &mut PgConnection,
+    t: &Tenant,
+    user: Uuid,
+    email: &str,
+    purpose: &str,
+) -> Result<OneTimeLink, AppError> {
+    // A new link retires the user's earlier unused links of the same kind.
+    sqlx::query!(
+        "UPDATE user_tokens SET used_at = now()
+          WHERE company_id = $1 AND user_id = $2 AND purpose = $3 AND used_at IS NULL",
+        t.company.id,
+        user,
+        purpose
+    )
+    .execute(&mut *conn)
+    .await?;
+    let (token, hash) = new_token();
+    let expires = sqlx::query_scalar!(
+        r#"INSERT INTO user_tokens (company_id, user_id, purpose, token_hash, created_by, expires_at)
+           VALUES ($1, $2, $3, $4, $5, now() + make_interval(hours => $6::int)) RETURNING expires_at"#,
+        t.company.id,
+        user,
+        purpose,
+        &hash,
+        t.actor.user_id,
+        LINK_HOURS as i32,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(OneTimeLink { email: email.to_string(), path: format!("/invite/{token}"), expires: rfc3339(expires) })
+}
+
+fn email_taken(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.constraint() == Some("users_email_key"))
+}
+
+pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<InviteOutcome, AppError> {
+    let mut fields = Fields::default();
+    let email = fields.check("email", Email::parse(email));
+    let name = fields.check("name", parse_name(name));
+    let role = fields.check("role", Role::parse_company(role));
+    fields.finish()?;
+    let (email, name, role) = (email.expect("checked"), name.expect("checked"), role.expect("checked"));
+    if !rules::may_grant(t.role, role) {
+        return Err(AppError::Forbidden);
+    }
+    let mut tx = t.tx().await?;
+    // An account may already exist in another company; only its id is visible from here.
+    let existing = sqlx::query_scalar!(r#"SELECT atrium_user_id_by_email($1) AS "id""#, email.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    let (user_id, outcome) = match existing {
+        Some(uid) => {
+            let member = sqlx::query_scalar!(
+                r#"SELECT EXISTS (SELECT 1 FROM memberships WHERE company_id = $1 AND user_id = $2) AS "x!""#,
+                t.company.id,
+                uid
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if member {
+                return Err(AppError::field("email", format!("{} is already a member of this company.", email.as_str())));
+            }
+            sqlx::query!(
+                "INSERT INTO memberships (company_id, user_id, role, status, invited_by) VALUES ($1, $2, $3, 'ACTIVE', $4)",
+                t.company.id,
+                uid,
+                role as Role,
+                t.actor.user_id,
+            )
+            .execute(&mut *tx)
+            .await?;
+            (uid, InviteOutcome::Added { email: email.as_str().to_string() })
+        }
+        None => {
+            let uid = match sqlx::query_scalar!(
+                "INSERT INTO users (email, name, role, company_id, status) VALUES ($1, $2, $3, $4, 'INVITED') RETURNING id",
+                email.as_str(),
+                &name,
+                role as Role,
+                t.company.id,
+            )
+            .fetch_one(&mut *tx)
+            .await
+            {
+                Ok(id) => id,
+                Err(e) if email_taken(&e) => {
+                    return Err(AppError::field("email", format!("{} was invited a moment ago.", email.as_str())))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            sqlx::query!(
+                "UPDATE memberships SET invited_by = $3 WHERE company_id = $1 AND user_id = $2",
+                t.company.id,
+                uid,
+                t.actor.user_id
+            )
+            .execute(&mut *tx)
+            .await?;
+            let link = issue_link(&mut tx, t, uid, email.as_str(), "invite").await?;
+            (uid, InviteOutcome::Invited(link))
+        }
+    };
+    record(
+        &mut tx,
+        &t.who(),
+        &request_meta(),
+        Event {
+            company_id: Some(t.company.id),
+            action: Action::UserInvite,
+            resource: "user",
+            resource_id: Some(user_id.to_string()),
+            severity: Severity::Info,
+            details: json!({ "after": { "email": email.as_str(), "name": name, "role": role },
+                             "existing_account": existing.is_some() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// The member, locked, if the actor may manage them; else the reason why not.
+async fn managed_member(conn: &mut PgConnection, t: &Tenant, id: Uuid) -> Result<UserRow, AppError> {
+    sqlx::query!("SELECT 1 AS x FROM memberships WHERE company_id = $1 AND user_id = $2 FOR UPDATE", t.company.id, id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let user = get(conn, t.company.id, id).await?.ok_or(AppError::NotFound)?;
+    if !rules::may_manage(t.role, user.role, t.actor.user_id == id) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(user)
+}
+
+/// The last active admin keeps the company manageable: they cannot be demoted or suspended.
+async fn ensure_not_last_admin(conn: &mut PgConnection, company: Uuid, user: &UserRow) -> Result<(), AppError> {
+    if user.role != Role::Admin || user.status != UserStatus::Active {
+        return Ok(());
+    }
+    // Lock the company's admin memberships so two demotions cannot both pass.
+    let admins = sqlx::query_scalar!(
+        "SELECT user_id FROM memberships WHERE company_id = $1 AND role = 'ADMIN' AND status = 'ACTIVE' FOR UPDATE",
+        company
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if admins.len() <= 1 {
+        return Err(AppError::Conflict(format!(
+            "{} is the last active admin of this company. Make someone else an admin first.",
+            user.email
+        )));
+    }
+    Ok(())
+}
+
+pub async fn update(t: &Tenant, id: Uuid, name: &str, role: &str) -> Result<(), AppError> {
+    let mut fields = Fields::default();
+    let name = fields.check("name", parse_name(name));
+    let role = fields.check("role", Role::parse_company(role));
+    fields.finish()?;
+    let (name, role) = (name.expect("checked"), role.expect("checked"));
+    if !rules::may_grant(t.role, role) {
+        return Err(AppError::Forbidden);
+    }
+    let mut tx = t.tx().await?;
+    let before = managed_member(&mut tx, t, id).await?;
+    if role != before.role {
+        ensure_not_last_admin(&mut tx, t.company.id, &before).await?;
+        sqlx::query!(
+            "UPDATE memberships SET role = $3 WHERE company_id = $1 AND user_id = $2",
+            t.company.id,
+            id,
+            role as Role
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    if name != before.name {
+        sqlx::query!("UPDATE users SET name = $2 WHERE id = $1", id, &name).execute(&mut *tx).await?;
+    }
+    let b = json!({ "name": before.name, "role": before.role });
+    let a = json!({ "name": name, "role": role });
+    if a != b {
+        record(
+            &mut tx,
+            &t.who(),
+            &request_meta(),
+            Event {
+                company_id: Some(t.company.id),
+                action: Action::UserUpdate,
+                resource: "user",
+                resource_id: Some(id.to_string()),
+                severity: if role != before.role { Severity::Warning } else { Severity::Info },
+                details: diff(&b, &a),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn set_status(t: &Tenant, id: Uuid, status: &str) -> Result<(), AppError> {
+    let status = match UserStatus::parse(status) {
+        Some(s @ (UserStatus::Active | UserStatus::Suspended | UserStatus::Inactive)) => s,
+        _ => return Err(AppError::field("status", "Choose Active, Inactive or Suspended.")),
+    };
+    let mut tx = t.tx().await?;
+    let before = managed_member(&mut tx, t, id).await?;
+    if before.status == status {
+        return Ok(());
+    }
+    if before.status == UserStatus::Invited {
+        return Err(AppError::Conflict(
+            "This person has not accepted the invitation yet. Send a new link, or wait until they sign in.".into(),
+        ));
+    }
+    if status != UserStatus::Active {
+        ensure_not_last_admin(&mut tx, t.company.id, &before).await?;
+    }
+    sqlx::query!(
+        "UPDATE memberships SET status = $3 WHERE company_id = $1 AND user_id = $2",
+        t.company.id,
+        id,
+        status as UserStatus
+    )
+    .execute(&mut *tx)
+    .await?;
+    // A suspended (or deactivated) user is signed out everywhere, at once.
+    let ended = if status != UserStatus::Active {
+        sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+    } else {
+        0
+    };
+    record(
+        &mut tx,
+        &t.who(),
+        &request_meta(),
+        Event {
+            company_id: Some(t.company.id),
+            action: if status == UserStatus::Active { Action::UserReactivate } else { Action::UserSuspend },
+            resource: "user",
+            resource_id: Some(id.to_string()),
+            severity: Severity::Warning,
+            details: json!({ "before": { "status": before.status }, "after": { "status": status },
+                             "sessions_ended": ended }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn reset_link(t: &Tenant, id: Uuid) -> Result<OneTimeLink, AppError> {
+    let mut tx = t.tx().await?;
+    let user = managed_member(&mut tx, t, id).await?;
+    if user.status == UserStatus::Suspended {
+        return Err(AppError::Conflict("Reactivate this user before sending a password link.".into()));
+    }
+    let purpose = if user.status == UserStatus::Invited { "invite" } else { "reset" };
+    let link = issue_link(&mut tx, t, id, &user.email, purpose).await?;
+    record(
+        &mut tx,
+        &t.who(),
+        &request_meta(),
+        Event {
+            company_id: Some(t.company.id),
+            action: Action::UserResetLink,
+            resource: "user",
+            resource_id: Some(id.to_string()),
+            severity: Severity::Warning,
+            details: json!({ "email": user.email, "purpose": purpose }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(link)
+}
+
+struct TokenRow {
+    id: Uuid,
+    company_id: Uuid,
+    user_id: Uuid,
+    reset: bool,
+}
+
+const BAD_LINK: &str = "This link is not valid. Check that you copied all of it, or ask for a new one.";
+
+/// Finds a link's token; an expired or used one gets its own clear message.
+async fn find_token(conn: &mut PgConnection, token: &str) -> Result<TokenRow, AppError> {
+    let token = token.trim();
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AppError::Conflict(BAD_LINK.into()));
+    }
+    let hash = Sha256::digest(token.to_ascii_lowercase().as_bytes()).to_vec();
+    let row = sqlx::query!(
+        r#"SELECT id AS "id!", company_id AS "company_id!", user_id AS "user_id!", purpose AS "purpose!",
+                  expires_at < now() AS "expired!", used_at IS NOT NULL AS "used!"
+             FROM atrium_token_lookup($1)"#,
+        &hash
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| AppError::Conflict(BAD_LINK.into()))?;
+    if row.used {
+        return Err(AppError::Conflict(
+            "This link has already been used. Sign in, or ask your administrator for a new link.".into(),
+        ));
+    }
+    if row.expired {
+        return Err(AppError::Conflict(format!(
+            "This link has expired (links last {LINK_HOURS} hours). Ask your administrator for a new one."
+        )));
+    }
+    Ok(TokenRow { id: row.id, company_id: row.company_id, user_id: row.user_id, reset: row.purpose == "reset" })
+}
+
+pub async fn inspect_token(token: &str) -> Result<TokenInfo, AppError> {
+    let pool = state()?.pool;
+    let mut anon = db::anonymous(&pool).await?;
+    let row = find_token(&mut anon, token).await?;
+    anon.commit().await?;
+    let mut tx = db::tenant(&pool, row.company_id, Some(row.user_id)).await?;
+    let info = sqlx::query!(
+        "SELECT u.email, c.name FROM users u, companies c WHERE u.id = $1 AND c.id = $2",
+        row.user_id,
+        row.company_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(TokenInfo { email: info.email, company_name: info.name, reset: row.reset })
+}
+
+pub async fn accept_token(token: &str, password_raw: &str, confirm: &str) -> Result<(), AppError> {
+    let mut fields = Fields::default();
+    fields.check("password", password::validate_new_password(password_raw));
+    if password_raw != confirm {
+        fields.check::<()>("confirm", Err("The two passwords are different.".into()));
+    }
+    fields.finish()?;
+    let pool = state()?.pool;
+    let mut anon = db::anonymous(&pool).await?;
+    let row = find_token(&mut anon, token).await?;
+    anon.commit().await?;
+    let hash = password::hash(password_raw.to_string()).await?;
+    let mut tx = db::tenant(&pool, row.company_id, Some(row.user_id)).await?;
+    // Claimed with a guarded UPDATE, so two submissions of one link cannot both succeed.
+    let claimed = sqlx::query!(
+        "UPDATE user_tokens SET used_at = now() WHERE id = $1 AND used_at IS NULL AND expires_at > now()",
+        row.id
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if claimed != 1 {
+        return Err(AppError::Conflict("This link has already been used.".into()));
+    }
+    let email = sqlx::query_scalar!(
+        "UPDATE users SET password_hash = $2, status = 'ACTIVE' WHERE id = $1 RETURNING email",
+        row.user_id,
+        &hash
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE memberships SET status = 'ACTIVE' WHERE company_id = $1 AND user_id = $2 AND status = 'INVITED'",
+        row.company_id,
+        row.user_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    if row.reset {
+        // A new password ends every existing session.
+        sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", row.user_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    record(
+        &mut tx,
+        &Who { user_id: Some(row.user_id), email: Some(email), ..Default::default() },
+        &request_meta(),
+        Event {
+            company_id: Some(row.company_id),
+            action: if row.reset { Action::UserPasswordReset } else { Action::UserInviteAccept },
+            resource: "user",
+            resource_id: Some(row.user_id.to_string()),
+            severity: Severity::Info,
+            details: json!({ "via": "link" }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
