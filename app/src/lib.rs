@@ -1,6 +1,8 @@
 //! Atrium's application: pages, server functions and (with `ssr`) the domain layer.
 #![recursion_limit = "256"]
 
+pub mod account;
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod companies;
@@ -8,6 +10,7 @@ pub mod companies;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod roles;
 #[cfg(feature = "ssr")]
 pub mod server_ctx;
 pub mod tenancy;
@@ -77,6 +80,8 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin") view=admin::AdminOverviewPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin/audit") view=admin::AdminAuditPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/companies") view=companies::CompanyListPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/companies/new") view=companies::CompanyNewPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/companies/:id") view=companies::CompanyEditPage ssr=SsrMode::Async/>
@@ -85,6 +90,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/t/:slug/users") view=users::UserListPage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/users/invite") view=users::UserInvitePage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/users/:id") view=users::UserDetailPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/roles") view=roles::RolesPage ssr=SsrMode::Async/>
+                <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=users::AcceptInvitePage ssr=SsrMode::Async/>
             </Routes>
         </Router>

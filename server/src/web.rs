@@ -142,7 +142,7 @@ async fn readyz(State(state): State<WebState>) -> Response {
 async fn root(State(state): State<WebState>, session: Session) -> Response {
     match load_actor(&state.app.pool, &session).await {
         Ok(Some(actor)) if actor.role == app::domain::Role::SuperAdmin => {
-            Redirect::to("/admin/companies").into_response()
+            Redirect::to("/admin").into_response()
         }
         Ok(Some(actor)) => {
             let slug = sqlx::query_scalar!("SELECT slug FROM companies WHERE id = $1", actor.company_id)

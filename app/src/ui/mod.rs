@@ -334,13 +334,20 @@ pub fn DiffView(details: serde_json::Value) -> impl IntoView {
 
 /// Audit rows as a table: when, who, action, severity and the before/after details.
 #[component]
-pub fn AuditTable(entries: Vec<crate::audit::AuditEntry>) -> impl IntoView {
+pub fn AuditTable(
+    entries: Vec<crate::audit::AuditEntry>,
+    /// Across companies: a column naming each row's company (carried in `resource`).
+    #[prop(optional)]
+    show_company: bool,
+) -> impl IntoView {
     use crate::audit::Severity;
     view! {
         <div class="table-wrap">
             <table class="data audit">
                 <thead><tr>
-                    <th scope="col">"When"</th><th scope="col">"Who"</th>
+                    <th scope="col">"When"</th>
+                    {show_company.then(|| view! { <th scope="col">"Company"</th> })}
+                    <th scope="col">"Who"</th>
                     <th scope="col">"Action"</th><th scope="col">"Severity"</th><th scope="col">"Details"</th>
                 </tr></thead>
                 <tbody>
@@ -353,6 +360,7 @@ pub fn AuditTable(entries: Vec<crate::audit::AuditEntry>) -> impl IntoView {
                         view! {
                             <tr>
                                 <td><time::Time stamp=e.timestamp/></td>
+                                {show_company.then(|| view! { <td>{e.resource.split(" · ").next().unwrap_or("").to_string()}</td> })}
                                 <td>{e.actor_email.unwrap_or_else(|| "—".into())}</td>
                                 <td class="mono">{e.action}</td>
                                 <td><Badge text=sev tone=tone/></td>

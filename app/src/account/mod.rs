@@ -1,0 +1,301 @@
+//! /account: your name, your password, and your signed-in sessions.
+use crate::error::AppError;
+use crate::ui::time::{Stamp, Time};
+use crate::ui::{action_error, field_error, ErrorBox, Field, FormAlert, Frame};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub id: Uuid,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created: Stamp,
+    pub last_seen: Stamp,
+    pub current: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub email: String,
+    pub name: String,
+    pub sessions: Vec<SessionRow>,
+}
+
+#[cfg(feature = "ssr")]
+async fn audit_account(
+    tx: &mut crate::db::Tx,
+    actor: &crate::server_ctx::Actor,
+    action: crate::audit::Action,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    use crate::audit::record::{record, Event, Who};
+    record(
+        tx,
+        &Who::from(actor),
+        &crate::server_ctx::request_meta(),
+        Event {
+            company_id: None,
+            action,
+            resource: "user",
+            resource_id: Some(actor.user_id.to_string()),
+            severity: crate::audit::Severity::Info,
+            details,
+        },
+    )
+    .await
+}
+
+#[server(endpoint = "account/load")]
+pub async fn load_account() -> Result<AccountView, AppError> {
+    use crate::server_ctx::*;
+    use crate::ui::time::rfc3339;
+    respond(
+        async {
+            let actor = require_actor().await?;
+            let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
+            let sessions = sqlx::query!(
+                "SELECT id, host(ip_address) AS ip, user_agent, created_at, last_seen_at FROM sessions
+                  WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
+                  ORDER BY last_seen_at DESC",
+                actor.user_id
+            )
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|s| SessionRow {
+                current: s.id == actor.session_id,
+                id: s.id,
+                ip: s.ip,
+                user_agent: s.user_agent,
+                created: rfc3339(s.created_at),
+                last_seen: rfc3339(s.last_seen_at),
+            })
+            .collect();
+            tx.commit().await?;
+            Ok(AccountView { email: actor.email, name: actor.name, sessions })
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "account/profile")]
+pub async fn update_profile(name: String) -> Result<(), AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let actor = require_actor().await?;
+            let name = name.trim().to_string();
+            if name.chars().count() > 200 || name.chars().any(char::is_control) {
+                return Err(AppError::field("name", "Use up to 200 ordinary characters."));
+            }
+            let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
+            sqlx::query!("UPDATE users SET name = $2 WHERE id = $1", actor.user_id, &name).execute(&mut *tx).await?;
+            if name != actor.name {
+                audit_account(
+                    &mut tx,
+                    &actor,
+                    crate::audit::Action::AccountUpdate,
+                    serde_json::json!({ "before": { "name": actor.name }, "after": { "name": name } }),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            leptos_axum::redirect("/account?saved=1");
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Needs the current password. Every other session ends.
+#[server(endpoint = "account/password")]
+pub async fn change_password(current: String, password: String, confirm: String) -> Result<(), AppError> {
+    use crate::auth::password as pw;
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let actor = require_actor().await?;
+            let mut fields = crate::error::Fields::default();
+            if current.is_empty() {
+                fields.check::<()>("current", Err("Enter your current password.".into()));
+            }
+            fields.check("password", pw::validate_new_password(&password));
+            if password != confirm {
+                fields.check::<()>("confirm", Err("The two passwords are different.".into()));
+            }
+            fields.finish()?;
+            let pool = state()?.pool;
+            let mut tx = crate::db::account(&pool, actor.user_id).await?;
+            let stored = sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", actor.user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !pw::verify(current, stored).await? {
+                return Err(AppError::field("current", "That is not your current password."));
+            }
+            let hash = pw::hash(password).await?;
+            sqlx::query!("UPDATE users SET password_hash = $2 WHERE id = $1", actor.user_id, &hash)
+                .execute(&mut *tx)
+                .await?;
+            let ended = sqlx::query!(
+                "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
+                actor.user_id,
+                actor.session_id
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            audit_account(
+                &mut tx,
+                &actor,
+                crate::audit::Action::AccountPasswordChange,
+                serde_json::json!({ "other_sessions_ended": ended }),
+            )
+            .await?;
+            tx.commit().await?;
+            leptos_axum::redirect("/account?password=1");
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Ends one of your sessions, or with `all_others` every one but this.
+#[server(endpoint = "account/sessions/revoke")]
+pub async fn revoke_sessions(#[server(default)] id: Option<Uuid>, #[server(default)] all_others: Option<String>) -> Result<(), AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let actor = require_actor().await?;
+            let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
+            let ended = match (id, all_others.is_some()) {
+                (_, true) => {
+                    sqlx::query!(
+                        "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
+                        actor.user_id,
+                        actor.session_id
+                    )
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                }
+                (Some(id), false) => {
+                    sqlx::query!(
+                        "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
+                        actor.user_id,
+                        id
+                    )
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                }
+                (None, false) => return Err(AppError::field("form", "Choose a session to sign out.")),
+            };
+            if ended == 0 && id.is_some() {
+                return Err(AppError::NotFound);
+            }
+            audit_account(
+                &mut tx,
+                &actor,
+                crate::audit::Action::SessionRevoke,
+                serde_json::json!({ "session": id, "all_others": all_others.is_some(), "ended": ended }),
+            )
+            .await?;
+            tx.commit().await?;
+            leptos_axum::redirect("/account");
+            Ok(())
+        }
+        .await,
+    )
+}
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let profile = ServerAction::<UpdateProfile>::new();
+    let password = ServerAction::<ChangePassword>::new();
+    let revoke = ServerAction::<RevokeSessions>::new();
+    let query = leptos_router::hooks::use_query_map();
+    let account = Resource::new(
+        move || (profile.version().get(), revoke.version().get(), password.version().get()),
+        |_| load_account(),
+    );
+    let perr = action_error(profile.value());
+    let pwerr = action_error(password.value());
+    let rerr = action_error(revoke.value());
+    let saved = move || query.with(|q| q.get("saved").is_some()) || matches!(profile.value().get(), Some(Ok(())));
+    let pw_saved =
+        move || query.with(|q| q.get("password").is_some()) || matches!(password.value().get(), Some(Ok(())));
+    view! {
+        <Title text="Account · Atrium"/>
+        <Frame title="Your account">
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match account.await {
+                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                        Ok(a) => { let (email, email2, name) = (a.email.clone(), a.email.clone(), a.name.clone()); view! {
+                            <section class="card narrow">
+                                <h2>"Profile"</h2>
+                                {move || saved().then(|| view! { <div class="alert alert-success" role="status">"Saved."</div> })}
+                                <ActionForm action=profile attr:class="stack" attr:novalidate="">
+                                    <p class="muted">{format!("Signed in as {email}")}</p>
+                                    <Field label="Name" name="name" value=name autocomplete="name" error=field_error(perr, "name")/>
+                                    <div class="actions"><button type="submit" class="btn btn-primary">"Save name"</button></div>
+                                </ActionForm>
+                            </section>
+                            <section class="card narrow">
+                                <h2>"Password"</h2>
+                                {move || pw_saved().then(|| view! { <div class="alert alert-success" role="status">"Password changed. Your other sessions have been signed out."</div> })}
+                                <ActionForm action=password attr:class="stack" attr:novalidate="">
+                                    <input type="email" name="username" value=email2 autocomplete="username" hidden/>
+                                    <Field label="Current password" name="current" input_type="password" autocomplete="current-password" error=field_error(pwerr, "current")/>
+                                    <Field label="New password" name="password" input_type="password" autocomplete="new-password" help="At least 12 characters." error=field_error(pwerr, "password")/>
+                                    <Field label="Repeat the new password" name="confirm" input_type="password" autocomplete="new-password" error=field_error(pwerr, "confirm")/>
+                                    <div class="actions"><button type="submit" class="btn btn-primary">"Change password"</button></div>
+                                </ActionForm>
+                            </section>
+                            <section class="card">
+                                <div class="card-head">
+                                    <h2>"Signed-in sessions"</h2>
+                                    {(a.sessions.len() > 1).then(|| view! {
+                                        <ActionForm action=revoke>
+                                            <input type="hidden" name="all_others" value="on"/>
+                                            <button type="submit" class="btn btn-secondary btn-sm">"Sign out all other sessions"</button>
+                                        </ActionForm>
+                                    })}
+                                </div>
+                                <FormAlert error=rerr/>
+                                <div class="table-wrap">
+                                    <table class="data">
+                                        <thead><tr><th scope="col">"Device"</th><th scope="col">"IP"</th><th scope="col">"Signed in"</th><th scope="col">"Last seen"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                                        <tbody>
+                                            {a.sessions.into_iter().map(|s| view! {
+                                                <tr>
+                                                    <td class="ua">{s.user_agent.unwrap_or_else(|| "Unknown".into())}</td>
+                                                    <td class="mono">{s.ip.unwrap_or_else(|| "—".into())}</td>
+                                                    <td><Time stamp=s.created/></td>
+                                                    <td><Time stamp=s.last_seen/></td>
+                                                    <td>{if s.current {
+                                                        view! { <span class="badge badge-success">"This session"</span> }.into_any()
+                                                    } else {
+                                                        view! {
+                                                            <ActionForm action=revoke>
+                                                                <input type="hidden" name="id" value=s.id.to_string()/>
+                                                                <button type="submit" class="btn btn-secondary btn-sm">"Sign out"</button>
+                                                            </ActionForm>
+                                                        }.into_any()
+                                                    }}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            </section>
+                        }.into_any() }
+                    }
+                })}
+            </Suspense>
+        </Frame>
+    }
+}

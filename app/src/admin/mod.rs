@@ -1,0 +1,185 @@
+//! The super-admin's cross-company views. Each load goes through `db::platform_read`, which
+//! audits the read and runs it as atrium_platform.
+use crate::audit::AuditEntry;
+use crate::error::AppError;
+use crate::ui::time::{Stamp, Time};
+use crate::ui::{AuditTable, Badge, ErrorBox, Frame};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompanyOverview {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub enabled: bool,
+    pub users: i64,
+    pub active_keys: i64,
+    pub last_activity: Option<Stamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdminAuditRow {
+    pub company: Option<String>,
+    pub entry: AuditEntry,
+}
+
+/// Companies shown on the overview, busiest first.
+pub const OVERVIEW_LIMIT: i64 = 200;
+
+#[server(endpoint = "admin/overview")]
+pub async fn load_overview() -> Result<Vec<CompanyOverview>, AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let actor = require(Permission::CompaniesRead).await?;
+            let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "overview").await?;
+            let rows = sqlx::query!(
+                r#"SELECT c.id, c.name, c.slug, c.tenant_enabled,
+                          (SELECT count(*) FROM memberships m WHERE m.company_id = c.id) AS "users!",
+                          (SELECT count(*) FROM api_keys k WHERE k.company_id = c.id AND k.revoked_at IS NULL
+                              AND (k.expires_at IS NULL OR k.expires_at > now())) AS "keys!",
+                          (SELECT max(a."timestamp") FROM audit_log a WHERE a.company_id = c.id) AS last_activity
+                     FROM companies c WHERE c.deleted_at IS NULL
+                    ORDER BY last_activity DESC NULLS LAST, lower(c.name) LIMIT $1"#,
+                OVERVIEW_LIMIT
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| CompanyOverview {
+                    id: r.id,
+                    name: r.name,
+                    slug: r.slug,
+                    enabled: r.tenant_enabled,
+                    users: r.users,
+                    active_keys: r.keys,
+                    last_activity: r.last_activity.map(crate::ui::time::rfc3339),
+                })
+                .collect())
+        }
+        .await,
+    )
+}
+
+#[server(endpoint = "admin/audit")]
+pub async fn load_admin_audit(company: String) -> Result<Vec<AdminAuditRow>, AppError> {
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let actor = require(Permission::AuditRead).await?;
+            let company = company.trim().to_string();
+            let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "audit").await?;
+            let rows = sqlx::query!(
+                r#"SELECT c.name AS "company?", a.id, a."timestamp" AS ts, a.user_email, a.action, a.resource,
+                          a.resource_id, a.severity AS "severity: crate::audit::Severity", a.details, host(a.ip_address) AS ip
+                     FROM audit_log a LEFT JOIN companies c ON c.id = a.company_id
+                    WHERE ($1 = '' OR c.slug = $1)
+                    ORDER BY a."timestamp" DESC, a.id DESC LIMIT 100"#,
+                company
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| AdminAuditRow {
+                    company: r.company,
+                    entry: AuditEntry {
+                        id: r.id,
+                        timestamp: crate::ui::time::rfc3339(r.ts),
+                        actor_email: r.user_email,
+                        action: r.action,
+                        resource: r.resource,
+                        resource_id: r.resource_id,
+                        severity: r.severity,
+                        details: r.details,
+                        ip: r.ip,
+                    },
+                })
+                .collect())
+        }
+        .await,
+    )
+}
+
+#[component]
+pub fn AdminOverviewPage() -> impl IntoView {
+    let rows = Resource::new(|| (), |_| load_overview());
+    view! {
+        <Title text="Overview · Atrium"/>
+        <Frame title="All companies">
+            <p class="muted">"Every company at a glance. Opening one asks for a reason and lasts 30 minutes; each look across companies is recorded."</p>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match rows.await {
+                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                        Ok(rows) => view! {
+                            <div class="table-wrap">
+                                <table class="data">
+                                    <thead><tr>
+                                        <th scope="col">"Company"</th><th scope="col">"Status"</th><th scope="col">"Users"</th>
+                                        <th scope="col">"Active API keys"</th><th scope="col">"Last activity"</th><th scope="col"><span class="visually-hidden">"Open"</span></th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {rows.into_iter().map(|c| view! {
+                                            <tr>
+                                                <td><a href=format!("/admin/companies/{}", c.id)>{c.name}</a><br/><span class="muted mono">{c.slug.clone()}</span></td>
+                                                <td>{if c.enabled { view! { <Badge text="Enabled" tone="success"/> } } else { view! { <Badge text="Disabled" tone="warning"/> } }}</td>
+                                                <td>{c.users}</td>
+                                                <td>{c.active_keys}</td>
+                                                <td>{match c.last_activity { Some(t) => view! { <Time stamp=t/> }.into_any(), None => view! { <span class="muted">"None"</span> }.into_any() }}</td>
+                                                <td><a class="btn btn-secondary btn-sm" href=format!("/t/{}/", c.slug)>"Open…"</a></td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Frame>
+    }
+}
+
+#[component]
+pub fn AdminAuditPage() -> impl IntoView {
+    let query = use_query_map();
+    let company = move || query.with(|q| q.get("company").unwrap_or_default());
+    let rows = Resource::new(company, load_admin_audit);
+    view! {
+        <Title text="Audit log · Atrium"/>
+        <Frame title="Audit log, all companies">
+            <form method="get" action="/admin/audit" class="search toolbar" role="search">
+                <label for="audit-company">"Company slug"</label>
+                <input id="audit-company" type="search" name="company" value=company() placeholder="every company"/>
+                <button type="submit" class="btn btn-secondary">"Filter"</button>
+            </form>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match rows.await {
+                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                        Ok(rows) => view! {
+                            <p class="muted">"The latest 100 events. Platform events (no company) are shown as “Platform”."</p>
+                            {
+                                let entries: Vec<AuditEntry> = rows.into_iter().map(|r| {
+                                    let mut e = r.entry;
+                                    // The table's company column reads the part before " · ".
+                                    e.resource = format!("{} · {}", r.company.as_deref().unwrap_or("Platform"), e.resource);
+                                    e
+                                }).collect();
+                                view! { <AuditTable entries=entries show_company=true/> }
+                            }
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Frame>
+    }
+}
