@@ -150,3 +150,41 @@ pub async fn json(r: reqwest::Response) -> serde_json::Value {
     let text = r.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
 }
+
+impl TestApp {
+    /// A member of `company` with `role`, signed in.
+    pub async fn member(&self, company: Uuid, email: &str, role: app::domain::Role) -> (Uuid, reqwest::Client) {
+        let id = self.user(email, role, Some(company)).await;
+        let c = client();
+        let r = self.login(&c, email, PASSWORD).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        (id, c)
+    }
+
+    /// Opens `slug` as the signed-in super-admin.
+    pub async fn act_as(&self, c: &reqwest::Client, slug: &str) {
+        let r = self.post(c, "/api/tenant/act-as", &[("slug", slug), ("reason", "Integration test")]).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
+    pub async fn scalar_i64(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+
+    /// A fingerprint of everything a request could change, except sign-in bookkeeping:
+    /// equal fingerprints mean nothing was written.
+    pub async fn fingerprint(&self) -> String {
+        sqlx::query_scalar(
+            r#"SELECT md5(concat_ws('|',
+                 (SELECT string_agg(concat_ws(',', id, name, slug, tenant_enabled, tenant_config, deleted_at), ';' ORDER BY id) FROM companies),
+                 (SELECT string_agg(concat_ws(',', id, email, name, role, company_id, status, password_hash, allowed_tenants), ';' ORDER BY id) FROM users),
+                 (SELECT string_agg(concat_ws(',', company_id, user_id, role, status), ';' ORDER BY company_id, user_id) FROM memberships),
+                 (SELECT string_agg(concat_ws(',', id, used_at, expires_at), ';' ORDER BY id) FROM user_tokens),
+                 (SELECT string_agg(concat_ws(',', id, revoked_at, tenant_id, acting_company_id), ';' ORDER BY id) FROM sessions),
+                 (SELECT count(*) FROM audit_log WHERE action NOT IN ('platform.read'))))"#,
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+}

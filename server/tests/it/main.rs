@@ -5,3 +5,4 @@ mod companies;
 mod helpers;
 mod migrations;
 mod pages;
+mod tenancy;

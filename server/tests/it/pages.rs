@@ -52,7 +52,7 @@ async fn signed_in_pages_show_the_frame_and_data() {
     assert!(html.contains("Acme") && html.contains("/t/acme/"), "the list renders fully on the server");
     assert!(html.contains("Sign out") && html.contains("Administration"));
     let r = app.get(&admin, "/").await;
-    assert_eq!(r.headers()["location"], "/admin/companies");
+    assert_eq!(r.headers()["location"], "/admin");
     // A super-admin is asked for a reason before entering a company.
     let html = app.get(&admin, "/t/acme/").await.text().await.unwrap();
     assert!(html.contains("Open this company as a super-admin"), "{html}");
