@@ -169,6 +169,9 @@ pub fn UserInvitePage() -> impl IntoView {
 
 #[component]
 fn InviteForm(shell: TenantShell) -> impl IntoView {
+    if !shell.can(Permission::UsersWrite) {
+        return view! { <ErrorBox error=AppError::Forbidden/> }.into_any();
+    }
     let invite = ServerAction::<InviteUser>::new();
     let err = action_error(invite.value());
     let grantable: Vec<Role> = Role::COMPANY.into_iter().filter(|r| r.level() <= shell.role.level()).collect();
@@ -202,6 +205,7 @@ fn InviteForm(shell: TenantShell) -> impl IntoView {
             </ActionForm>
         </section>
     }
+    .into_any()
 }
 
 #[component]

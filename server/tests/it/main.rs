@@ -1,4 +1,5 @@
 //! Atrium's integration tests: one binary, a real PostgreSQL, a fresh database per test.
+mod account;
 mod auth;
 mod cli;
 mod companies;
@@ -6,3 +7,4 @@ mod helpers;
 mod migrations;
 mod pages;
 mod tenancy;
+mod users;
