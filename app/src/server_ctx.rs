@@ -191,6 +191,16 @@ pub async fn require(permission: Permission) -> Result<Actor, AppError> {
     }
 }
 
+/// A cross-company view: the super-admin only (platform roles stand above companies), and
+/// their role must still hold `permission`.
+pub async fn require_platform(permission: Permission) -> Result<Actor, AppError> {
+    let actor = require(permission).await?;
+    if actor.role != Role::SuperAdmin {
+        return Err(AppError::Forbidden);
+    }
+    Ok(actor)
+}
+
 impl Actor {
     /// May this actor enter the company? Its own companies, or any for the super-admin.
     pub fn can_enter(&self, company_id: Uuid) -> bool {

@@ -35,7 +35,7 @@ pub async fn load_overview() -> Result<Vec<CompanyOverview>, AppError> {
     use crate::server_ctx::*;
     respond(
         async {
-            let actor = require(Permission::CompaniesRead).await?;
+            let actor = require_platform(Permission::CompaniesRead).await?;
             let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "overview").await?;
             let rows = sqlx::query!(
                 r#"SELECT c.id, c.name, c.slug, c.tenant_enabled,
@@ -72,7 +72,7 @@ pub async fn load_admin_audit(company: String) -> Result<Vec<AdminAuditRow>, App
     use crate::server_ctx::*;
     respond(
         async {
-            let actor = require(Permission::AuditRead).await?;
+            let actor = require_platform(Permission::AuditRead).await?;
             let company = company.trim().to_string();
             let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "audit").await?;
             let rows = sqlx::query!(

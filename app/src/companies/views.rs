@@ -116,21 +116,32 @@ fn urlencode(s: &str) -> String {
 pub fn CompanyNewPage() -> impl IntoView {
     let action = ServerAction::<CreateCompany>::new();
     let err = action_error(action.value());
+    // The form is only for those who may create companies; others get the 403 page.
+    let me = Resource::new(|| (), |_| crate::auth::current_user());
     view! {
         <Title text="New company · Atrium"/>
         <Frame title="New company">
-            <section class="card narrow">
-                <ActionForm action=action attr:class="stack" attr:novalidate="">
-                    <FormAlert error=Signal::derive(move || err.get().filter(|e| !matches!(e, AppError::Validation(_))))/>
-                    <Field label="Name" name="name" required=true autofocus=true error=field_error(err, "name")/>
-                    <Field label="Slug" name="slug" help="Used in the company's URL: /t/slug/. Leave empty to derive it from the name."
-                        error=field_error(err, "slug")/>
-                    <div class="actions">
-                        <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>"Create company"</button>
-                        <a class="btn btn-secondary" href="/admin/companies">"Cancel"</a>
-                    </div>
-                </ActionForm>
-            </section>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    if !matches!(me.await, Ok(Some(m)) if m.role == crate::domain::Role::SuperAdmin) {
+                        return view! { <ErrorBox error=AppError::Forbidden/> }.into_any();
+                    }
+                    view! {
+                        <section class="card narrow">
+                            <ActionForm action=action attr:class="stack" attr:novalidate="">
+                                <FormAlert error=Signal::derive(move || err.get().filter(|e| !matches!(e, AppError::Validation(_))))/>
+                                <Field label="Name" name="name" required=true autofocus=true error=field_error(err, "name")/>
+                                <Field label="Slug" name="slug" help="Used in the company's URL: /t/slug/. Leave empty to derive it from the name."
+                                    error=field_error(err, "slug")/>
+                                <div class="actions">
+                                    <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>"Create company"</button>
+                                    <a class="btn btn-secondary" href="/admin/companies">"Cancel"</a>
+                                </div>
+                            </ActionForm>
+                        </section>
+                    }.into_any()
+                })}
+            </Suspense>
         </Frame>
     }
 }

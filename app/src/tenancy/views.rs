@@ -23,9 +23,11 @@ where
                 Suspend::new(async move {
                     match shell.await {
                         Ok(sh) => view! { <Frame title=title shell=sh.clone()>{page(sh)}</Frame> }.into_any(),
-                        Err(AppError::ActAsRequired) => view! {
-                            <Frame title="Open company"><ActAsForm slug=slug()/></Frame>
-                        }.into_any(),
+                        Err(AppError::ActAsRequired) => {
+                            // Forbidden until opened with a reason; the page says how.
+                            crate::ui::set_status(403);
+                            view! { <Frame title="Open company"><ActAsForm slug=slug()/></Frame> }.into_any()
+                        }
                         Err(AppError::TenantDisabled(name)) => {
                             crate::ui::set_status(403);
                             view! {

@@ -4,6 +4,7 @@ mod auth;
 mod cli;
 mod companies;
 mod helpers;
+mod matrix;
 mod migrations;
 mod pages;
 mod tenancy;

@@ -1,0 +1,350 @@
+//! The authorization matrix: every server function and every page, as every role, against
+//! the user's own company and another one. Denied requests must change nothing and return
+//! nothing of the other company. A server function or page missing from the tables below
+//! fails the test, so new routes have to declare who may use them.
+use crate::helpers::*;
+use app::domain::{Permission, Role};
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    /// Anyone, signed in or not (sign-in, the invite link, the theme).
+    Public,
+    /// Any signed-in user (their own account).
+    Signed,
+    /// A member of the URL's company whose role holds the permission (None: any member);
+    /// a super-admin only while acting as that company.
+    Tenant(Option<Permission>),
+    /// The super-admin only, for any company.
+    SuperOnly,
+    /// Platform-wide views and company management: a role holding the permission
+    /// (in practice the super-admin).
+    Platform(Permission),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Actor {
+    Anonymous,
+    Viewer,
+    Manager,
+    Admin,
+    Super,
+}
+
+const ACTORS: [Actor; 5] = [Actor::Anonymous, Actor::Viewer, Actor::Manager, Actor::Admin, Actor::Super];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Which {
+    Own,
+    Other,
+}
+
+/// What the world looks like: company A (the actors' own) and B (the other one).
+struct World {
+    app: TestApp,
+    clients: Vec<(Actor, reqwest::Client)>,
+    a: Uuid,
+    b: Uuid,
+    /// A viewer in each company, the target of user edits.
+    target_a: Uuid,
+    target_b: Uuid,
+    /// Companies the allowed delete requests may remove.
+    spare: [Uuid; 2],
+}
+
+const B_NAME: &str = "Borealis Secret";
+const B_EMAILS: [&str; 2] = ["hidden.admin@borealis.test", "hidden.viewer@borealis.test"];
+
+impl World {
+    fn slug(&self, t: Which) -> &'static str {
+        match t {
+            Which::Own => "acme",
+            Which::Other => "borealis-secret",
+        }
+    }
+    fn target(&self, t: Which) -> String {
+        match t {
+            Which::Own => self.target_a,
+            Which::Other => self.target_b,
+        }
+        .to_string()
+    }
+    fn company(&self, t: Which) -> String {
+        match t {
+            Which::Own => self.a,
+            Which::Other => self.b,
+        }
+        .to_string()
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..8])
+}
+
+type Args = fn(&World, Which) -> Vec<(&'static str, String)>;
+
+/// Every server function, with the rule that governs it and arguments that would succeed
+/// for someone allowed.
+fn server_functions() -> Vec<(&'static str, Rule, Args)> {
+    use Permission::*;
+    use Rule::*;
+    vec![
+        ("/api/me", Public, |_, _| vec![]),
+        ("/api/theme", Public, |_, _| vec![("theme", "dark".into())]),
+        ("/api/login", Public, |_, _| vec![("email", "nobody@nowhere.test".into()), ("password", "wrong".into()), ("next", "".into())]),
+        ("/api/invite/inspect", Public, |_, _| vec![("token", "0".repeat(64))]),
+        ("/api/invite/accept", Public, |_, _| {
+            vec![("token", "0".repeat(64)), ("password", "long enough password".into()), ("confirm", "long enough password".into())]
+        }),
+        ("/api/account/load", Signed, |_, _| vec![]),
+        ("/api/account/profile", Signed, |_, _| vec![("name", "Same Name".into())]),
+        ("/api/account/password", Signed, |_, _| {
+            vec![("current", "wrong".into()), ("password", "long enough password".into()), ("confirm", "long enough password".into())]
+        }),
+        ("/api/account/sessions/revoke", Signed, |_, _| vec![("id", Uuid::nil().to_string())]),
+        ("/api/tenant/shell", Tenant(None), |w, t| vec![("slug", w.slug(t).into())]),
+        ("/api/tenant/switch", Tenant(None), |w, t| vec![("slug", w.slug(t).into())]),
+        ("/api/tenant/act-as", SuperOnly, |w, t| vec![("slug", w.slug(t).into()), ("reason", "Matrix test".into())]),
+        ("/api/companies/home", Tenant(Some(CompaniesRead)), |w, t| vec![("slug", w.slug(t).into())]),
+        ("/api/users/list", Tenant(Some(UsersRead)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("q", "".into()), ("role", "".into()), ("status", "".into())]
+        }),
+        ("/api/users/get", Tenant(Some(UsersRead)), |w, t| vec![("slug", w.slug(t).into()), ("id", w.target(t))]),
+        ("/api/users/invite", Tenant(Some(UsersWrite)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("email", format!("{}@matrix.test", unique("inv"))), ("name", "".into()), ("role", "VIEWER".into())]
+        }),
+        ("/api/users/update", Tenant(Some(UsersWrite)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("id", w.target(t)), ("name", unique("name")), ("role", "VIEWER".into())]
+        }),
+        ("/api/users/status", Tenant(Some(UsersSuspend)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("id", w.target(t)), ("status", "ACTIVE".into())]
+        }),
+        ("/api/users/reset-link", Tenant(Some(UsersWrite)), |w, t| vec![("slug", w.slug(t).into()), ("id", w.target(t))]),
+        ("/api/roles/matrix", Tenant(Some(UsersRead)), |w, t| vec![("slug", w.slug(t).into())]),
+        ("/api/roles/explain", Tenant(Some(UsersRead)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("user", w.target(t)), ("permission", "users.read".into())]
+        }),
+        ("/api/companies/list", Platform(CompaniesWrite), |_, _| vec![("q", "".into()), ("sort", "name".into())]),
+        ("/api/companies/create", Platform(CompaniesWrite), |_, _| vec![("name", unique("Company")), ("slug", "".into())]),
+        ("/api/companies/get", Platform(CompaniesWrite), |w, t| vec![("id", w.company(t))]),
+        ("/api/companies/update", Platform(CompaniesWrite), |w, t| {
+            let (name, slug) = match t {
+                Which::Own => ("Acme", "acme"),
+                Which::Other => (B_NAME, "borealis-secret"),
+            };
+            vec![("id", w.company(t)), ("name", name.into()), ("slug", slug.into()), ("tenant_config", "{}".into()), ("tenant_enabled", "on".into())]
+        }),
+        ("/api/admin/overview", SuperOnly, |_, _| vec![]),
+        ("/api/admin/audit", SuperOnly, |_, _| vec![("company", "".into())]),
+        // Both end something for the caller, so they run last.
+        ("/api/companies/delete", Platform(CompaniesDelete), |w, t| {
+            vec![("id", w.spare[if t == Which::Own { 0 } else { 1 }].to_string())]
+        }),
+        ("/api/tenant/act-as/end", Signed, |_, _| vec![]),
+        ("/api/logout", Public, |_, _| vec![]),
+    ]
+}
+
+fn pages() -> Vec<(&'static str, Rule, fn(&World, Which) -> String)> {
+    use Permission::*;
+    use Rule::*;
+    vec![
+        ("/login", Public, |_, _| "/login".into()),
+        ("/invite/:token", Public, |_, _| format!("/invite/{}", "0".repeat(64))),
+        ("/account", Signed, |_, _| "/account".into()),
+        ("/admin", SuperOnly, |_, _| "/admin".into()),
+        ("/admin/audit", SuperOnly, |_, _| "/admin/audit".into()),
+        ("/admin/companies", Platform(CompaniesWrite), |_, _| "/admin/companies".into()),
+        ("/admin/companies/new", Platform(CompaniesWrite), |_, _| "/admin/companies/new".into()),
+        ("/admin/companies/:id", Platform(CompaniesWrite), |w, t| format!("/admin/companies/{}", w.company(t))),
+        ("/t/:slug", Tenant(Some(CompaniesRead)), |w, t| format!("/t/{}", w.slug(t))),
+        ("/t/:slug/", Tenant(Some(CompaniesRead)), |w, t| format!("/t/{}/", w.slug(t))),
+        ("/t/:slug/users", Tenant(Some(UsersRead)), |w, t| format!("/t/{}/users", w.slug(t))),
+        ("/t/:slug/users/invite", Tenant(Some(UsersWrite)), |w, t| format!("/t/{}/users/invite", w.slug(t))),
+        ("/t/:slug/users/:id", Tenant(Some(UsersRead)), |w, t| format!("/t/{}/users/{}", w.slug(t), w.target(t))),
+        ("/t/:slug/roles", Tenant(Some(UsersRead)), |w, t| format!("/t/{}/roles", w.slug(t))),
+    ]
+}
+
+fn role_of(actor: Actor) -> Option<Role> {
+    match actor {
+        Actor::Anonymous => None,
+        Actor::Viewer => Some(Role::Viewer),
+        Actor::Manager => Some(Role::Manager),
+        Actor::Admin => Some(Role::Admin),
+        Actor::Super => Some(Role::SuperAdmin),
+    }
+}
+
+/// The status a denied request must get, or None when it is allowed.
+async fn expected_denial(app: &TestApp, rule: Rule, actor: Actor, tenant: Which) -> Option<u16> {
+    let role = role_of(actor)?;
+    let holds = |p: Permission| async move {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
+              WHERE rp.role = $1::user_role_enum AND p.name = $2)",
+        )
+        .bind(role.as_str())
+        .bind(p.name())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    match rule {
+        Rule::Public | Rule::Signed => None,
+        Rule::SuperOnly => (role != Role::SuperAdmin).then_some(403),
+        Rule::Platform(p) => (!holds(p).await).then_some(403),
+        Rule::Tenant(p) => match (actor, tenant) {
+            (Actor::Super, Which::Own) => None,
+            // Not acting as that company: 403 (a page offers the act-as form).
+            (Actor::Super, Which::Other) => Some(403),
+            (_, Which::Other) => Some(404),
+            (_, Which::Own) => match p {
+                Some(p) if !holds(p).await => Some(403),
+                _ => None,
+            },
+        },
+    }
+}
+
+fn denied_for_anonymous(rule: Rule) -> bool {
+    !matches!(rule, Rule::Public)
+}
+
+async fn world() -> World {
+    let app = spawn_app().await;
+    let a = app.company("Acme").await;
+    let b = app.company(B_NAME).await;
+    app.user(B_EMAILS[0], Role::Admin, Some(b)).await;
+    let target_b = app.user(B_EMAILS[1], Role::Viewer, Some(b)).await;
+    let target_a = app.user("target@acme.test", Role::Viewer, Some(a)).await;
+    let mut clients = vec![(Actor::Anonymous, client())];
+    for (actor, role, email) in [
+        (Actor::Viewer, Role::Viewer, "viewer@acme.test"),
+        (Actor::Manager, Role::Manager, "manager@acme.test"),
+        (Actor::Admin, Role::Admin, "admin@acme.test"),
+    ] {
+        clients.push((actor, app.member(a, email, role).await.1));
+    }
+    clients.push((Actor::Super, app.superadmin().await));
+    let spare = [app.company("Spare One").await, app.company("Spare Two").await];
+    World { app, clients, a, b, target_a, target_b, spare }
+}
+
+fn assert_no_leak(body: &str, what: &str) {
+    assert!(!body.contains(B_NAME), "{what}: leaks the other company's name");
+    for e in B_EMAILS {
+        assert!(!body.contains(e), "{what}: leaks {e}");
+    }
+}
+
+#[tokio::test]
+async fn every_route_as_every_role_for_own_and_other_company() {
+    let w = world().await;
+    let app = &w.app;
+
+    // Completeness: the tables above name every registered server function and page.
+    let registered: BTreeSet<String> =
+        leptos::server_fn::axum::server_fn_paths().map(|(p, _)| p.to_string()).collect();
+    let listed: BTreeSet<String> = server_functions().iter().map(|c| c.0.to_string()).collect();
+    assert_eq!(registered, listed, "server functions missing from (or stale in) the matrix");
+    let routes: BTreeSet<String> =
+        leptos_axum::generate_route_list(app::App).iter().map(|r| r.path().to_string()).collect();
+    let listed_pages: BTreeSet<String> =
+        pages().iter().map(|p| p.0.replace(":slug", "{slug}").replace(":id", "{id}").replace(":token", "{token}")).collect();
+    assert_eq!(routes, listed_pages, "pages missing from (or stale in) the matrix");
+
+    let mut checked = 0;
+    for (path, rule, args) in server_functions() {
+        for (actor, c) in &w.clients {
+            for tenant in [Which::Own, Which::Other] {
+                if *actor == Actor::Super && path != "/api/logout" {
+                    app.act_as(c, "acme").await;
+                }
+                let form = args(&w, tenant);
+                let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let before = app.fingerprint().await;
+                let r = app.post(c, path, &form).await;
+                let status = r.status().as_u16();
+                let body = r.text().await.unwrap();
+                let what = format!("{path} as {actor:?} on {tenant:?}: {status} {body}");
+                assert!(status < 500, "{what}");
+                let denial = if *actor == Actor::Anonymous {
+                    denied_for_anonymous(rule).then_some(401)
+                } else {
+                    expected_denial(app, rule, *actor, tenant).await
+                };
+                match denial {
+                    Some(code) => {
+                        assert_eq!(status, code, "{what}");
+                        assert_eq!(app.fingerprint().await, before, "{what}: a denied request changed something");
+                    }
+                    None => assert!(![401, 403, 404].contains(&status) || matches!(rule, Rule::Public | Rule::Signed), "{what}"),
+                }
+                // The super-admin's platform views show every company by design (and are audited).
+                let cross_company_view = *actor == Actor::Super && matches!(rule, Rule::Platform(_) | Rule::SuperOnly);
+                if (tenant == Which::Own || denial.is_some()) && !cross_company_view {
+                    assert_no_leak(&body, &what);
+                }
+                checked += 1;
+            }
+        }
+    }
+
+    // Pages, with fresh sign-ins (the last server functions signed everyone out).
+    let w = World {
+        clients: {
+            let mut clients = vec![(Actor::Anonymous, client())];
+            for (actor, email) in
+                [(Actor::Viewer, "viewer@acme.test"), (Actor::Manager, "manager@acme.test"), (Actor::Admin, "admin@acme.test"), (Actor::Super, "root@atrium.test")]
+            {
+                let c = client();
+                assert_eq!(app.login(&c, email, PASSWORD).await.status(), 200);
+                clients.push((actor, c));
+            }
+            clients
+        },
+        ..w
+    };
+    let app = &w.app;
+    for (pattern, rule, url) in pages() {
+        for (actor, c) in &w.clients {
+            for tenant in [Which::Own, Which::Other] {
+                if *actor == Actor::Super {
+                    app.act_as(c, "acme").await;
+                }
+                let before = app.fingerprint().await;
+                let r = app.get(c, &url(&w, tenant)).await;
+                let status = r.status().as_u16();
+                let body = r.text().await.unwrap();
+                let what = format!("page {pattern} as {actor:?} on {tenant:?}: {status}");
+                let denial = if *actor == Actor::Anonymous {
+                    denied_for_anonymous(rule).then_some(if pattern.starts_with("/t/") || pattern.starts_with("/admin") || pattern == "/account" { 303 } else { 200 })
+                } else {
+                    expected_denial(app, rule, *actor, tenant).await
+                };
+                match denial {
+                    Some(code) => {
+                        assert_eq!(status, code, "{what}");
+                        if *actor == Actor::Super && matches!(rule, Rule::Tenant(_)) {
+                            assert!(body.contains("Open this company as a super-admin"), "{what}");
+                        }
+                        assert_eq!(app.fingerprint().await, before, "{what}: a page view changed something");
+                    }
+                    None if pattern == "/invite/:token" => assert_eq!(status, 409, "{what}: a made-up link is refused"),
+                    None => assert_eq!(status, 200, "{what}"),
+                }
+                let cross_company_view = *actor == Actor::Super && matches!(rule, Rule::Platform(_) | Rule::SuperOnly);
+                if !cross_company_view {
+                    assert_no_leak(&body, &what);
+                }
+                checked += 1;
+            }
+        }
+    }
+    let (fns, pages_n) = (server_functions().len(), pages().len());
+    assert_eq!(checked, (fns + pages_n) * ACTORS.len() * 2);
+    println!("authorization matrix: ({fns} server functions + {pages_n} pages) x {} roles x 2 companies = {checked} requests", ACTORS.len());
+}
