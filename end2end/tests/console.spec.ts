@@ -67,6 +67,12 @@ test('sign in, create a company, find it, open it, see its audit row, sign out',
 
   await row.getByRole('link', { name: slug }).click();
   await expect(page).toHaveURL(new RegExp(`/t/${slug}/$`));
+  // A super-admin opens a company only with a reason, for a limited time, under a banner.
+  await expect(page.getByRole('heading', { name: 'Open this company as a super-admin' })).toBeVisible();
+  await page.getByLabel('Reason').fill('Checking the new company after creating it');
+  await page.getByRole('button', { name: 'Open company' }).click();
+  await expect(page.locator('[data-act-as]')).toContainText(`Acting as ${name}`);
+  await expect(page.locator('[data-act-as]')).toContainText('Checking the new company');
   await expect(page.getByRole('heading', { name: 'Recent activity' })).toBeVisible();
   await expect(page.getByRole('cell', { name: 'company.create' })).toBeVisible();
   await shoot(page, '05-company-home');
@@ -112,8 +118,8 @@ test('pages work before the wasm loads: sign in with JavaScript disabled', async
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/admin\/companies$/);
-  await expect(page.getByRole('heading', { name: 'Companies' })).toBeVisible();
+  await expect(page).toHaveURL(/\/admin$/);
+  await expect(page.getByRole('heading', { name: 'All companies' })).toBeVisible();
   await context.close();
 });
 
@@ -128,7 +134,7 @@ test('keyboard sign-in, and a hydrated form shows the server\'s field messages i
   await expect(page.getByLabel('Password')).toBeFocused();
   await page.keyboard.type(password);
   await page.keyboard.press('Enter');
-  await expect(page).toHaveURL(/\/admin\/companies$/);
+  await expect(page).toHaveURL(/\/admin$/);
   await page.goto('/admin/companies/new');
   await hydrated(page);
   await page.getByLabel('Slug').fill('Not A Slug');

@@ -145,12 +145,20 @@ async fn root(State(state): State<WebState>, session: Session) -> Response {
             Redirect::to("/admin").into_response()
         }
         Ok(Some(actor)) => {
-            let slug = sqlx::query_scalar!("SELECT slug FROM companies WHERE id = $1", actor.company_id)
-                .fetch_optional(&state.app.pool)
-                .await
-                .ok()
-                .flatten();
-            Redirect::to(&slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/login".into())).into_response()
+            // Their home company if they still belong to it, else another of theirs.
+            let home = async {
+                let mut tx = app::db::account(&state.app.pool, actor.user_id).await?;
+                let slug = sqlx::query_scalar!(
+                    "SELECT slug FROM companies WHERE deleted_at IS NULL ORDER BY id = $1 DESC, lower(name) LIMIT 1",
+                    actor.company_id
+                )
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok::<_, app::error::AppError>(slug)
+            };
+            let slug = home.await.ok().flatten();
+            Redirect::to(&slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/account".into())).into_response()
         }
         _ => Redirect::to("/login").into_response(),
     }

@@ -162,7 +162,10 @@ pub fn Frame(
         view! {
             <nav class="sidebar" aria-label="Main">
                 <a class="brand" href="/">"Atrium"</a>
-                {tenant_ctx.as_ref().map(|(_, name)| view! { <p class="nav-company" title="Current company">{name.clone()}</p> })}
+                {match me.as_ref().filter(|m| m.companies.len() > 1) {
+                    Some(m) => view! { <Switcher companies=m.companies.clone() current=tenant_ctx.as_ref().map(|t| t.0.clone())/> }.into_any(),
+                    None => tenant_ctx.as_ref().map(|(_, name)| view! { <p class="nav-company" title="Current company">{name.clone()}</p> }).into_any(),
+                }}
                 <ul>{tenant.into_iter().map(|i| link(i, &path)).collect_view()}</ul>
                 {admin.then(|| view! {
                     <p class="nav-group">"Administration"</p>
@@ -177,7 +180,6 @@ pub fn Frame(
             </nav>
         }
     };
-    let current_slug = shell.as_ref().map(|s| s.company.slug.clone());
     let banner = shell.as_ref().and_then(|s| {
         let a = s.acting.clone()?;
         let name = s.company.name.clone();
@@ -185,7 +187,7 @@ pub fn Frame(
             <div class="act-as-banner" role="status" data-act-as="">
                 <span>
                     <strong>{format!("Acting as {name}")}</strong>
-                    " as super-admin until " <time::Time stamp=a.until/> ". Reason: " {a.reason}
+                    " as super-admin. Ends " <time::Time stamp=a.until/> ". Reason: “" {a.reason} "”. Everything you do here is recorded under your name."
                 </span>
                 <form method="post" action="/api/tenant/act-as/end" class="inline">
                     <button type="submit" class="btn btn-secondary btn-sm">"End now"</button>
@@ -215,16 +217,6 @@ pub fn Frame(
                 <header class="topbar">
                     <h1 class="page-title">{title_text}</h1>
                     <div class="topbar-actions">
-                        <Suspense fallback=|| ()>
-                            {move || {
-                                let current_slug = current_slug.clone();
-                                Suspend::new(async move {
-                                    me.await.ok().flatten().filter(|m| m.companies.len() > 1).map(|m| {
-                                        view! { <Switcher companies=m.companies current=current_slug/> }
-                                    })
-                                })
-                            }}
-                        </Suspense>
                         <ThemeToggle/>
                         <Suspense fallback=|| ()>
                             {move || Suspend::new(async move {
@@ -252,7 +244,7 @@ pub fn Frame(
 fn Switcher(companies: Vec<CompanyRef>, current: Option<String>) -> impl IntoView {
     view! {
         <form method="post" action="/api/tenant/switch" class="switcher">
-            <label class="visually-hidden" for="tenant-switch">"Company"</label>
+            <label class="nav-label" for="tenant-switch">"Company"</label>
             <select id="tenant-switch" name="slug">
                 {companies.into_iter().map(|c| {
                     let selected = current.as_deref() == Some(c.slug.as_str());

@@ -20,10 +20,14 @@ pub fn rfc3339(t: time::OffsetDateTime) -> Stamp {
 #[cfg(feature = "ssr")]
 fn ago(d: time::Duration) -> String {
     let s = d.whole_seconds();
+    if s <= -45 {
+        // The future reads the same way: "in 29 minutes".
+        let later = ago(-d);
+        return format!("in {}", later.trim_end_matches(" ago"));
+    }
     let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
     match s {
-        i64::MIN..=-60 => "in the future".into(),
-        -59..=44 => "just now".into(),
+        i64::MIN..=44 => "just now".into(),
         45..=3599 => plural((s / 60).max(1), "minute"),
         3600..=86_399 => plural(s / 3600, "hour"),
         86_400..=2_591_999 => plural(s / 86_400, "day"),

@@ -322,6 +322,12 @@ fn UserDetailView(shell: TenantShell) -> impl IntoView {
                                                 <input type="hidden" name="slug" value=status_slug/>
                                                 <input type="hidden" name="id" value=status_uid/>
                                                 <input type="hidden" name="status" value=if suspended { "ACTIVE" } else { "SUSPENDED" }/>
+                                                {(!suspended).then(|| view! {
+                                                    <label class="check confirm">
+                                                        <input type="checkbox" name="confirm" required=true/>
+                                                        " Yes, sign them out and suspend them"
+                                                    </label>
+                                                })}
                                                 <button type="submit" class=if suspended { "btn btn-primary" } else { "btn btn-danger" }>
                                                     {if suspended { "Reactivate user" } else { "Suspend user" }}
                                                 </button>

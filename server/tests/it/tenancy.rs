@@ -116,8 +116,9 @@ async fn another_companys_slug_is_a_404_that_leaks_nothing() {
     let r = app.post(&c, "/api/users/list", &[("slug", "borealis-secret"), ("q", ""), ("role", ""), ("status", "")]).await;
     assert_eq!(r.status(), 404);
     assert!(!r.text().await.unwrap().contains("hidden@"));
-    // Its own company works.
+    // Its own company works, and is home.
     assert_eq!(app.get(&c, "/t/acme/users").await.status(), 200);
+    assert_eq!(app.get(&c, "/").await.headers()["location"], "/t/acme/");
 }
 
 #[tokio::test]

@@ -1,0 +1,162 @@
+import { test, expect, Page, Browser } from '@playwright/test';
+import * as fs from 'fs';
+
+const email = process.env.ATRIUM_E2E_EMAIL ?? 'e2e@atrium.test';
+const password = process.env.ATRIUM_E2E_PASSWORD ?? 'e2e password 123';
+const shots = 'screenshots';
+fs.mkdirSync(shots, { recursive: true });
+
+async function shoot(page: Page, name: string) {
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.screenshot({ path: `${shots}/${name}-light.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: `${shots}/${name}-dark.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+async function hydrated(page: Page) {
+  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+}
+
+async function signIn(page: Page, who: string, pass: string) {
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(who);
+  await page.getByLabel('Password').fill(pass);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Invites `who` from the current company's users page and returns the one-time link. */
+async function invite(page: Page, slug: string, who: string, role: string): Promise<string> {
+  await page.goto(`/t/${slug}/users`);
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Invite user' }).click();
+  await expect(page).toHaveURL(new RegExp(`/t/${slug}/users/invite$`));
+  await hydrated(page);
+  await page.getByLabel('Email').fill(who);
+  await page.getByLabel('Role').selectOption(role);
+  await page.getByRole('button', { name: 'Send invitation' }).click();
+  const link = page.locator('[data-one-time-link]');
+  await expect(link).toBeVisible();
+  const url = await link.inputValue();
+  expect(url).toMatch(/\/invite\/[0-9a-f]{64}$/);
+  return url;
+}
+
+/** Follows an invitation link in a fresh browser, sets a password, and signs in. */
+async function accept(browser: Browser, link: string, who: string, pass: string): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(link);
+  await expect(page.getByText(`Signing in as ${who}`)).toBeVisible();
+  await page.getByLabel('New password').fill(pass);
+  await page.getByLabel('Repeat the password').fill(pass);
+  await page.getByRole('button', { name: 'Set password' }).click();
+  await expect(page).toHaveURL(/\/login\?welcome=1$/);
+  await expect(page.getByText('Your password is set')).toBeVisible();
+  // The link worked once; it does not work again.
+  const again = await page.request.get(link);
+  expect(again.status()).toBe(409);
+  await page.getByLabel('Email').fill(who);
+  await page.getByLabel('Password').fill(pass);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  return page;
+}
+
+test('invite people, set passwords through the link, and stay inside your own company', async ({ page, browser }) => {
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  const stamp = Date.now();
+
+  // The super-admin creates two companies and opens the first one, with a reason.
+  await signIn(page, email, password);
+  await expect(page).toHaveURL(/\/admin$/);
+  for (const name of [`Tenant ${stamp}`, `Elsewhere ${stamp}`]) {
+    await page.goto('/admin/companies/new');
+    await page.getByLabel('Name').fill(name);
+    await page.getByRole('button', { name: 'Create company' }).click();
+    await expect(page).toHaveURL(/\/admin\/companies\/[0-9a-f-]{36}$/);
+  }
+  const slug = `tenant-${stamp}`;
+  const other = `elsewhere-${stamp}`;
+  await page.goto('/admin');
+  await expect(page.getByRole('cell', { name: new RegExp(`Tenant ${stamp}`) })).toBeVisible();
+  await shoot(page, '07-admin-overview');
+  await page.goto(`/t/${slug}/users`);
+  await page.getByLabel('Reason').fill('Setting up the first admin for the customer');
+  await page.getByRole('button', { name: 'Open company' }).click();
+  await expect(page.locator('[data-act-as]')).toContainText(`Acting as Tenant ${stamp}`);
+  await expect(page.locator('[data-act-as]')).toContainText('Setting up the first admin');
+  await shoot(page, '08-act-as-banner');
+
+  const adminEmail = `admin-${stamp}@e2e.test`;
+  const adminLink = await invite(page, slug, adminEmail, 'ADMIN');
+  await shoot(page, '09-invite-link');
+
+  // The invited admin sets a password through the link and signs in.
+  const admin = await accept(browser, adminLink, adminEmail, 'admin password 1234');
+  await expect(admin).toHaveURL(new RegExp(`/t/${slug}/$`));
+  await expect(admin.getByRole('heading', { name: 'Overview' })).toBeVisible();
+
+  // They invite a viewer, who signs in too.
+  const viewerEmail = `viewer-${stamp}@e2e.test`;
+  const viewerLink = await invite(admin, slug, viewerEmail, 'VIEWER');
+  await admin.goto(`/t/${slug}/users`);
+  await expect(admin.getByRole('row').filter({ hasText: viewerEmail })).toContainText('Invited');
+  await shoot(admin, '10-users');
+  const viewer = await accept(browser, viewerLink, viewerEmail, 'viewer password 1234');
+  await expect(viewer).toHaveURL(new RegExp(`/t/${slug}/$`));
+
+  // A viewer finds no edit controls...
+  await viewer.goto(`/t/${slug}/users`);
+  await hydrated(viewer);
+  await expect(viewer.getByRole('link', { name: adminEmail })).toBeVisible();
+  await expect(viewer.getByRole('link', { name: 'Invite user' })).toHaveCount(0);
+  await viewer.getByRole('link', { name: adminEmail }).click();
+  await expect(viewer.locator('[data-read-only]')).toBeVisible();
+  await expect(viewer.getByRole('button', { name: 'Save changes' })).toHaveCount(0);
+  await expect(viewer.getByRole('button', { name: /Suspend/ })).toHaveCount(0);
+  await shoot(viewer, '11-viewer-read-only');
+  // ...and is refused when posting the form anyway.
+  const origin = new URL(viewer.url()).origin;
+  const forced = await viewer.request.post('/api/users/invite', {
+    headers: { Origin: origin },
+    form: { slug, email: `sneaky-${stamp}@e2e.test`, name: '', role: 'ADMIN' },
+  });
+  expect(forced.status()).toBe(403);
+  const invitePage = await viewer.request.get(`/t/${slug}/users/invite`);
+  expect(invitePage.status()).toBe(403);
+
+  // Editing the URL to another company's slug is a 404 that says nothing about it.
+  const foreign = await viewer.goto(`/t/${other}/users`);
+  expect(foreign?.status()).toBe(404);
+  await expect(viewer.getByRole('heading', { name: 'Not found' })).toBeVisible();
+  expect(await viewer.content()).not.toContain(`Elsewhere ${stamp}`);
+  await shoot(viewer, '12-foreign-404');
+
+  // The roles page explains why.
+  await admin.goto(`/t/${slug}/roles`);
+  await hydrated(admin);
+  await admin.getByLabel('Person').selectOption({ label: viewerEmail });
+  await admin.getByLabel('Permission').selectOption('users.write');
+  await admin.getByRole('button', { name: 'Explain' }).click();
+  await expect(admin.locator('[data-explain]')).toContainText(`No. ${viewerEmail} is Viewer`);
+  await shoot(admin, '13-roles');
+
+  // Suspending the viewer signs them out at once.
+  await admin.goto(`/t/${slug}/users`);
+  await admin.getByRole('link', { name: viewerEmail }).click();
+  await hydrated(admin);
+  await admin.getByLabel('Yes, sign them out and suspend them').check();
+  await admin.getByRole('button', { name: 'Suspend user' }).click();
+  await expect(admin.getByText('Saved.')).toBeVisible();
+  await expect(admin.locator('.card-head').getByText('Suspended')).toBeVisible();
+  await viewer.goto(`/t/${slug}/users`);
+  await expect(viewer).toHaveURL(/\/login\?next=/);
+
+  // Their own account page: sessions listed.
+  await admin.goto('/account');
+  await expect(admin.getByText('This session')).toBeVisible();
+  await shoot(admin, '14-account');
+
+  expect(problems, problems.join('\n')).toEqual([]);
+});
