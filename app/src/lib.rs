@@ -78,6 +78,22 @@ pub fn App() -> impl IntoView {
     focus_search_on_slash();
     view! {
         <Router>
+            <Pages/>
+        </Router>
+    }
+}
+
+/// The signed-in user, fetched once per navigation and shared by the frame and the pages, so
+/// no component creates it inside a Suspend.
+#[derive(Clone, Copy)]
+pub struct MeResource(pub Resource<Result<Option<auth::Me>, error::AppError>>);
+
+#[component]
+fn Pages() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let me = Resource::new(move || location.pathname.get(), |_| auth::current_user());
+    provide_context(MeResource(me));
+    view! {
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=admin::AdminOverviewPage ssr=SsrMode::Async/>
@@ -94,7 +110,6 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=users::AcceptInvitePage ssr=SsrMode::Async/>
             </Routes>
-        </Router>
     }
 }
 

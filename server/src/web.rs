@@ -145,19 +145,7 @@ async fn root(State(state): State<WebState>, session: Session) -> Response {
             Redirect::to("/admin").into_response()
         }
         Ok(Some(actor)) => {
-            // Their home company if they still belong to it, else another of theirs.
-            let home = async {
-                let mut tx = app::db::account(&state.app.pool, actor.user_id).await?;
-                let slug = sqlx::query_scalar!(
-                    "SELECT slug FROM companies WHERE deleted_at IS NULL ORDER BY id = $1 DESC, lower(name) LIMIT 1",
-                    actor.company_id
-                )
-                .fetch_optional(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok::<_, app::error::AppError>(slug)
-            };
-            let slug = home.await.ok().flatten();
+            let slug = app::tenancy::guard::home_slug(&state.app.pool, actor.user_id, actor.company_id).await.ok().flatten();
             Redirect::to(&slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/account".into())).into_response()
         }
         _ => Redirect::to("/login").into_response(),

@@ -183,11 +183,7 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
     let home = if role == Role::SuperAdmin {
         "/admin".to_string()
     } else {
-        let mut tx = crate::db::account(&st.pool, user_id).await?;
-        let slug = sqlx::query_scalar!("SELECT slug FROM companies WHERE id = $1", company_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let slug = crate::tenancy::guard::home_slug(&st.pool, user_id, company_id).await?;
         slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/account".into())
     };
     leptos_axum::redirect(&safe_next(next.as_deref()).unwrap_or(home));

@@ -117,7 +117,7 @@ pub fn CompanyNewPage() -> impl IntoView {
     let action = ServerAction::<CreateCompany>::new();
     let err = action_error(action.value());
     // The form is only for those who may create companies; others get the 403 page.
-    let me = Resource::new(|| (), |_| crate::auth::current_user());
+    let me = expect_context::<crate::MeResource>().0;
     view! {
         <Title text="New company · Atrium"/>
         <Frame title="New company">
@@ -232,15 +232,19 @@ pub fn CompanyEditPage() -> impl IntoView {
 
 #[component]
 pub fn CompanyHomePage() -> impl IntoView {
-    view! { <crate::tenancy::TenantPage title="Overview" page=|shell| view! { <CompanyHome shell/> }/> }
+    view! { <crate::tenancy::TenantPage title="Overview"><CompanyHome/></crate::tenancy::TenantPage> }
 }
 
 #[component]
-fn CompanyHome(shell: crate::tenancy::TenantShell) -> impl IntoView {
-    let home = Resource::new(move || shell.company.slug.clone(), load_company_home);
+fn CompanyHome() -> impl IntoView {
+    let shell = crate::tenancy::use_shell();
+    let home = Resource::new(crate::tenancy::use_slug(), load_company_home);
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                if shell.await.is_err() {
+                    return ().into_any();
+                }
                 match home.await {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     Ok(h) => {

@@ -1,7 +1,7 @@
 //! The roles and permissions matrix, and "why can this person do X?".
 use crate::domain::Role;
 use crate::error::AppError;
-use crate::tenancy::{TenantPage, TenantShell};
+use crate::tenancy::{use_shell, use_slug, TenantPage};
 use crate::ui::ErrorBox;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -157,12 +157,13 @@ pub async fn explain(slug: String, user: Uuid, permission: String) -> Result<Exp
 
 #[component]
 pub fn RolesPage() -> impl IntoView {
-    view! { <TenantPage title="Roles" page=|shell| view! { <RolesView shell/> }/> }
+    view! { <TenantPage title="Roles"><RolesView/></TenantPage> }
 }
 
 #[component]
-fn RolesView(shell: TenantShell) -> impl IntoView {
-    let slug = shell.company.slug.clone();
+fn RolesView() -> impl IntoView {
+    let shell = use_shell();
+    let slug = use_slug()();
     let query = use_query_map();
     let matrix = Resource::new({
         let slug = slug.clone();
@@ -186,6 +187,9 @@ fn RolesView(shell: TenantShell) -> impl IntoView {
             {move || {
                 let slug = slug.clone();
                 Suspend::new(async move {
+                if shell.await.is_err() {
+                    return ().into_any();
+                }
                 match matrix.await {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     Ok(m) => {

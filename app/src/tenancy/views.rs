@@ -3,48 +3,58 @@ use crate::ui::{action_error, field_error, ErrorBox, FormAlert, Frame};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-/// A company page: resolves the slug, then renders `page` inside the frame. Missing or
+/// The `:slug` of the current company page.
+pub fn use_slug() -> impl Fn() -> String + Copy + Send + Sync + 'static {
+    let params = use_params_map();
+    move || params.with(|p| p.get("slug").unwrap_or_default())
+}
+
+/// The current company page's shell, shared through context.
+#[derive(Clone, Copy)]
+pub struct ShellResource(pub Resource<Result<TenantShell, AppError>>);
+
+/// The shell of the company page being rendered (inside a `TenantPage`).
+pub fn use_shell() -> Resource<Result<TenantShell, AppError>> {
+    expect_context::<ShellResource>().0
+}
+
+/// A company page: resolves the slug once, and puts the page inside the frame. Missing or
 /// foreign companies are a 404, a disabled company says so, and a super-admin is asked for a
-/// reason before entering.
+/// reason before entering. The page itself renders nothing until the shell is good.
 #[component]
-pub fn TenantPage<F, V>(title: &'static str, page: F) -> impl IntoView
-where
-    F: Fn(TenantShell) -> V + Clone + Send + Sync + 'static,
-    V: IntoView + 'static,
-{
+pub fn TenantPage(title: &'static str, children: Children) -> impl IntoView {
     let params = use_params_map();
     let slug = move || params.with(|p| p.get("slug").unwrap_or_default());
-    let shell = Resource::new(slug, load_tenant_shell);
+    let shell = ShellResource(Resource::new(slug, load_tenant_shell));
+    provide_context(shell);
     view! {
         <Title text=format!("{title} · Atrium")/>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || {
-                let page = page.clone();
-                Suspend::new(async move {
-                    match shell.await {
-                        Ok(sh) => view! { <Frame title=title shell=sh.clone()>{page(sh)}</Frame> }.into_any(),
+        <Frame title=title shell=shell>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match shell.0.await {
+                        Ok(_) => ().into_any(),
                         Err(AppError::ActAsRequired) => {
                             // Forbidden until opened with a reason; the page says how.
                             crate::ui::set_status(403);
-                            view! { <Frame title="Open company"><ActAsForm slug=slug()/></Frame> }.into_any()
+                            view! { <ActAsForm slug=slug()/> }.into_any()
                         }
                         Err(AppError::TenantDisabled(name)) => {
                             crate::ui::set_status(403);
                             view! {
-                                <Frame title=name.clone()>
-                                    <section class="card error-page" role="alert">
-                                        <h2>{format!("{name} is disabled")}</h2>
-                                        <p>"This company has been switched off, so its pages are closed for now. Nothing has been deleted."</p>
-                                        <p class="muted">"Ask your Atrium operator to enable it again. If you belong to other companies, pick one from the menu at the top."</p>
-                                    </section>
-                                </Frame>
+                                <section class="card error-page" role="alert">
+                                    <h2>{format!("{name} is disabled")}</h2>
+                                    <p>"This company has been switched off, so its pages are closed for now. Nothing has been deleted."</p>
+                                    <p class="muted">"Ask your Atrium operator to enable it again. If you belong to other companies, pick one from the menu."</p>
+                                </section>
                             }.into_any()
                         }
-                        Err(e) => view! { <Frame title=title><ErrorBox error=e/></Frame> }.into_any(),
+                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     }
-                })
-            }}
-        </Suspense>
+                })}
+            </Suspense>
+            {children()}
+        </Frame>
     }
 }
 
@@ -53,6 +63,13 @@ where
 pub fn ActAsForm(#[prop(into)] slug: String) -> impl IntoView {
     let act = ServerAction::<ActAs>::new();
     let err = action_error(act.value());
+    // Opening the company changes what every part of the page may show: load it afresh.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if matches!(act.value().get(), Some(Ok(()))) {
+            let _ = window().location().reload();
+        }
+    });
     view! {
         <section class="card narrow">
             <h2>"Open this company as a super-admin"</h2>

@@ -1,10 +1,10 @@
 //! Components used on every page: the frame, form fields, badges and error boxes.
 pub mod time;
 
-use crate::auth::{current_user, Me};
+use crate::auth::Me;
 use crate::domain::Role;
 use crate::error::AppError;
-use crate::tenancy::{CompanyRef, TenantShell};
+use crate::tenancy::{CompanyRef, ShellResource, TenantShell};
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
@@ -130,17 +130,17 @@ struct NavItem {
 }
 
 /// The console frame: sidebar, top bar and the page. On a company page `shell` says which
-/// company and what the viewer may do there.
+/// company and what the viewer may do there. The children are built once, outside any
+/// Suspend, so the resources they create are never created twice.
 #[component]
 pub fn Frame(
     #[prop(into)] title: String,
-    #[prop(optional)] shell: Option<TenantShell>,
+    #[prop(optional)] shell: Option<ShellResource>,
     children: Children,
 ) -> impl IntoView {
-    let me = Resource::new(|| (), |_| current_user());
+    let me = expect_context::<crate::MeResource>().0;
     let title_text = title.clone();
-    let shell_nav = shell.clone();
-    let sidebar = move |me: Option<Me>| {
+    let sidebar = move |me: Option<Me>, shell_nav: Option<TenantShell>| {
         let path = use_location().pathname.get_untracked();
         let mut tenant: Vec<NavItem> = Vec::new();
         let tenant_ctx = shell_nav
@@ -180,7 +180,8 @@ pub fn Frame(
             </nav>
         }
     };
-    let banner = shell.as_ref().and_then(|s| {
+    let banner = move |shell: Option<TenantShell>| {
+        let s = shell?;
         let a = s.acting.clone()?;
         let name = s.company.name.clone();
         Some(view! {
@@ -194,7 +195,13 @@ pub fn Frame(
                 </form>
             </div>
         })
-    });
+    };
+    let current_shell = move || async move {
+        match shell {
+            Some(r) => r.0.await.ok(),
+            None => None,
+        }
+    };
     view! {
         <div class="frame">
             <a class="skip-link" href="#main">"Skip to content"</a>
@@ -203,17 +210,20 @@ pub fn Frame(
                     let sidebar = sidebar.clone();
                     Suspend::new(async move {
                     let m = me.await.ok().flatten();
+                    let sh = current_shell().await;
                     view! {
                         <details class="menu">
                             <summary>"Menu"</summary>
-                            {sidebar(m.clone())}
+                            {sidebar(m.clone(), sh.clone())}
                         </details>
-                        <div class="sidebar-wrap">{sidebar(m)}</div>
+                        <div class="sidebar-wrap">{sidebar(m, sh)}</div>
                     }
                 })}}
             </Suspense>
             <div class="main-col">
-                {banner}
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move { banner(current_shell().await) })}
+                </Suspense>
                 <header class="topbar">
                     <h1 class="page-title">{title_text}</h1>
                     <div class="topbar-actions">

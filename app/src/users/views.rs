@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::Permission;
-use crate::tenancy::{TenantPage, TenantShell};
+use crate::tenancy::{use_shell, use_slug, TenantPage};
 use crate::ui::time::Time;
 use crate::ui::{action_error, field_error, Badge, ErrorBox, Field, FormAlert};
 use leptos_meta::Title;
@@ -63,13 +63,14 @@ fn LinkBox(link: OneTimeLink, #[prop(into)] what: String) -> impl IntoView {
 
 #[component]
 pub fn UserListPage() -> impl IntoView {
-    view! { <TenantPage title="Users" page=|shell| view! { <UserList shell/> }/> }
+    view! { <TenantPage title="Users"><UserList/></TenantPage> }
 }
 
 #[component]
-fn UserList(shell: TenantShell) -> impl IntoView {
+fn UserList() -> impl IntoView {
+    let shell = use_shell();
     let query = use_query_map();
-    let slug = shell.company.slug.clone();
+    let slug = use_slug()();
     let params = move || {
         query.with(|q| {
             (q.get("q").unwrap_or_default(), q.get("role").unwrap_or_default(), q.get("status").unwrap_or_default(), q.get("after"))
@@ -81,7 +82,7 @@ fn UserList(shell: TenantShell) -> impl IntoView {
     });
     let (q0, role0, status0, _) = params();
     let base = format!("/t/{slug}/users");
-    let can_invite = shell.can(Permission::UsersWrite);
+    let invite_href = format!("{base}/invite");
     view! {
         <div class="toolbar">
             <form method="get" action=base.clone() class="search" role="search">
@@ -103,12 +104,26 @@ fn UserList(shell: TenantShell) -> impl IntoView {
                 </select>
                 <button type="submit" class="btn btn-secondary">"Filter"</button>
             </form>
-            {can_invite.then(|| view! { <a class="btn btn-primary" href=format!("{base}/invite")>"Invite user"</a> })}
+            <Suspense fallback=|| ()>
+                {
+                    move || {
+                        let href = invite_href.clone();
+                        Suspend::new(async move {
+                            shell.await.ok().filter(|s| s.can(Permission::UsersWrite)).map(|_| view! {
+                                <a class="btn btn-primary" href=href>"Invite user"</a>
+                            })
+                        })
+                    }
+                }
+            </Suspense>
         </div>
         <Suspense fallback=|| view! { <p class="muted">"Loading users…"</p> }>
             {move || {
                 let base = base.clone();
                 Suspend::new(async move {
+                    if shell.await.is_err() {
+                        return ().into_any();
+                    }
                     match page.await {
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                         Ok(p) if p.rows.is_empty() => view! {
@@ -164,19 +179,24 @@ pub(crate) fn urlencode(s: &str) -> String {
 
 #[component]
 pub fn UserInvitePage() -> impl IntoView {
-    view! { <TenantPage title="Invite user" page=|shell| view! { <InviteForm shell/> }/> }
+    view! { <TenantPage title="Invite user"><InviteForm/></TenantPage> }
 }
 
 #[component]
-fn InviteForm(shell: TenantShell) -> impl IntoView {
-    if !shell.can(Permission::UsersWrite) {
-        return view! { <ErrorBox error=AppError::Forbidden/> }.into_any();
-    }
+fn InviteForm() -> impl IntoView {
+    let shell = use_shell();
     let invite = ServerAction::<InviteUser>::new();
     let err = action_error(invite.value());
-    let grantable: Vec<Role> = Role::COMPANY.into_iter().filter(|r| r.level() <= shell.role.level()).collect();
-    let slug = shell.company.slug.clone();
     view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let Ok(shell) = shell.await else { return ().into_any() };
+                if !shell.can(Permission::UsersWrite) {
+                    return view! { <ErrorBox error=AppError::Forbidden/> }.into_any();
+                }
+                let grantable: Vec<Role> = Role::COMPANY.into_iter().filter(|r| r.level() <= shell.role.level()).collect();
+                let slug = shell.company.slug.clone();
+                view! {
         <section class="card narrow">
             <p><a href=format!("/t/{slug}/users")>"← All users"</a></p>
             {move || match invite.value().get() {
@@ -204,21 +224,24 @@ fn InviteForm(shell: TenantShell) -> impl IntoView {
                 <div class="actions"><button type="submit" class="btn btn-primary">"Send invitation"</button></div>
             </ActionForm>
         </section>
+                }.into_any()
+            })}
+        </Suspense>
     }
-    .into_any()
 }
 
 #[component]
 pub fn UserDetailPage() -> impl IntoView {
-    view! { <TenantPage title="User" page=|shell| view! { <UserDetailView shell/> }/> }
+    view! { <TenantPage title="User"><UserDetailView/></TenantPage> }
 }
 
 #[component]
-fn UserDetailView(shell: TenantShell) -> impl IntoView {
+fn UserDetailView() -> impl IntoView {
+    let shell = use_shell();
     let params = use_params_map();
     let query = use_query_map();
     let id = move || params.with(|p| p.get("id").and_then(|s| Uuid::parse_str(&s).ok()));
-    let slug = shell.company.slug.clone();
+    let slug = use_slug()();
     let update = ServerAction::<UpdateUser>::new();
     let status = ServerAction::<SetUserStatus>::new();
     let reset = ServerAction::<ResetLink>::new();
@@ -252,6 +275,9 @@ fn UserDetailView(shell: TenantShell) -> impl IntoView {
             {move || {
                 let slug = slug.clone();
                 Suspend::new(async move {
+                if shell.await.is_err() {
+                    return ().into_any();
+                }
                 match user.await {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     Ok(d) => {

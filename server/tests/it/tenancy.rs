@@ -163,6 +163,10 @@ async fn switching_company_moves_the_session_and_is_audited() {
     // In Borealis they are a viewer: no user edits.
     let r = app.post(&c, "/api/users/invite", &[("slug", "borealis"), ("email", "x@y.test"), ("name", ""), ("role", "VIEWER")]).await;
     assert_eq!(r.status(), 403);
+    // Home is the home company while they are active there, else another of theirs.
+    assert_eq!(app.get(&c, "/").await.headers()["location"], "/t/acme/");
+    sqlx::query("UPDATE memberships SET status = 'SUSPENDED' WHERE company_id = $1").bind(a).execute(&app.pool).await.unwrap();
+    assert_eq!(app.get(&c, "/").await.headers()["location"], "/t/borealis/");
     // A company they do not belong to cannot be switched to.
     app.company("Cygnus").await;
     assert_eq!(app.post(&c, "/api/tenant/switch", &[("slug", "cygnus")]).await.status(), 404);
