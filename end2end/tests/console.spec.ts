@@ -65,10 +65,14 @@ test('sign in, create a company, find it, open it, see its audit row, sign out',
   const slug = (await row.getByRole('link').nth(1).innerText()).trim();
   expect(slug).toMatch(/^playwright-creme-\d+$/);
 
+  const seen = problems.length;
   await row.getByRole('link', { name: slug }).click();
   await expect(page).toHaveURL(new RegExp(`/t/${slug}/$`));
   // A super-admin opens a company only with a reason, for a limited time, under a banner.
   await expect(page.getByRole('heading', { name: 'Open this company as a super-admin' })).toBeVisible();
+  // Until then the company's server functions answer 403, which the browser reports: that
+  // refusal is the point here, so only those are let through.
+  problems.splice(seen, problems.length - seen, ...problems.slice(seen).filter((p) => !p.includes('status of 403')));
   await page.getByLabel('Reason').fill('Checking the new company after creating it');
   await page.getByRole('button', { name: 'Open company' }).click();
   await expect(page.locator('[data-act-as]')).toContainText(`Acting as ${name}`);

@@ -233,3 +233,20 @@ async fn the_super_admins_cross_company_views_are_audited() {
     assert_eq!(app.get(&c, "/admin").await.status(), 403);
     assert_eq!(app.post(&c, "/api/admin/overview", &[]).await.status(), 403);
 }
+
+#[tokio::test]
+async fn the_code_and_the_database_agree_on_roles_and_permissions() {
+    let app = spawn_app().await;
+    // The escalation rules compare Role::level(); role_hierarchy is the seeded source.
+    let levels: Vec<(String, i32)> = sqlx::query_as("SELECT role::text, level FROM role_hierarchy ORDER BY level")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let code: Vec<(String, i32)> = Role::ALL.iter().map(|r| (r.as_str().to_string(), r.level() as i32)).collect();
+    assert_eq!(levels, code);
+    // Every permission the code checks is seeded, and nothing seeded is unknown to the code.
+    let seeded: Vec<String> = sqlx::query_scalar("SELECT name FROM permissions ORDER BY name").fetch_all(&app.pool).await.unwrap();
+    let mut known: Vec<String> = app::domain::Permission::ALL.iter().map(|p| p.name().to_string()).collect();
+    known.sort();
+    assert_eq!(seeded, known);
+}
