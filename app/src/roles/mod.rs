@@ -111,7 +111,7 @@ pub async fn explain(slug: String, user: Uuid, permission: String) -> Result<Exp
             let pool = state()?.pool;
             let allowed = role_has(&pool, member.role, perm).await?;
             let holders = sqlx::query_scalar!(
-                r#"SELECT rp.role::text AS "role!" FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
+                r#"SELECT rp.role AS "role!: Role" FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
                     JOIN role_hierarchy h ON h.role = rp.role WHERE p.name = $1 ORDER BY h.level"#,
                 perm.name()
             )
@@ -140,7 +140,11 @@ pub async fn explain(slug: String, user: Uuid, permission: String) -> Result<Exp
                     member.role.label(),
                     t.company.name,
                     perm.name(),
-                    if holders.is_empty() { "no role".to_string() } else { holders.join(", ") }
+                    match holders.iter().map(|r| r.label()).collect::<Vec<_>>().as_slice() {
+                        [] => "no role".to_string(),
+                        [one] => one.to_string(),
+                        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+                    }
                 ),
             };
             Ok(Explanation {
@@ -229,7 +233,7 @@ fn RolesView() -> impl IntoView {
                             </section>
                             <section class="card">
                                 <h2>"Permissions by role"</h2>
-                                <div class="table-wrap">
+                                <div class="table-wrap full">
                                     <table class="data matrix">
                                         <thead><tr>
                                             <th scope="col">"Permission"</th>

@@ -21,9 +21,14 @@ pub fn rfc3339(t: time::OffsetDateTime) -> Stamp {
 fn ago(d: time::Duration) -> String {
     let s = d.whole_seconds();
     if s <= -45 {
-        // The future reads the same way: "in 29 minutes".
-        let later = ago(-d);
-        return format!("in {}", later.trim_end_matches(" ago"));
+        // The future is rounded to the nearest unit: a 72-hour link "expires in 3 days".
+        let f = -s;
+        let (n, unit) = match f {
+            ..=3_599 => ((f + 30) / 60, "minute"),
+            3_600..=86_399 => ((f + 1_800) / 3_600, "hour"),
+            _ => ((f + 43_200) / 86_400, "day"),
+        };
+        return format!("in {n} {unit}{}", if n == 1 { "" } else { "s" });
     }
     let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
     match s {
@@ -40,4 +45,20 @@ fn ago(d: time::Duration) -> String {
 pub fn Time(stamp: Stamp) -> impl IntoView {
     let title = format!("{} UTC", stamp.iso.replace('T', " ").trim_end_matches('Z'));
     view! { <time datetime=stamp.iso title=title>{stamp.ago}</time> }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::ago;
+    use time::Duration;
+
+    #[test]
+    fn past_and_future_read_naturally() {
+        assert_eq!(ago(Duration::seconds(10)), "just now");
+        assert_eq!(ago(Duration::minutes(5)), "5 minutes ago");
+        assert_eq!(ago(Duration::hours(26)), "1 day ago");
+        assert_eq!(ago(-Duration::minutes(30) + Duration::seconds(2)), "in 30 minutes");
+        assert_eq!(ago(-Duration::hours(72) + Duration::seconds(5)), "in 3 days");
+        assert_eq!(ago(-Duration::hours(1)), "in 1 hour");
+    }
 }

@@ -267,9 +267,11 @@ fn UserDetailView() -> impl IntoView {
             || matches!(status.value().get(), Some(Ok(())))
     };
     view! {
-        <p><a href=format!("/t/{slug}/users")>"← All users"</a></p>
-        <div aria-live="polite">
-            {move || saved().then(|| view! { <div class="alert alert-success" role="status">"Saved."</div> })}
+        <div class="page-head">
+            <p><a href=format!("/t/{slug}/users")>"← All users"</a></p>
+            <div aria-live="polite">
+                {move || saved().then(|| view! { <div class="alert alert-success" role="status">"Saved."</div> })}
+            </div>
         </div>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {

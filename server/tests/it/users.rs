@@ -264,7 +264,7 @@ async fn roles_page_explains_why() {
     let html = app.get(&admin, "/t/acme/roles").await.text().await.unwrap();
     assert!(html.contains("api_keys.revoke") && html.contains("Permissions by role"));
     let html = app.get(&admin, &format!("/t/acme/roles?user={vic}&permission=users.write")).await.text().await.unwrap();
-    assert!(html.contains("No. vic@acme.test is Viewer in Acme, and users.write is granted only to ADMIN, SUPER_ADMIN"), "{html}");
+    assert!(html.contains("No. vic@acme.test is Viewer in Acme, and users.write is granted only to Admin and Super-admin"), "{html}");
     let r = app.post(&admin, "/api/roles/explain", &[("slug", "acme"), ("user", &vic.to_string()), ("permission", "users.read")]).await;
     let x = json(r).await;
     assert_eq!(x["allowed"], true);
