@@ -309,6 +309,7 @@ fn UserDetailView() -> impl IntoView {
                                 let (status_slug, status_uid) = (slug.clone(), uid.clone());
                                 let (reset_slug, reset_uid) = (slug.clone(), uid.clone());
                                 let suspended = u.status == UserStatus::Suspended;
+                                let away = suspended || u.status == UserStatus::Inactive;
                                 let invited = u.status == UserStatus::Invited;
                                 view! {
                                     <section class="card">
@@ -341,27 +342,48 @@ fn UserDetailView() -> impl IntoView {
                                             <button type="submit" class="btn btn-secondary">{if invited { "New invitation link" } else { "Create reset link" }}</button>
                                         </ActionForm>
                                     </section>
-                                    {(!invited).then(move || view! {
+                                    {(!invited).then(move || {
+                                        let (inactive_slug, inactive_uid) = (status_slug.clone(), status_uid.clone());
+                                        view! {
                                         <section class="card danger-zone">
-                                            <h2>{if suspended { "Reactivate" } else { "Suspend" }}</h2>
-                                            <p>{if suspended { "They can sign in and work in this company again." } else { "They are signed out everywhere at once and cannot work in this company until reactivated." }}</p>
+                                            <h2>"Access"</h2>
                                             <FormAlert error=status_err/>
-                                            <ActionForm action=status>
-                                                <input type="hidden" name="slug" value=status_slug/>
-                                                <input type="hidden" name="id" value=status_uid/>
-                                                <input type="hidden" name="status" value=if suspended { "ACTIVE" } else { "SUSPENDED" }/>
-                                                {(!suspended).then(|| view! {
-                                                    <label class="check confirm">
-                                                        <input type="checkbox" name="confirm" required=true/>
-                                                        " Yes, sign them out and suspend them"
-                                                    </label>
-                                                })}
-                                                <button type="submit" class=if suspended { "btn btn-primary" } else { "btn btn-danger" }>
-                                                    {if suspended { "Reactivate user" } else { "Suspend user" }}
-                                                </button>
-                                            </ActionForm>
+                                            {if away {
+                                                view! {
+                                                    <p>{if suspended { "Suspended: they cannot work in this company." } else { "Inactive: they no longer work in this company." }}</p>
+                                                    <ActionForm action=status>
+                                                        <input type="hidden" name="slug" value=status_slug/>
+                                                        <input type="hidden" name="id" value=status_uid/>
+                                                        <input type="hidden" name="status" value="ACTIVE"/>
+                                                        <button type="submit" class="btn btn-primary">"Reactivate user"</button>
+                                                    </ActionForm>
+                                                }.into_any()
+                                            } else {
+                                                view! {
+                                                    <p>"Either way they are signed out everywhere at once and cannot work in this company until reactivated. "
+                                                       "Inactive is for someone who left; suspended is for access that must stop now."</p>
+                                                    <div class="actions">
+                                                        <ActionForm action=status>
+                                                            <input type="hidden" name="slug" value=inactive_slug/>
+                                                            <input type="hidden" name="id" value=inactive_uid/>
+                                                            <input type="hidden" name="status" value="INACTIVE"/>
+                                                            <button type="submit" class="btn btn-secondary">"Mark inactive"</button>
+                                                        </ActionForm>
+                                                        <ActionForm action=status>
+                                                            <input type="hidden" name="slug" value=status_slug/>
+                                                            <input type="hidden" name="id" value=status_uid/>
+                                                            <input type="hidden" name="status" value="SUSPENDED"/>
+                                                            <label class="check confirm">
+                                                                <input type="checkbox" name="confirm" required=true/>
+                                                                " Yes, sign them out and suspend them"
+                                                            </label>
+                                                            <button type="submit" class="btn btn-danger">"Suspend user"</button>
+                                                        </ActionForm>
+                                                    </div>
+                                                }.into_any()
+                                            }}
                                         </section>
-                                    })}
+                                    }})}
                                 }
                             })}
                         }.into_any()

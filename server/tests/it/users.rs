@@ -191,6 +191,12 @@ async fn suspending_a_user_ends_their_sessions_at_once() {
     assert_eq!(app.get(&c, "/t/acme/users").await.status(), 200);
     let r = app.post(&admin, "/api/users/status", &[("slug", "acme"), ("id", &vic.to_string()), ("status", "GONE")]).await;
     assert_eq!(r.status(), 422);
+    // Someone who left is marked inactive: signed out too, and shown as such.
+    let r = app.post(&admin, "/api/users/status", &[("slug", "acme"), ("id", &vic.to_string()), ("status", "INACTIVE")]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get(&c, "/t/acme/users").await.status(), 303);
+    let html = app.get(&admin, &format!("/t/acme/users/{vic}")).await.text().await.unwrap();
+    assert!(html.contains("Inactive: they no longer work in this company") && html.contains("Reactivate user"));
 }
 
 #[tokio::test]
