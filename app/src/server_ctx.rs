@@ -93,12 +93,7 @@ impl From<sqlx::Error> for AppError {
 /// keeps leptos' redirect back to the form, which then shows the error from the URL.
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let Err(e) = &result {
-        let accepts_html = use_context::<Parts>()
-            .and_then(|p| {
-                p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html"))
-            })
-            .unwrap_or(false);
-        if !accepts_html {
+        if !plain_form_post() {
             if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
                 opts.set_status(
                     http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
@@ -107,6 +102,25 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
         }
     }
     result
+}
+
+/// Is this a browser's plain form post (no wasm yet), which expects a page back?
+pub fn plain_form_post() -> bool {
+    use_context::<Parts>()
+        .and_then(|p| p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+        .unwrap_or(false)
+}
+
+const FLASH_KEY: &str = "flash";
+
+/// Keeps a value for the next page this browser loads (and only that one). A plain form
+/// post cannot receive a server function's answer, so a one-time link travels this way.
+pub async fn set_flash<T: Serialize>(value: &T) -> Result<(), AppError> {
+    session()?.insert(FLASH_KEY, value).await.map_err(internal)
+}
+
+pub async fn take_flash<T: serde::de::DeserializeOwned>() -> Result<Option<T>, AppError> {
+    session()?.remove::<T>(FLASH_KEY).await.map_err(internal)
 }
 
 /// Loads the signed-in actor from the session, or None. Revoked, expired or suspended

@@ -162,10 +162,7 @@ pub fn Frame(
         view! {
             <nav class="sidebar" aria-label="Main">
                 <a class="brand" href="/">"Atrium"</a>
-                {match me.as_ref().filter(|m| m.companies.len() > 1) {
-                    Some(m) => view! { <Switcher companies=m.companies.clone() current=tenant_ctx.as_ref().map(|t| t.0.clone())/> }.into_any(),
-                    None => tenant_ctx.as_ref().map(|(_, name)| view! { <p class="nav-company" title="Current company">{name.clone()}</p> }).into_any(),
-                }}
+                {tenant_ctx.as_ref().map(|(_, name)| view! { <p class="nav-company" title="Current company">{name.clone()}</p> })}
                 <ul>{tenant.into_iter().map(|i| link(i, &path)).collect_view()}</ul>
                 {admin.then(|| view! {
                     <p class="nav-group">"Administration"</p>
@@ -227,6 +224,14 @@ pub fn Frame(
                 <header class="topbar">
                     <h1 class="page-title">{title_text}</h1>
                     <div class="topbar-actions">
+                        // The company switcher, for people who belong to several.
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                let m = me.await.ok().flatten().filter(|m| m.companies.len() > 1)?;
+                                let current = current_shell().await.map(|s| s.company.slug).or(m.home_slug.clone());
+                                Some(view! { <Switcher companies=m.companies current=current/> })
+                            })}
+                        </Suspense>
                         <ThemeToggle/>
                         <Suspense fallback=|| ()>
                             {move || Suspend::new(async move {
@@ -254,7 +259,7 @@ pub fn Frame(
 fn Switcher(companies: Vec<CompanyRef>, current: Option<String>) -> impl IntoView {
     view! {
         <form method="post" action="/api/tenant/switch" class="switcher">
-            <label class="nav-label" for="tenant-switch">"Company"</label>
+            <label class="visually-hidden" for="tenant-switch">"Company"</label>
             <select id="tenant-switch" name="slug">
                 {companies.into_iter().map(|c| {
                     let selected = current.as_deref() == Some(c.slug.as_str());

@@ -113,7 +113,12 @@ pub async fn invite_user(slug: String, email: String, name: String, role: String
     respond(
         async {
             let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
-            queries::invite(&t, &email, &name, &role).await
+            let outcome = queries::invite(&t, &email, &name, &role).await?;
+            if plain_form_post() {
+                set_flash(&outcome).await?;
+                leptos_axum::redirect(&format!("/t/{slug}/users/invite?sent=1"));
+            }
+            Ok(outcome)
         }
         .await,
     )
@@ -155,10 +160,26 @@ pub async fn reset_link(slug: String, id: Uuid) -> Result<OneTimeLink, AppError>
     respond(
         async {
             let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
-            queries::reset_link(&t, id).await
+            let link = queries::reset_link(&t, id).await?;
+            if plain_form_post() {
+                set_flash(&link).await?;
+                leptos_axum::redirect(&format!("/t/{slug}/users/{id}?link=1"));
+            }
+            Ok(link)
         }
         .await,
     )
+}
+
+/// The invitation made by the last plain form post, shown once (see `set_flash`).
+#[server(endpoint = "users/flash-invite")]
+pub async fn flash_invite() -> Result<Option<InviteOutcome>, AppError> {
+    crate::server_ctx::respond(crate::server_ctx::take_flash().await)
+}
+
+#[server(endpoint = "users/flash-link")]
+pub async fn flash_link() -> Result<Option<OneTimeLink>, AppError> {
+    crate::server_ctx::respond(crate::server_ctx::take_flash().await)
 }
 
 #[server(endpoint = "invite/inspect")]

@@ -187,6 +187,11 @@ fn InviteForm() -> impl IntoView {
     let shell = use_shell();
     let invite = ServerAction::<InviteUser>::new();
     let err = action_error(invite.value());
+    // After a plain (no-wasm) form post the answer comes back through the session, once.
+    let query = use_query_map();
+    let flashed = Resource::new(move || query.with(|q| q.get("sent").is_some()), |sent| async move {
+        if sent { flash_invite().await.ok().flatten() } else { None }
+    });
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -199,6 +204,17 @@ fn InviteForm() -> impl IntoView {
                 view! {
         <section class="card narrow">
             <p><a href=format!("/t/{slug}/users")>"← All users"</a></p>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match flashed.await {
+                        Some(InviteOutcome::Invited(link)) => view! { <LinkBox link what="Invitation link"/> }.into_any(),
+                        Some(InviteOutcome::Added { email }) => view! {
+                            <div class="alert alert-success" role="status">{format!("{email} already had an Atrium account and has been added to this company.")}</div>
+                        }.into_any(),
+                        None => ().into_any(),
+                    }
+                })}
+            </Suspense>
             {move || match invite.value().get() {
                 Some(Ok(InviteOutcome::Invited(link))) => view! { <LinkBox link what="Invitation link"/> }.into_any(),
                 Some(Ok(InviteOutcome::Added { email })) => view! {
@@ -258,6 +274,9 @@ fn UserDetailView() -> impl IntoView {
             }
         },
     );
+    let flashed = Resource::new(move || query.with(|q| q.get("link").is_some()), |link| async move {
+        if link { flash_link().await.ok().flatten() } else { None }
+    });
     let err = action_error(update.value());
     let status_err = action_error(status.value());
     let reset_err = action_error(reset.value());
@@ -332,6 +351,11 @@ fn UserDetailView() -> impl IntoView {
                                         <h2>"Password"</h2>
                                         <p>{if invited { "They have not set a password yet. A new invitation link replaces the old one." } else { "A reset link lets them choose a new password. Their sessions end when they use it." }}</p>
                                         <FormAlert error=reset_err/>
+                                        <Suspense fallback=|| ()>
+                                            {move || Suspend::new(async move {
+                                                flashed.await.map(|link| view! { <LinkBox link what="Password link"/> })
+                                            })}
+                                        </Suspense>
                                         {move || match reset.value().get() {
                                             Some(Ok(link)) => view! { <LinkBox link what="Password link"/> }.into_any(),
                                             _ => ().into_any(),

@@ -94,6 +94,8 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
         ("/api/me", Public, |_, _| vec![]),
         ("/api/theme", Public, |_, _| vec![("theme", "dark".into())]),
         ("/api/login", Public, |_, _| vec![("email", "nobody@nowhere.test".into()), ("password", "wrong".into()), ("next", "".into())]),
+        ("/api/users/flash-invite", Public, |_, _| vec![]),
+        ("/api/users/flash-link", Public, |_, _| vec![]),
         ("/api/invite/inspect", Public, |_, _| vec![("token", "0".repeat(64))]),
         ("/api/invite/accept", Public, |_, _| {
             vec![("token", "0".repeat(64)), ("password", "long enough password".into()), ("confirm", "long enough password".into())]

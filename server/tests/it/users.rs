@@ -278,3 +278,24 @@ async fn roles_page_explains_why() {
     let r = app.post(&admin, "/api/roles/explain", &[("slug", "acme"), ("user", &vic.to_string()), ("permission", "users.fly")]).await;
     assert_eq!(r.status(), 422);
 }
+
+#[tokio::test]
+async fn without_javascript_the_link_is_shown_once_after_the_redirect() {
+    let app = spawn_app().await;
+    let a = app.company("Acme").await;
+    let (_, admin) = app.member(a, "boss@acme.test", Role::Admin).await;
+    let r = admin
+        .post(app.url("/api/users/invite"))
+        .header("Origin", format!("http://{}", app.addr))
+        .header("Accept", "text/html")
+        .form(&[("slug", "acme"), ("email", "plain@acme.test"), ("name", ""), ("role", "VIEWER")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(r.headers()["location"], "/t/acme/users/invite?sent=1");
+    let html = app.get(&admin, "/t/acme/users/invite?sent=1").await.text().await.unwrap();
+    assert!(html.contains("data-one-time-link") && html.contains("/invite/"), "the link is on the page");
+    let again = app.get(&admin, "/t/acme/users/invite?sent=1").await.text().await.unwrap();
+    assert!(!again.contains("data-one-time-link"), "and only once");
+}
