@@ -194,6 +194,9 @@ fn RolesView() -> impl IntoView {
                 if shell.await.is_err() {
                     return ().into_any();
                 }
+                // Both resources are awaited here, not in a Suspense nested inside this Suspend:
+                // a nested one can miss an already-resolved resource during SSR and never finish.
+                let answer = answer.await;
                 match matrix.await {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     Ok(m) => {
@@ -217,19 +220,15 @@ fn RolesView() -> impl IntoView {
                                     </select>
                                     <button type="submit" class="btn btn-secondary">"Explain"</button>
                                 </form>
-                                <Suspense fallback=|| ()>
-                                    {move || Suspend::new(async move {
-                                        match answer.await {
-                                            None => ().into_any(),
-                                            Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                                            Some(Ok(x)) => view! {
-                                                <p class=if x.allowed { "alert alert-success" } else { "alert alert-warning" } role="status" data-explain="">
-                                                    {x.because}
-                                                </p>
-                                            }.into_any(),
-                                        }
-                                    })}
-                                </Suspense>
+                                {match answer {
+                                    None => ().into_any(),
+                                    Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
+                                    Some(Ok(x)) => view! {
+                                        <p class=if x.allowed { "alert alert-success" } else { "alert alert-warning" } role="status" data-explain="">
+                                            {x.because}
+                                        </p>
+                                    }.into_any(),
+                                }}
                             </section>
                             <section class="card">
                                 <h2>"Permissions by role"</h2>

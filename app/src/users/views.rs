@@ -196,6 +196,8 @@ fn InviteForm() -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 let Ok(shell) = shell.await else { return ().into_any() };
+                // Awaited here rather than in a nested Suspense (see RolesView).
+                let flashed = flashed.await;
                 if !shell.can(Permission::UsersWrite) {
                     return view! { <ErrorBox error=AppError::Forbidden/> }.into_any();
                 }
@@ -204,17 +206,13 @@ fn InviteForm() -> impl IntoView {
                 view! {
         <section class="card narrow">
             <p><a href=format!("/t/{slug}/users")>"← All users"</a></p>
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match flashed.await {
-                        Some(InviteOutcome::Invited(link)) => view! { <LinkBox link what="Invitation link"/> }.into_any(),
-                        Some(InviteOutcome::Added { email }) => view! {
-                            <div class="alert alert-success" role="status">{format!("{email} already had an Atrium account and has been added to this company.")}</div>
-                        }.into_any(),
-                        None => ().into_any(),
-                    }
-                })}
-            </Suspense>
+            {match flashed {
+                Some(InviteOutcome::Invited(link)) => view! { <LinkBox link what="Invitation link"/> }.into_any(),
+                Some(InviteOutcome::Added { email }) => view! {
+                    <div class="alert alert-success" role="status">{format!("{email} already had an Atrium account and has been added to this company.")}</div>
+                }.into_any(),
+                None => ().into_any(),
+            }}
             {move || match invite.value().get() {
                 Some(Ok(InviteOutcome::Invited(link))) => view! { <LinkBox link what="Invitation link"/> }.into_any(),
                 Some(Ok(InviteOutcome::Added { email })) => view! {
@@ -299,6 +297,7 @@ fn UserDetailView() -> impl IntoView {
                 if shell.await.is_err() {
                     return ().into_any();
                 }
+                let flashed = flashed.await;
                 match user.await {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     Ok(d) => {
@@ -351,11 +350,7 @@ fn UserDetailView() -> impl IntoView {
                                         <h2>"Password"</h2>
                                         <p>{if invited { "They have not set a password yet. A new invitation link replaces the old one." } else { "A reset link lets them choose a new password. Their sessions end when they use it." }}</p>
                                         <FormAlert error=reset_err/>
-                                        <Suspense fallback=|| ()>
-                                            {move || Suspend::new(async move {
-                                                flashed.await.map(|link| view! { <LinkBox link what="Password link"/> })
-                                            })}
-                                        </Suspense>
+                                        {flashed.map(|link| view! { <LinkBox link what="Password link"/> })}
                                         {move || match reset.value().get() {
                                             Some(Ok(link)) => view! { <LinkBox link what="Password link"/> }.into_any(),
                                             _ => ().into_any(),

@@ -71,8 +71,14 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
+/// A request that hangs fails the test with its URL instead of stalling the suite.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap()
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -102,11 +108,17 @@ impl TestApp {
 
     /// Posts a form to a server function the way the hydrated app does (JSON answers).
     pub async fn post(&self, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        client.post(self.url(path)).header("Origin", format!("http://{}", self.addr)).form(form).send().await.unwrap()
+        client
+            .post(self.url(path))
+            .header("Origin", format!("http://{}", self.addr))
+            .form(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
     pub async fn get(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
-        client.get(self.url(path)).send().await.unwrap()
+        client.get(self.url(path)).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
     pub async fn login(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {

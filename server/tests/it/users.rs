@@ -299,3 +299,27 @@ async fn without_javascript_the_link_is_shown_once_after_the_redirect() {
     let again = app.get(&admin, "/t/acme/users/invite?sent=1").await.text().await.unwrap();
     assert!(!again.contains("data-one-time-link"), "and only once");
 }
+
+#[tokio::test]
+async fn another_companys_user_cannot_be_reached_through_your_own_slug() {
+    let app = spawn_app().await;
+    let a = app.company("Acme").await;
+    let b = app.company("Borealis").await;
+    let (_, admin) = app.member(a, "boss@acme.test", Role::Admin).await;
+    let theirs = app.user("theirs@borealis.test", Role::Viewer, Some(b)).await.to_string();
+    let before = app.fingerprint().await;
+    for (path, form) in [
+        ("/api/users/get", vec![("slug", "acme"), ("id", theirs.as_str())]),
+        ("/api/users/update", vec![("slug", "acme"), ("id", theirs.as_str()), ("name", "Mine"), ("role", "VIEWER")]),
+        ("/api/users/status", vec![("slug", "acme"), ("id", theirs.as_str()), ("status", "SUSPENDED")]),
+        ("/api/users/reset-link", vec![("slug", "acme"), ("id", theirs.as_str())]),
+        ("/api/roles/explain", vec![("slug", "acme"), ("user", theirs.as_str()), ("permission", "users.read")]),
+    ] {
+        let r = app.post(&admin, path, &form).await;
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(!r.text().await.unwrap().contains("theirs@"), "{path} leaks");
+    }
+    let r = app.get(&admin, &format!("/t/acme/users/{theirs}")).await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(app.fingerprint().await, before);
+}
