@@ -1,23 +1,5 @@
-import { test, expect, Page } from '@playwright/test';
-import * as fs from 'fs';
-
-const email = process.env.ATRIUM_E2E_EMAIL ?? 'e2e@atrium.test';
-const password = process.env.ATRIUM_E2E_PASSWORD ?? 'e2e password 123';
-const shots = 'screenshots';
-fs.mkdirSync(shots, { recursive: true });
-
-/** Screenshots of the current page in the light and the dark theme. */
-async function shoot(page: Page, name: string) {
-  await page.emulateMedia({ colorScheme: 'light' });
-  await page.screenshot({ path: `${shots}/${name}-light.png`, fullPage: true });
-  await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: `${shots}/${name}-dark.png`, fullPage: true });
-  await page.emulateMedia({ colorScheme: 'light' });
-}
-
-async function hydrated(page: Page) {
-  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
-}
+import { test, expect } from '@playwright/test';
+import { email, password, shoot, hydrated } from './helpers';
 
 test('sign in, create a company, find it, open it, see its audit row, sign out', async ({ page }) => {
   const problems: string[] = [];

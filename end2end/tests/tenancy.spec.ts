@@ -1,22 +1,5 @@
 import { test, expect, Page, Browser } from '@playwright/test';
-import * as fs from 'fs';
-
-const email = process.env.ATRIUM_E2E_EMAIL ?? 'e2e@atrium.test';
-const password = process.env.ATRIUM_E2E_PASSWORD ?? 'e2e password 123';
-const shots = 'screenshots';
-fs.mkdirSync(shots, { recursive: true });
-
-async function shoot(page: Page, name: string) {
-  await page.emulateMedia({ colorScheme: 'light' });
-  await page.screenshot({ path: `${shots}/${name}-light.png`, fullPage: true });
-  await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: `${shots}/${name}-dark.png`, fullPage: true });
-  await page.emulateMedia({ colorScheme: 'light' });
-}
-
-async function hydrated(page: Page) {
-  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
-}
+import { email, password, shoot, hydrated } from './helpers';
 
 async function signIn(page: Page, who: string, pass: string) {
   await page.goto('/login');

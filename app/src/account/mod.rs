@@ -167,14 +167,7 @@ pub async fn change_password(current: String, password: String, confirm: String)
             sqlx::query!("UPDATE users SET password_hash = $2 WHERE id = $1", actor.user_id, &hash)
                 .execute(&mut *tx)
                 .await?;
-            let ended = sqlx::query!(
-                "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
-                actor.user_id,
-                actor.session_id
-            )
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let ended = crate::auth::sessions::end_for_user(&mut tx, actor.user_id, Some(actor.session_id)).await?;
             audit_account(
                 &mut tx,
                 &actor,
@@ -199,16 +192,7 @@ pub async fn revoke_sessions(#[server(default)] id: Option<Uuid>, #[server(defau
             let actor = require_actor().await?;
             let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
             let ended = match (id, all_others.is_some()) {
-                (_, true) => {
-                    sqlx::query!(
-                        "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
-                        actor.user_id,
-                        actor.session_id
-                    )
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                }
+                (_, true) => crate::auth::sessions::end_for_user(&mut tx, actor.user_id, Some(actor.session_id)).await?,
                 (Some(id), false) => {
                     sqlx::query!(
                         "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",

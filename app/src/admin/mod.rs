@@ -88,20 +88,7 @@ pub async fn load_admin_audit(company: String) -> Result<Vec<AdminAuditRow>, App
             tx.commit().await?;
             Ok(rows
                 .into_iter()
-                .map(|r| AdminAuditRow {
-                    company: r.company,
-                    entry: AuditEntry {
-                        id: r.id,
-                        timestamp: crate::ui::time::rfc3339(r.ts),
-                        actor_email: r.user_email,
-                        action: r.action,
-                        resource: r.resource,
-                        resource_id: r.resource_id,
-                        severity: r.severity,
-                        details: r.details,
-                        ip: r.ip,
-                    },
-                })
+                .map(|r| AdminAuditRow { company: r.company.clone(), entry: crate::audit::record::audit_entry!(r) })
                 .collect())
         }
         .await,

@@ -92,6 +92,26 @@ pub fn diff(before: &serde_json::Value, after: &serde_json::Value) -> serde_json
     serde_json::json!({ "before": changed_before, "after": changed_after })
 }
 
+/// An `AuditEntry` from a query row that selects the viewer's columns: id, ts, user_email,
+/// action, resource, resource_id, severity, details, ip.
+macro_rules! audit_entry {
+    ($r:expr) => {{
+        let r = $r;
+        $crate::audit::AuditEntry {
+            id: r.id,
+            timestamp: $crate::ui::time::rfc3339(r.ts),
+            actor_email: r.user_email,
+            action: r.action,
+            resource: r.resource,
+            resource_id: r.resource_id,
+            severity: r.severity,
+            details: r.details,
+            ip: r.ip,
+        }
+    }};
+}
+pub(crate) use audit_entry;
+
 pub async fn recent_for_company(
     conn: &mut PgConnection,
     company_id: Uuid,
@@ -107,18 +127,5 @@ pub async fn recent_for_company(
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AuditEntry {
-            id: r.id,
-            timestamp: crate::ui::time::rfc3339(r.ts),
-            actor_email: r.user_email,
-            action: r.action,
-            resource: r.resource,
-            resource_id: r.resource_id,
-            severity: r.severity,
-            details: r.details,
-            ip: r.ip,
-        })
-        .collect())
+    Ok(rows.into_iter().map(|r| audit_entry!(r)).collect())
 }

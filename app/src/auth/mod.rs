@@ -8,6 +8,8 @@ use uuid::Uuid;
 #[cfg(feature = "ssr")]
 pub mod password;
 #[cfg(feature = "ssr")]
+pub mod sessions;
+#[cfg(feature = "ssr")]
 pub mod signin;
 mod views;
 pub use views::LoginPage;

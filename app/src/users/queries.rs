@@ -371,10 +371,7 @@ pub async fn set_status(t: &Tenant, id: Uuid, status: &str) -> Result<(), AppErr
     .await?;
     // A suspended (or deactivated) user is signed out everywhere, at once.
     let ended = if status != UserStatus::Active {
-        sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
+        crate::auth::sessions::end_for_user(&mut tx, id, None).await?
     } else {
         0
     };
@@ -518,9 +515,7 @@ pub async fn accept_token(token: &str, password_raw: &str, confirm: &str) -> Res
     .await?;
     if row.reset {
         // A new password ends every existing session.
-        sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", row.user_id)
-            .execute(&mut *tx)
-            .await?;
+        crate::auth::sessions::end_for_user(&mut tx, row.user_id, None).await?;
     }
     record(
         &mut tx,

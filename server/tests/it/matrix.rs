@@ -270,7 +270,7 @@ async fn every_route_as_every_role_for_own_and_other_company() {
                 let before = app.fingerprint().await;
                 let r = app.post(c, path, &form).await;
                 let status = r.status().as_u16();
-                let body = r.text().await.unwrap();
+                let body = r.text().await.unwrap_or_else(|e| panic!("{path} as {actor:?} on {tenant:?}: {status}: {e}"));
                 let what = format!("{path} as {actor:?} on {tenant:?}: {status} {body}");
                 assert!(status < 500, "{what}");
                 let denial = if *actor == Actor::Anonymous {
@@ -320,7 +320,7 @@ async fn every_route_as_every_role_for_own_and_other_company() {
                 let before = app.fingerprint().await;
                 let r = app.get(c, &url(&w, tenant)).await;
                 let status = r.status().as_u16();
-                let body = r.text().await.unwrap();
+                let body = r.text().await.unwrap_or_else(|e| panic!("page {pattern} as {actor:?} on {tenant:?}: {status}: {e}"));
                 let what = format!("page {pattern} as {actor:?} on {tenant:?}: {status}");
                 let denial = if *actor == Actor::Anonymous {
                     denied_for_anonymous(rule).then_some(if pattern.starts_with("/t/") || pattern.starts_with("/admin") || pattern == "/account" { 303 } else { 200 })

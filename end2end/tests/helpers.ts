@@ -1,0 +1,23 @@
+import { expect, Page } from '@playwright/test';
+import * as fs from 'fs';
+
+/** The super-admin that .dev/test creates for the browser tests. */
+export const email = process.env.ATRIUM_E2E_EMAIL ?? 'e2e@atrium.test';
+export const password = process.env.ATRIUM_E2E_PASSWORD ?? 'e2e password 123';
+
+const shots = 'screenshots';
+fs.mkdirSync(shots, { recursive: true });
+
+/** Screenshots of the current page in the light and the dark theme. */
+export async function shoot(page: Page, name: string) {
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.screenshot({ path: `${shots}/${name}-light.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: `${shots}/${name}-dark.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+/** Waits until the wasm has hydrated the page (a broken wasm still server-renders fine). */
+export async function hydrated(page: Page) {
+  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+}
