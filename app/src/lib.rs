@@ -83,16 +83,17 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The signed-in user, fetched once per navigation and shared by the frame and the pages, so
-/// no component creates it inside a Suspend.
-#[derive(Clone, Copy)]
-pub struct MeResource(pub Resource<Result<Option<auth::Me>, error::AppError>>);
+/// The signed-in user, refetched on every navigation. Each `<Suspense>` gets a resource of its
+/// own, created outside any Suspend: with one resource read by several Suspense boundaries,
+/// leptos' server rendering occasionally never finished the page (seen in tests; compare
+/// leptos issues #4851 and #4673).
+pub fn me_resource() -> Resource<Result<Option<auth::Me>, error::AppError>> {
+    let location = leptos_router::hooks::use_location();
+    Resource::new(move || location.pathname.get(), |_| auth::current_user())
+}
 
 #[component]
 fn Pages() -> impl IntoView {
-    let location = leptos_router::hooks::use_location();
-    let me = Resource::new(move || location.pathname.get(), |_| auth::current_user());
-    provide_context(MeResource(me));
     view! {
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>

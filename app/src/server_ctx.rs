@@ -129,6 +129,16 @@ pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor
     let Some(auth) = session.get::<SessionAuth>(SESSION_AUTH_KEY).await.map_err(internal)? else {
         return Ok(None);
     };
+    load_actor_for(pool, auth).await
+}
+
+/// The session's sign-in, read once per request by the server's middleware. Server functions
+/// use this instead of the session store: a page renders many of them concurrently, and
+/// tower-sessions guards its record with a lock that a suspended render task could hold.
+#[derive(Clone, Debug)]
+pub struct RequestAuth(pub Option<SessionAuth>);
+
+pub async fn load_actor_for(pool: &PgPool, auth: SessionAuth) -> Result<Option<Actor>, AppError> {
     // last_seen_at is refreshed at most once a minute, so reading a page is not a write.
     let mut tx = crate::db::account(pool, auth.user_id).await?;
     let row = sqlx::query!(
@@ -171,6 +181,12 @@ pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor
 
 pub async fn current_actor() -> Result<Option<Actor>, AppError> {
     let st = state()?;
+    if let Some(RequestAuth(auth)) = use_context::<Parts>().and_then(|p| p.extensions.get::<RequestAuth>().cloned()) {
+        return match auth {
+            Some(auth) => load_actor_for(&st.pool, auth).await,
+            None => Ok(None),
+        };
+    }
     let session = session()?;
     load_actor(&st.pool, &session).await
 }

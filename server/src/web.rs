@@ -85,6 +85,7 @@ pub fn router(app_state: AppState, cfg: &WebConfig) -> Router {
         })
         .layer(middleware::from_fn_with_state(state.clone(), gate_pages))
         .layer(middleware::from_fn(bad_args_are_422))
+        .layer(middleware::from_fn(read_session_auth))
         .layer(sessions)
         .layer(middleware::from_fn(same_origin_writes))
         .layer(middleware::from_fn_with_state(cfg.https, security_headers))
@@ -223,6 +224,17 @@ async fn security_headers(State(https): State<bool>, req: Request, next: Next) -
 }
 
 /// Gives every request an id, and records the caller's address and user agent.
+/// Reads the session's sign-in once, before the app runs, for every server function of the
+/// request to share (see `app::server_ctx::RequestAuth`).
+async fn read_session_auth(session: Session, mut req: Request<Body>, next: Next) -> Response {
+    if req.uri().path().starts_with("/pkg/") {
+        return next.run(req).await;
+    }
+    let auth = session.get::<app::server_ctx::SessionAuth>(app::server_ctx::SESSION_AUTH_KEY).await.ok().flatten();
+    req.extensions_mut().insert(app::server_ctx::RequestAuth(auth));
+    next.run(req).await
+}
+
 async fn request_meta(mut req: Request<Body>, next: Next) -> Response {
     let request_id = uuid::Uuid::now_v7().simple().to_string()[..16].to_string();
     let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());

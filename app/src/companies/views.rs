@@ -117,7 +117,7 @@ pub fn CompanyNewPage() -> impl IntoView {
     let action = ServerAction::<CreateCompany>::new();
     let err = action_error(action.value());
     // The form is only for those who may create companies; others get the 403 page.
-    let me = expect_context::<crate::MeResource>().0;
+    let me = crate::me_resource();
     view! {
         <Title text="New company · Atrium"/>
         <Frame title="New company">
@@ -237,7 +237,7 @@ pub fn CompanyHomePage() -> impl IntoView {
 
 #[component]
 fn CompanyHome() -> impl IntoView {
-    let shell = crate::tenancy::use_shell();
+    let shell = crate::tenancy::shell_resource();
     let home = Resource::new(crate::tenancy::use_slug(), load_company_home);
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>

@@ -9,13 +9,10 @@ pub fn use_slug() -> impl Fn() -> String + Copy + Send + Sync + 'static {
     move || params.with(|p| p.get("slug").unwrap_or_default())
 }
 
-/// The current company page's shell, shared through context.
-#[derive(Clone, Copy)]
-pub struct ShellResource(pub Resource<Result<TenantShell, AppError>>);
-
-/// The shell of the company page being rendered (inside a `TenantPage`).
-pub fn use_shell() -> Resource<Result<TenantShell, AppError>> {
-    expect_context::<ShellResource>().0
+/// The shell of the company page being rendered, as a resource of the caller's own (one per
+/// `<Suspense>`; see `crate::me_resource`). Create it outside any Suspend.
+pub fn shell_resource() -> Resource<Result<TenantShell, AppError>> {
+    Resource::new(use_slug(), load_tenant_shell)
 }
 
 /// A company page: resolves the slug once, and puts the page inside the frame. Missing or
@@ -23,16 +20,14 @@ pub fn use_shell() -> Resource<Result<TenantShell, AppError>> {
 /// reason before entering. The page itself renders nothing until the shell is good.
 #[component]
 pub fn TenantPage(title: &'static str, children: Children) -> impl IntoView {
-    let params = use_params_map();
-    let slug = move || params.with(|p| p.get("slug").unwrap_or_default());
-    let shell = ShellResource(Resource::new(slug, load_tenant_shell));
-    provide_context(shell);
+    let slug = use_slug();
+    let shell = shell_resource();
     view! {
         <Title text=format!("{title} · Atrium")/>
-        <Frame title=title shell=shell>
+        <Frame title=title tenant=true>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
-                    match shell.0.await {
+                    match shell.await {
                         Ok(_) => ().into_any(),
                         Err(AppError::ActAsRequired) => {
                             // Forbidden until opened with a reason; the page says how.

@@ -4,7 +4,7 @@ pub mod time;
 use crate::auth::Me;
 use crate::domain::Role;
 use crate::error::AppError;
-use crate::tenancy::{CompanyRef, ShellResource, TenantShell};
+use crate::tenancy::{CompanyRef, TenantShell};
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
@@ -135,10 +135,16 @@ struct NavItem {
 #[component]
 pub fn Frame(
     #[prop(into)] title: String,
-    #[prop(optional)] shell: Option<ShellResource>,
+    /// A company page: show the company's navigation, switcher and act-as band.
+    #[prop(optional)]
+    tenant: bool,
     children: Children,
 ) -> impl IntoView {
-    let me = expect_context::<crate::MeResource>().0;
+    // One resource per Suspense (see `crate::me_resource`).
+    let shell = move || tenant.then(crate::tenancy::shell_resource);
+    let (me_nav, shell_nav) = (crate::me_resource(), shell());
+    let (me_top, shell_top) = (crate::me_resource(), shell());
+    let shell_band = shell();
     let title_text = title.clone();
     let sidebar = move |me: Option<Me>, shell_nav: Option<TenantShell>| {
         let path = use_location().pathname.get_untracked();
@@ -193,9 +199,9 @@ pub fn Frame(
             </div>
         })
     };
-    let current_shell = move || async move {
-        match shell {
-            Some(r) => r.0.await.ok(),
+    let read = |r: Option<Resource<Result<TenantShell, AppError>>>| async move {
+        match r {
+            Some(r) => r.await.ok(),
             None => None,
         }
     };
@@ -206,8 +212,8 @@ pub fn Frame(
                 {move || {
                     let sidebar = sidebar.clone();
                     Suspend::new(async move {
-                    let m = me.await.ok().flatten();
-                    let sh = current_shell().await;
+                    let m = me_nav.await.ok().flatten();
+                    let sh = read(shell_nav).await;
                     view! {
                         <details class="menu">
                             <summary>"Menu"</summary>
@@ -219,31 +225,34 @@ pub fn Frame(
             </Suspense>
             <div class="main-col">
                 <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move { banner(current_shell().await) })}
+                    {move || Suspend::new(async move { banner(read(shell_band).await) })}
                 </Suspense>
                 <header class="topbar">
                     <h1 class="page-title">{title_text}</h1>
                     <div class="topbar-actions">
-                        // The company switcher, for people who belong to several.
-                        <Suspense fallback=|| ()>
+                        // The company switcher (for people in several companies), the theme, and who is
+                        // signed in: one Suspense, so each resource has a single reader.
+                        <Suspense fallback=|| view! { <ThemeToggle/> }>
                             {move || Suspend::new(async move {
-                                let m = me.await.ok().flatten().filter(|m| m.companies.len() > 1)?;
-                                let current = current_shell().await.map(|s| s.company.slug).or(m.home_slug.clone());
-                                Some(view! { <Switcher companies=m.companies current=current/> })
-                            })}
-                        </Suspense>
-                        <ThemeToggle/>
-                        <Suspense fallback=|| ()>
-                            {move || Suspend::new(async move {
-                                me.await.ok().flatten().map(|m| view! {
-                                    <a class="who" href="/account" title=m.email.clone()>
-                                        {if m.name.is_empty() { m.email.clone() } else { m.name.clone() }}
-                                        <span class="muted">" · " {m.role.label()}</span>
-                                    </a>
-                                    <form method="post" action="/api/logout" class="inline">
-                                        <button type="submit" class="btn btn-secondary btn-sm">"Sign out"</button>
-                                    </form>
-                                })
+                                let m = me_top.await.ok().flatten();
+                                let current = read(shell_top).await.map(|s| s.company.slug);
+                                let switcher = m.as_ref().filter(|m| m.companies.len() > 1).map(|m| {
+                                    let current = current.or(m.home_slug.clone());
+                                    view! { <Switcher companies=m.companies.clone() current=current/> }
+                                });
+                                view! {
+                                    {switcher}
+                                    <ThemeToggle/>
+                                    {m.map(|m| view! {
+                                        <a class="who" href="/account" title=m.email.clone()>
+                                            {if m.name.is_empty() { m.email.clone() } else { m.name.clone() }}
+                                            <span class="muted">" · " {m.role.label()}</span>
+                                        </a>
+                                        <form method="post" action="/api/logout" class="inline">
+                                            <button type="submit" class="btn btn-secondary btn-sm">"Sign out"</button>
+                                        </form>
+                                    })}
+                                }
                             })}
                         </Suspense>
                     </div>
