@@ -67,7 +67,8 @@ pub enum UserStatus {
 }
 
 impl UserStatus {
-    pub const ALL: [UserStatus; 4] = [UserStatus::Active, UserStatus::Inactive, UserStatus::Invited, UserStatus::Suspended];
+    pub const ALL: [UserStatus; 4] =
+        [UserStatus::Active, UserStatus::Inactive, UserStatus::Invited, UserStatus::Suspended];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -107,7 +107,9 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
 /// Is this a browser's plain form post (no wasm yet), which expects a page back?
 pub fn plain_form_post() -> bool {
     use_context::<Parts>()
-        .and_then(|p| p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html")))
+        .and_then(|p| {
+            p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(|v| v.contains("text/html"))
+        })
         .unwrap_or(false)
 }
 

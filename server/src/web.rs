@@ -143,11 +143,10 @@ async fn readyz(State(state): State<WebState>) -> Response {
 /// `/` sends a signed-in user to their home, anyone else to sign in.
 async fn root(State(state): State<WebState>, session: Session) -> Response {
     match load_actor(&state.app.pool, &session).await {
-        Ok(Some(actor)) if actor.role == app::domain::Role::SuperAdmin => {
-            Redirect::to("/admin").into_response()
-        }
+        Ok(Some(actor)) if actor.role == app::domain::Role::SuperAdmin => Redirect::to("/admin").into_response(),
         Ok(Some(actor)) => {
-            let slug = app::tenancy::guard::home_slug(&state.app.pool, actor.user_id, actor.company_id).await.ok().flatten();
+            let slug =
+                app::tenancy::guard::home_slug(&state.app.pool, actor.user_id, actor.company_id).await.ok().flatten();
             Redirect::to(&slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/account".into())).into_response()
         }
         _ => Redirect::to("/login").into_response(),
@@ -278,7 +277,10 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let path = req.uri().path();
-        let page = req.method() == Method::GET && !path.starts_with("/pkg/") && !path.starts_with("/api/") && path != "/healthz";
+        let page = req.method() == Method::GET
+            && !path.starts_with("/pkg/")
+            && !path.starts_with("/api/")
+            && path != "/healthz";
         let mut inner = self.inner.clone();
         if !page {
             return Box::pin(inner.call(req));
@@ -287,7 +289,8 @@ where
             let (parts, _) = req.into_parts();
             let connect_info = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
             for attempt in 1..=3 {
-                let mut again = Request::builder().method(parts.method.clone()).uri(parts.uri.clone()).version(parts.version);
+                let mut again =
+                    Request::builder().method(parts.method.clone()).uri(parts.uri.clone()).version(parts.version);
                 for (name, value) in &parts.headers {
                     again = again.header(name, value);
                 }
@@ -304,7 +307,9 @@ where
                 };
                 match tokio::time::timeout(RENDER_DEADLINE, render).await {
                     Ok(done) => return done,
-                    Err(_) => tracing::warn!(path = %parts.uri.path(), attempt, "page render passed its deadline; rendering again"),
+                    Err(_) => {
+                        tracing::warn!(path = %parts.uri.path(), attempt, "page render passed its deadline; rendering again")
+                    }
                 }
             }
             Ok((StatusCode::SERVICE_UNAVAILABLE, "This page took too long to render. Please reload.").into_response())

@@ -42,10 +42,17 @@ pub fn describe_agent(ua: &str) -> String {
     } else {
         "Unknown browser".into()
     };
-    let os = [("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Linux", "Linux")]
-        .into_iter()
-        .find(|(needle, _)| ua.contains(needle))
-        .map(|(_, name)| name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| name);
     match os {
         Some(os) => format!("{browser} on {os}"),
         None => browser,
@@ -185,24 +192,27 @@ pub async fn change_password(current: String, password: String, confirm: String)
 
 /// Ends one of your sessions, or with `all_others` every one but this.
 #[server(endpoint = "account/sessions/revoke")]
-pub async fn revoke_sessions(#[server(default)] id: Option<Uuid>, #[server(default)] all_others: Option<String>) -> Result<(), AppError> {
+pub async fn revoke_sessions(
+    #[server(default)] id: Option<Uuid>,
+    #[server(default)] all_others: Option<String>,
+) -> Result<(), AppError> {
     use crate::server_ctx::*;
     respond(
         async {
             let actor = require_actor().await?;
             let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
             let ended = match (id, all_others.is_some()) {
-                (_, true) => crate::auth::sessions::end_for_user(&mut tx, actor.user_id, Some(actor.session_id)).await?,
-                (Some(id), false) => {
-                    sqlx::query!(
-                        "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
-                        actor.user_id,
-                        id
-                    )
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
+                (_, true) => {
+                    crate::auth::sessions::end_for_user(&mut tx, actor.user_id, Some(actor.session_id)).await?
                 }
+                (Some(id), false) => sqlx::query!(
+                    "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
+                    actor.user_id,
+                    id
+                )
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
                 (None, false) => return Err(AppError::field("form", "Choose a session to sign out.")),
             };
             if ended == 0 && id.is_some() {

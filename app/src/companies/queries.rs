@@ -2,12 +2,12 @@
 use super::{CompanyDetail, CompanyPage, CompanySort, CompanySummary, COUNT_CAP, PAGE_SIZE};
 use crate::audit::record::{diff, record, Event, Who};
 use crate::audit::{Action, Severity};
+use crate::db;
 use crate::domain::{parse_tenant_config, CompanyName, Slug};
 use crate::error::{AppError, Fields};
 use crate::server_ctx::{Actor, RequestMeta};
 use crate::ui::time::rfc3339;
 use serde_json::json;
-use crate::db;
 use sqlx::{PgConnection, PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -24,7 +24,12 @@ fn split_cursor(cursor: &str) -> Option<(String, Uuid)> {
 
 /// The list's ORDER BY and keyset comparison depend on the chosen sort, so this one query is
 /// assembled at run time from fixed fragments (never from input) and checked by the tests.
-pub async fn list(conn: &mut PgConnection, q: &str, sort: CompanySort, after: Option<&str>) -> Result<CompanyPage, AppError> {
+pub async fn list(
+    conn: &mut PgConnection,
+    q: &str,
+    sort: CompanySort,
+    after: Option<&str>,
+) -> Result<CompanyPage, AppError> {
     // Matched against lower(name || ' ' || slug), which the trigram index covers.
     let pattern = format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     let (order, key_expr, cmp) = match sort {

@@ -48,12 +48,13 @@ pub async fn load_matrix(slug: String) -> Result<Matrix, AppError> {
         async {
             let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
             let pool = state()?.pool;
-            let roles = sqlx::query!(r#"SELECT role AS "role: Role", level, description FROM role_hierarchy ORDER BY level"#)
-                .fetch_all(&pool)
-                .await?
-                .into_iter()
-                .map(|r| RoleInfo { role: r.role, level: r.level, description: r.description })
-                .collect::<Vec<_>>();
+            let roles =
+                sqlx::query!(r#"SELECT role AS "role: Role", level, description FROM role_hierarchy ORDER BY level"#)
+                    .fetch_all(&pool)
+                    .await?
+                    .into_iter()
+                    .map(|r| RoleInfo { role: r.role, level: r.level, description: r.description })
+                    .collect::<Vec<_>>();
             let perms = sqlx::query!(
                 r#"SELECT p.name, p.description,
                           coalesce(array_agg(rp.role::text) FILTER (WHERE rp.role IS NOT NULL), '{}') AS "roles!"
@@ -169,10 +170,13 @@ fn RolesView() -> impl IntoView {
     let shell = shell_resource();
     let slug = use_slug()();
     let query = use_query_map();
-    let matrix = Resource::new({
-        let slug = slug.clone();
-        move || slug.clone()
-    }, load_matrix);
+    let matrix = Resource::new(
+        {
+            let slug = slug.clone();
+            move || slug.clone()
+        },
+        load_matrix,
+    );
     let ask = move || query.with(|q| (q.get("user"), q.get("permission")));
     let answer = Resource::new(ask, {
         let slug = slug.clone();

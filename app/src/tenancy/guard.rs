@@ -197,7 +197,11 @@ pub async fn stop_acting(actor: &Actor) -> Result<(), AppError> {
 
 /// Where a member lands after sign-in or at `/`: their home company while they are still an
 /// active member there, else another company where they are.
-pub async fn home_slug(pool: &sqlx::PgPool, user_id: uuid::Uuid, home: Option<uuid::Uuid>) -> Result<Option<String>, AppError> {
+pub async fn home_slug(
+    pool: &sqlx::PgPool,
+    user_id: uuid::Uuid,
+    home: Option<uuid::Uuid>,
+) -> Result<Option<String>, AppError> {
     let mut tx = db::account(pool, user_id).await?;
     let slug = sqlx::query_scalar!(
         "SELECT c.slug FROM memberships m JOIN companies c ON c.id = m.company_id

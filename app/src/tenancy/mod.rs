@@ -63,10 +63,11 @@ pub async fn load_tenant_shell(slug: String) -> Result<TenantShell, AppError> {
                 enabled: t.enabled,
                 role: t.role,
                 permissions,
-                acting: t.actor.acting.as_ref().map(|a| ActingBanner {
-                    until: crate::ui::time::rfc3339(a.until),
-                    reason: a.reason.clone(),
-                }),
+                acting: t
+                    .actor
+                    .acting
+                    .as_ref()
+                    .map(|a| ActingBanner { until: crate::ui::time::rfc3339(a.until), reason: a.reason.clone() }),
             })
         }
         .await,

@@ -38,8 +38,8 @@ impl Filter {
         };
         fields.finish()?;
         let q = q.trim().to_lowercase();
-        let pattern = (!q.is_empty())
-            .then(|| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let pattern =
+            (!q.is_empty()).then(|| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
         let after = after.and_then(|c| {
             let (key, id) = c.rsplit_once('~')?;
             Some((key.to_string(), Uuid::parse_str(id).ok()?))
@@ -201,7 +201,10 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
             .fetch_one(&mut *tx)
             .await?;
             if member {
-                return Err(AppError::field("email", format!("{} is already a member of this company.", email.as_str())));
+                return Err(AppError::field(
+                    "email",
+                    format!("{} is already a member of this company.", email.as_str()),
+                ));
             }
             sqlx::query!(
                 "INSERT INTO memberships (company_id, user_id, role, status, invited_by) VALUES ($1, $2, $3, 'ACTIVE', $4)",
@@ -370,11 +373,8 @@ pub async fn set_status(t: &Tenant, id: Uuid, status: &str) -> Result<(), AppErr
     .execute(&mut *tx)
     .await?;
     // A suspended (or deactivated) user is signed out everywhere, at once.
-    let ended = if status != UserStatus::Active {
-        crate::auth::sessions::end_for_user(&mut tx, id, None).await?
-    } else {
-        0
-    };
+    let ended =
+        if status != UserStatus::Active { crate::auth::sessions::end_for_user(&mut tx, id, None).await? } else { 0 };
     record(
         &mut tx,
         &t.who(),

@@ -38,8 +38,11 @@ fn LinkBox(link: OneTimeLink, #[prop(into)] what: String) -> impl IntoView {
             use leptos::wasm_bindgen::JsCast;
             use leptos::web_sys::js_sys::{Function, Reflect};
             let w: leptos::wasm_bindgen::JsValue = window().into();
-            if let Ok(clip) = Reflect::get(&w, &"navigator".into()).and_then(|n| Reflect::get(&n, &"clipboard".into())) {
-                if let Ok(f) = Reflect::get(&clip, &"writeText".into()).and_then(|f| f.dyn_into::<Function>().map_err(Into::into)) {
+            if let Ok(clip) = Reflect::get(&w, &"navigator".into()).and_then(|n| Reflect::get(&n, &"clipboard".into()))
+            {
+                if let Ok(f) =
+                    Reflect::get(&clip, &"writeText".into()).and_then(|f| f.dyn_into::<Function>().map_err(Into::into))
+                {
                     let _ = f.call1(&clip, &copy_url.as_str().into());
                 }
             }
@@ -73,13 +76,17 @@ fn UserList() -> impl IntoView {
     let slug = use_slug()();
     let params = move || {
         query.with(|q| {
-            (q.get("q").unwrap_or_default(), q.get("role").unwrap_or_default(), q.get("status").unwrap_or_default(), q.get("after"))
+            (
+                q.get("q").unwrap_or_default(),
+                q.get("role").unwrap_or_default(),
+                q.get("status").unwrap_or_default(),
+                q.get("after"),
+            )
         })
     };
     let list_slug = slug.clone();
-    let page = Resource::new(params, move |(q, role, status, after)| {
-        list_users(list_slug.clone(), q, role, status, after)
-    });
+    let page =
+        Resource::new(params, move |(q, role, status, after)| list_users(list_slug.clone(), q, role, status, after));
     let (q0, role0, status0, _) = params();
     let base = format!("/t/{slug}/users");
     let invite_href = format!("{base}/invite");
@@ -190,9 +197,16 @@ fn InviteForm() -> impl IntoView {
     let err = action_error(invite.value());
     // After a plain (no-wasm) form post the answer comes back through the session, once.
     let query = use_query_map();
-    let flashed = Resource::new(move || query.with(|q| q.get("sent").is_some()), |sent| async move {
-        if sent { flash_invite().await.ok().flatten() } else { None }
-    });
+    let flashed = Resource::new(
+        move || query.with(|q| q.get("sent").is_some()),
+        |sent| async move {
+            if sent {
+                flash_invite().await.ok().flatten()
+            } else {
+                None
+            }
+        },
+    );
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -273,9 +287,16 @@ fn UserDetailView() -> impl IntoView {
             }
         },
     );
-    let flashed = Resource::new(move || query.with(|q| q.get("link").is_some()), |link| async move {
-        if link { flash_link().await.ok().flatten() } else { None }
-    });
+    let flashed = Resource::new(
+        move || query.with(|q| q.get("link").is_some()),
+        |link| async move {
+            if link {
+                flash_link().await.ok().flatten()
+            } else {
+                None
+            }
+        },
+    );
     let err = action_error(update.value());
     let status_err = action_error(status.value());
     let reset_err = action_error(reset.value());
@@ -459,4 +480,3 @@ pub fn AcceptInvitePage() -> impl IntoView {
         </main>
     }
 }
-

@@ -13,7 +13,8 @@ async fn people_manage_their_own_name_password_and_sessions() {
 
     let r = app.post(&c, "/api/account/profile", &[("name", "Ann Example")]).await;
     assert_eq!(r.status(), 200);
-    let name: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1").bind(uid).fetch_one(&app.pool).await.unwrap();
+    let name: String =
+        sqlx::query_scalar("SELECT name FROM users WHERE id = $1").bind(uid).fetch_one(&app.pool).await.unwrap();
     assert_eq!(name, "Ann Example");
     assert_eq!(app.audit_count("account.update").await, 1);
 
@@ -21,14 +22,28 @@ async fn people_manage_their_own_name_password_and_sessions() {
     assert!(html.contains("This session") && html.contains("Sign out all other sessions"), "both sessions listed");
 
     let before = app.fingerprint().await;
-    let r = app.post(&c, "/api/account/password", &[("current", "wrong"), ("password", "a brand new password"), ("confirm", "a brand new password")]).await;
+    let r = app
+        .post(
+            &c,
+            "/api/account/password",
+            &[("current", "wrong"), ("password", "a brand new password"), ("confirm", "a brand new password")],
+        )
+        .await;
     assert_eq!(r.status(), 422);
     assert!(json(r).await["Validation"]["current"].as_str().unwrap().contains("not your current password"));
-    let r = app.post(&c, "/api/account/password", &[("current", PASSWORD), ("password", "short"), ("confirm", "short")]).await;
+    let r = app
+        .post(&c, "/api/account/password", &[("current", PASSWORD), ("password", "short"), ("confirm", "short")])
+        .await;
     assert_eq!(r.status(), 422);
     assert_eq!(app.fingerprint().await, before);
 
-    let r = app.post(&c, "/api/account/password", &[("current", PASSWORD), ("password", "a brand new password"), ("confirm", "a brand new password")]).await;
+    let r = app
+        .post(
+            &c,
+            "/api/account/password",
+            &[("current", PASSWORD), ("password", "a brand new password"), ("confirm", "a brand new password")],
+        )
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     assert_eq!(app.post(&other, "/api/account/load", &[]).await.status(), 401, "the other session ended");
     assert_eq!(app.post(&c, "/api/account/load", &[]).await.status(), 200, "this one goes on");
@@ -38,14 +53,19 @@ async fn people_manage_their_own_name_password_and_sessions() {
     let third = client();
     app.login(&third, "ann@acme.test", "a brand new password").await;
     let sessions = json(app.post(&c, "/api/account/load", &[]).await).await;
-    let victim = sessions["sessions"].as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_string();
+    let victim = sessions["sessions"].as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(app.post(&c, "/api/account/sessions/revoke", &[("id", &victim)]).await.status(), 200);
     // Someone else's session is not found from here, and is not touched.
     let (_, stranger) = app.member(a, "sam@acme.test", Role::Viewer).await;
-    let theirs: Uuid = sqlx::query_scalar("SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = 'sam@acme.test'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let theirs: Uuid = sqlx::query_scalar(
+        "SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = 'sam@acme.test'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     assert_eq!(app.post(&c, "/api/account/sessions/revoke", &[("id", &theirs.to_string())]).await.status(), 404);
     assert_eq!(app.post(&stranger, "/api/account/load", &[]).await.status(), 200);
     let r = app.post(&c, "/api/account/sessions/revoke", &[("all_others", "on")]).await;

@@ -93,17 +93,27 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
     vec![
         ("/api/me", Public, |_, _| vec![]),
         ("/api/theme", Public, |_, _| vec![("theme", "dark".into())]),
-        ("/api/login", Public, |_, _| vec![("email", "nobody@nowhere.test".into()), ("password", "wrong".into()), ("next", "".into())]),
+        ("/api/login", Public, |_, _| {
+            vec![("email", "nobody@nowhere.test".into()), ("password", "wrong".into()), ("next", "".into())]
+        }),
         ("/api/users/flash-invite", Public, |_, _| vec![]),
         ("/api/users/flash-link", Public, |_, _| vec![]),
         ("/api/invite/inspect", Public, |_, _| vec![("token", "0".repeat(64))]),
         ("/api/invite/accept", Public, |_, _| {
-            vec![("token", "0".repeat(64)), ("password", "long enough password".into()), ("confirm", "long enough password".into())]
+            vec![
+                ("token", "0".repeat(64)),
+                ("password", "long enough password".into()),
+                ("confirm", "long enough password".into()),
+            ]
         }),
         ("/api/account/load", Signed, |_, _| vec![]),
         ("/api/account/profile", Signed, |_, _| vec![("name", "Same Name".into())]),
         ("/api/account/password", Signed, |_, _| {
-            vec![("current", "wrong".into()), ("password", "long enough password".into()), ("confirm", "long enough password".into())]
+            vec![
+                ("current", "wrong".into()),
+                ("password", "long enough password".into()),
+                ("confirm", "long enough password".into()),
+            ]
         }),
         ("/api/account/sessions/revoke", Signed, |_, _| vec![("id", Uuid::nil().to_string())]),
         ("/api/tenant/shell", Tenant(None), |w, t| vec![("slug", w.slug(t).into())]),
@@ -115,7 +125,12 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
         }),
         ("/api/users/get", Tenant(Some(UsersRead)), |w, t| vec![("slug", w.slug(t).into()), ("id", w.target(t))]),
         ("/api/users/invite", Tenant(Some(UsersWrite)), |w, t| {
-            vec![("slug", w.slug(t).into()), ("email", format!("{}@matrix.test", unique("inv"))), ("name", "".into()), ("role", "VIEWER".into())]
+            vec![
+                ("slug", w.slug(t).into()),
+                ("email", format!("{}@matrix.test", unique("inv"))),
+                ("name", "".into()),
+                ("role", "VIEWER".into()),
+            ]
         }),
         ("/api/users/update", Tenant(Some(UsersWrite)), |w, t| {
             vec![("slug", w.slug(t).into()), ("id", w.target(t)), ("name", unique("name")), ("role", "VIEWER".into())]
@@ -123,20 +138,30 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
         ("/api/users/status", Tenant(Some(UsersSuspend)), |w, t| {
             vec![("slug", w.slug(t).into()), ("id", w.target(t)), ("status", "ACTIVE".into())]
         }),
-        ("/api/users/reset-link", Tenant(Some(UsersWrite)), |w, t| vec![("slug", w.slug(t).into()), ("id", w.target(t))]),
+        ("/api/users/reset-link", Tenant(Some(UsersWrite)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("id", w.target(t))]
+        }),
         ("/api/roles/matrix", Tenant(Some(UsersRead)), |w, t| vec![("slug", w.slug(t).into())]),
         ("/api/roles/explain", Tenant(Some(UsersRead)), |w, t| {
             vec![("slug", w.slug(t).into()), ("user", w.target(t)), ("permission", "users.read".into())]
         }),
         ("/api/companies/list", Platform(CompaniesWrite), |_, _| vec![("q", "".into()), ("sort", "name".into())]),
-        ("/api/companies/create", Platform(CompaniesWrite), |_, _| vec![("name", unique("Company")), ("slug", "".into())]),
+        ("/api/companies/create", Platform(CompaniesWrite), |_, _| {
+            vec![("name", unique("Company")), ("slug", "".into())]
+        }),
         ("/api/companies/get", Platform(CompaniesWrite), |w, t| vec![("id", w.company(t))]),
         ("/api/companies/update", Platform(CompaniesWrite), |w, t| {
             let (name, slug) = match t {
                 Which::Own => ("Acme", "acme"),
                 Which::Other => (B_NAME, "borealis-secret"),
             };
-            vec![("id", w.company(t)), ("name", name.into()), ("slug", slug.into()), ("tenant_config", "{}".into()), ("tenant_enabled", "on".into())]
+            vec![
+                ("id", w.company(t)),
+                ("name", name.into()),
+                ("slug", slug.into()),
+                ("tenant_config", "{}".into()),
+                ("tenant_enabled", "on".into()),
+            ]
         }),
         ("/api/admin/overview", SuperOnly, |_, _| vec![]),
         ("/api/admin/audit", SuperOnly, |_, _| vec![("company", "".into())]),
@@ -248,14 +273,15 @@ async fn every_route_as_every_role_for_own_and_other_company() {
     let app = &w.app;
 
     // Completeness: the tables above name every registered server function and page.
-    let registered: BTreeSet<String> =
-        leptos::server_fn::axum::server_fn_paths().map(|(p, _)| p.to_string()).collect();
+    let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths().map(|(p, _)| p.to_string()).collect();
     let listed: BTreeSet<String> = server_functions().iter().map(|c| c.0.to_string()).collect();
     assert_eq!(registered, listed, "server functions missing from (or stale in) the matrix");
     let routes: BTreeSet<String> =
         leptos_axum::generate_route_list(app::App).iter().map(|r| r.path().to_string()).collect();
-    let listed_pages: BTreeSet<String> =
-        pages().iter().map(|p| p.0.replace(":slug", "{slug}").replace(":id", "{id}").replace(":token", "{token}")).collect();
+    let listed_pages: BTreeSet<String> = pages()
+        .iter()
+        .map(|p| p.0.replace(":slug", "{slug}").replace(":id", "{id}").replace(":token", "{token}"))
+        .collect();
     assert_eq!(routes, listed_pages, "pages missing from (or stale in) the matrix");
 
     let mut checked = 0;
@@ -270,7 +296,8 @@ async fn every_route_as_every_role_for_own_and_other_company() {
                 let before = app.fingerprint().await;
                 let r = app.post(c, path, &form).await;
                 let status = r.status().as_u16();
-                let body = r.text().await.unwrap_or_else(|e| panic!("{path} as {actor:?} on {tenant:?}: {status}: {e}"));
+                let body =
+                    r.text().await.unwrap_or_else(|e| panic!("{path} as {actor:?} on {tenant:?}: {status}: {e}"));
                 let what = format!("{path} as {actor:?} on {tenant:?}: {status} {body}");
                 assert!(status < 500, "{what}");
                 let denial = if *actor == Actor::Anonymous {
@@ -283,7 +310,10 @@ async fn every_route_as_every_role_for_own_and_other_company() {
                         assert_eq!(status, code, "{what}");
                         assert_eq!(app.fingerprint().await, before, "{what}: a denied request changed something");
                     }
-                    None => assert!(![401, 403, 404].contains(&status) || matches!(rule, Rule::Public | Rule::Signed), "{what}"),
+                    None => assert!(
+                        ![401, 403, 404].contains(&status) || matches!(rule, Rule::Public | Rule::Signed),
+                        "{what}"
+                    ),
                 }
                 // The super-admin's platform views show every company by design (and are audited).
                 let cross_company_view = *actor == Actor::Super && matches!(rule, Rule::Platform(_) | Rule::SuperOnly);
@@ -299,9 +329,12 @@ async fn every_route_as_every_role_for_own_and_other_company() {
     let w = World {
         clients: {
             let mut clients = vec![(Actor::Anonymous, client())];
-            for (actor, email) in
-                [(Actor::Viewer, "viewer@acme.test"), (Actor::Manager, "manager@acme.test"), (Actor::Admin, "admin@acme.test"), (Actor::Super, "root@atrium.test")]
-            {
+            for (actor, email) in [
+                (Actor::Viewer, "viewer@acme.test"),
+                (Actor::Manager, "manager@acme.test"),
+                (Actor::Admin, "admin@acme.test"),
+                (Actor::Super, "root@atrium.test"),
+            ] {
                 let c = client();
                 assert_eq!(app.login(&c, email, PASSWORD).await.status(), 200);
                 clients.push((actor, c));
@@ -320,10 +353,19 @@ async fn every_route_as_every_role_for_own_and_other_company() {
                 let before = app.fingerprint().await;
                 let r = app.get(c, &url(&w, tenant)).await;
                 let status = r.status().as_u16();
-                let body = r.text().await.unwrap_or_else(|e| panic!("page {pattern} as {actor:?} on {tenant:?}: {status}: {e}"));
+                let body = r
+                    .text()
+                    .await
+                    .unwrap_or_else(|e| panic!("page {pattern} as {actor:?} on {tenant:?}: {status}: {e}"));
                 let what = format!("page {pattern} as {actor:?} on {tenant:?}: {status}");
                 let denial = if *actor == Actor::Anonymous {
-                    denied_for_anonymous(rule).then_some(if pattern.starts_with("/t/") || pattern.starts_with("/admin") || pattern == "/account" { 303 } else { 200 })
+                    denied_for_anonymous(rule).then_some(
+                        if pattern.starts_with("/t/") || pattern.starts_with("/admin") || pattern == "/account" {
+                            303
+                        } else {
+                            200
+                        },
+                    )
                 } else {
                     expected_denial(app, rule, *actor, tenant).await
                 };

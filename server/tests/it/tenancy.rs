@@ -46,16 +46,19 @@ async fn an_unscoped_select_as_the_app_role_sees_only_the_current_company() {
     fill(&app, b, "b").await;
 
     // The serving pool is neither superuser nor BYPASSRLS, whatever DATABASE_URL names.
-    let who = sqlx::query("SELECT current_user::text AS u, r.rolsuper, r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user")
-        .fetch_one(&app.app_pool)
-        .await
-        .unwrap();
+    let who = sqlx::query(
+        "SELECT current_user::text AS u, r.rolsuper, r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user",
+    )
+    .fetch_one(&app.app_pool)
+    .await
+    .unwrap();
     assert_eq!(who.get::<String, _>("u"), "atrium_app");
     assert!(!who.get::<bool, _>("rolsuper") && !who.get::<bool, _>("rolbypassrls"));
 
     for (table, column) in TENANT_TABLES {
         let mut tx = app::db::tenant(&app.app_pool, a, None).await.unwrap();
-        let sql = format!("SELECT count(*) AS n, count(*) FILTER (WHERE {column} IS DISTINCT FROM $1) AS other FROM {table}");
+        let sql =
+            format!("SELECT count(*) AS n, count(*) FILTER (WHERE {column} IS DISTINCT FROM $1) AS other FROM {table}");
         let row = sqlx::query(&sql).bind(a).fetch_one(&mut *tx).await.unwrap();
         let (n, other): (i64, i64) = (row.get("n"), row.get("other"));
         assert!(n > 0, "{table}: the current company's rows are visible");
@@ -84,7 +87,11 @@ async fn an_unscoped_select_as_the_app_role_sees_only_the_current_company() {
 
     // And the other company's rows cannot be changed: they are simply not there.
     let mut tx = app::db::tenant(&app.app_pool, a, None).await.unwrap();
-    let changed = sqlx::query("UPDATE api_keys SET name = 'stolen' WHERE company_id = $1").bind(b).execute(&mut *tx).await.unwrap();
+    let changed = sqlx::query("UPDATE api_keys SET name = 'stolen' WHERE company_id = $1")
+        .bind(b)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(changed.rows_affected(), 0);
     // The audit log is append-only for the app role.
     let err = sqlx::query("UPDATE audit_log SET action = 'x'").execute(&mut *tx).await.unwrap_err();
@@ -94,7 +101,8 @@ async fn an_unscoped_select_as_the_app_role_sees_only_the_current_company() {
     // The platform role reads across companies, and only reads.
     let mut tx = app.app_pool.begin().await.unwrap();
     sqlx::query("SET LOCAL ROLE atrium_platform").execute(&mut *tx).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT count(DISTINCT company_id) FROM api_keys").fetch_one(&mut *tx).await.unwrap();
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT company_id) FROM api_keys").fetch_one(&mut *tx).await.unwrap();
     assert_eq!(n, 2);
     let err = sqlx::query("UPDATE api_keys SET name = 'x'").execute(&mut *tx).await.unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
@@ -113,7 +121,8 @@ async fn another_companys_slug_is_a_404_that_leaks_nothing() {
         let html = r.text().await.unwrap();
         assert!(!html.contains("Borealis Secret") && !html.contains("hidden@borealis.test"), "{path} leaks");
     }
-    let r = app.post(&c, "/api/users/list", &[("slug", "borealis-secret"), ("q", ""), ("role", ""), ("status", "")]).await;
+    let r =
+        app.post(&c, "/api/users/list", &[("slug", "borealis-secret"), ("q", ""), ("role", ""), ("status", "")]).await;
     assert_eq!(r.status(), 404);
     assert!(!r.text().await.unwrap().contains("hidden@"));
     // Its own company works, and is home.
@@ -161,11 +170,17 @@ async fn switching_company_moves_the_session_and_is_audited() {
     assert!(switched);
     assert_eq!(app.audit_count("tenant.switch").await, 1);
     // In Borealis they are a viewer: no user edits.
-    let r = app.post(&c, "/api/users/invite", &[("slug", "borealis"), ("email", "x@y.test"), ("name", ""), ("role", "VIEWER")]).await;
+    let r = app
+        .post(&c, "/api/users/invite", &[("slug", "borealis"), ("email", "x@y.test"), ("name", ""), ("role", "VIEWER")])
+        .await;
     assert_eq!(r.status(), 403);
     // Home is the home company while they are active there, else another of theirs.
     assert_eq!(app.get(&c, "/").await.headers()["location"], "/t/acme/");
-    sqlx::query("UPDATE memberships SET status = 'SUSPENDED' WHERE company_id = $1").bind(a).execute(&app.pool).await.unwrap();
+    sqlx::query("UPDATE memberships SET status = 'SUSPENDED' WHERE company_id = $1")
+        .bind(a)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(app.get(&c, "/").await.headers()["location"], "/t/borealis/");
     // A company they do not belong to cannot be switched to.
     app.company("Cygnus").await;
@@ -188,7 +203,13 @@ async fn a_super_admin_acts_as_a_company_for_a_limited_time_with_a_reason() {
     app.act_as(&admin, "acme").await;
     let html = app.get(&admin, "/t/acme/users").await.text().await.unwrap();
     assert!(html.contains("data-act-as") && html.contains("Integration test"), "the banner shows");
-    let r = app.post(&admin, "/api/users/invite", &[("slug", "acme"), ("email", "new@acme.test"), ("name", ""), ("role", "ADMIN")]).await;
+    let r = app
+        .post(
+            &admin,
+            "/api/users/invite",
+            &[("slug", "acme"), ("email", "new@acme.test"), ("name", ""), ("role", "ADMIN")],
+        )
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // Both identities: the super-admin's own, and the company, with the reason.
     let row = sqlx::query(
@@ -245,7 +266,8 @@ async fn the_code_and_the_database_agree_on_roles_and_permissions() {
     let code: Vec<(String, i32)> = Role::ALL.iter().map(|r| (r.as_str().to_string(), r.level() as i32)).collect();
     assert_eq!(levels, code);
     // Every permission the code checks is seeded, and nothing seeded is unknown to the code.
-    let seeded: Vec<String> = sqlx::query_scalar("SELECT name FROM permissions ORDER BY name").fetch_all(&app.pool).await.unwrap();
+    let seeded: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM permissions ORDER BY name").fetch_all(&app.pool).await.unwrap();
     let mut known: Vec<String> = app::domain::Permission::ALL.iter().map(|p| p.name().to_string()).collect();
     known.sort();
     assert_eq!(seeded, known);

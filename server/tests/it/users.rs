@@ -8,7 +8,8 @@ fn token_of(path: &str) -> String {
 }
 
 async fn invite(app: &TestApp, c: &reqwest::Client, email: &str, role: &str) -> reqwest::Response {
-    app.post(c, "/api/users/invite", &[("slug", "acme"), ("email", email), ("name", "New Person"), ("role", role)]).await
+    app.post(c, "/api/users/invite", &[("slug", "acme"), ("email", email), ("name", "New Person"), ("role", role)])
+        .await
 }
 
 #[tokio::test]
@@ -36,18 +37,39 @@ async fn an_invited_user_sets_a_password_through_the_link_and_signs_in() {
         .await
         .unwrap();
     assert_eq!(stored, 1);
-    assert_eq!(app.scalar_i64(&format!("SELECT count(*) FROM user_tokens WHERE encode(token_hash, 'hex') = '{token}'")).await, 0);
+    assert_eq!(
+        app.scalar_i64(&format!("SELECT count(*) FROM user_tokens WHERE encode(token_hash, 'hex') = '{token}'")).await,
+        0
+    );
 
     let visitor = client();
     let html = app.get(&visitor, &path).await.text().await.unwrap();
     assert!(html.contains("Join Acme") && html.contains("new@acme.test"), "{html}");
-    let r = app.post(&visitor, "/api/invite/accept", &[("token", &token), ("password", "a fine new password"), ("confirm", "different")]).await;
+    let r = app
+        .post(
+            &visitor,
+            "/api/invite/accept",
+            &[("token", &token), ("password", "a fine new password"), ("confirm", "different")],
+        )
+        .await;
     assert_eq!(r.status(), 422);
     assert!(json(r).await["Validation"]["confirm"].is_string());
-    let r = app.post(&visitor, "/api/invite/accept", &[("token", &token), ("password", "a fine new password"), ("confirm", "a fine new password")]).await;
+    let r = app
+        .post(
+            &visitor,
+            "/api/invite/accept",
+            &[("token", &token), ("password", "a fine new password"), ("confirm", "a fine new password")],
+        )
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // The link works once.
-    let r = app.post(&visitor, "/api/invite/accept", &[("token", &token), ("password", "another password!"), ("confirm", "another password!")]).await;
+    let r = app
+        .post(
+            &visitor,
+            "/api/invite/accept",
+            &[("token", &token), ("password", "another password!"), ("confirm", "another password!")],
+        )
+        .await;
     assert_eq!(r.status(), 409);
     assert!(json(r).await["Conflict"].as_str().unwrap().contains("already been used"));
     let r = app.get(&visitor, &path).await;
@@ -91,30 +113,51 @@ async fn expired_and_unknown_links_are_refused() {
     let (_, admin) = app.member(a, "boss@acme.test", Role::Admin).await;
     let body = json(invite(&app, &admin, "late@acme.test", "VIEWER").await).await;
     let token = token_of(body["Invited"]["path"].as_str().unwrap());
-    sqlx::query("UPDATE user_tokens SET expires_at = now() - interval '1 minute', created_at = now() - interval '73 hours'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE user_tokens SET expires_at = now() - interval '1 minute', created_at = now() - interval '73 hours'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let before = app.fingerprint().await;
     let v = client();
-    let r = app.post(&v, "/api/invite/accept", &[("token", &token), ("password", "a fine new password"), ("confirm", "a fine new password")]).await;
+    let r = app
+        .post(
+            &v,
+            "/api/invite/accept",
+            &[("token", &token), ("password", "a fine new password"), ("confirm", "a fine new password")],
+        )
+        .await;
     assert_eq!(r.status(), 409);
     assert!(json(r).await["Conflict"].as_str().unwrap().contains("expired"));
     let r = app.get(&v, &format!("/invite/{token}")).await;
     assert_eq!(r.status(), 409);
     assert!(r.text().await.unwrap().contains("expired"));
     for bogus in ["nonsense", &"0".repeat(64)] {
-        let r = app.post(&v, "/api/invite/accept", &[("token", bogus), ("password", "a fine new password"), ("confirm", "a fine new password")]).await;
+        let r = app
+            .post(
+                &v,
+                "/api/invite/accept",
+                &[("token", bogus), ("password", "a fine new password"), ("confirm", "a fine new password")],
+            )
+            .await;
         assert_eq!(r.status(), 409);
         assert!(json(r).await["Conflict"].as_str().unwrap().contains("not valid"));
     }
     assert_eq!(app.fingerprint().await, before);
     // An admin sends a fresh link; it works.
-    let id: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'late@acme.test'").fetch_one(&app.pool).await.unwrap();
+    let id: Uuid =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'late@acme.test'").fetch_one(&app.pool).await.unwrap();
     let r = app.post(&admin, "/api/users/reset-link", &[("slug", "acme"), ("id", &id.to_string())]).await;
     assert_eq!(r.status(), 200);
     let token = token_of(json(r).await["path"].as_str().unwrap());
-    let r = app.post(&v, "/api/invite/accept", &[("token", &token), ("password", "a fine new password"), ("confirm", "a fine new password")]).await;
+    let r = app
+        .post(
+            &v,
+            "/api/invite/accept",
+            &[("token", &token), ("password", "a fine new password"), ("confirm", "a fine new password")],
+        )
+        .await;
     assert_eq!(r.status(), 200);
 }
 
@@ -130,21 +173,55 @@ async fn escalation_rules_hold_on_the_server() {
 
     // A manager has no users.write.
     assert_eq!(invite(&app, &manager, "x@acme.test", "VIEWER").await.status(), 403);
-    let r = app.post(&manager, "/api/users/update", &[("slug", "acme"), ("id", &viewer.to_string()), ("name", "X"), ("role", "ADMIN")]).await;
+    let r = app
+        .post(
+            &manager,
+            "/api/users/update",
+            &[("slug", "acme"), ("id", &viewer.to_string()), ("name", "X"), ("role", "ADMIN")],
+        )
+        .await;
     assert_eq!(r.status(), 403);
     // An admin cannot edit or suspend an equal, nor themselves here.
-    let r = app.post(&admin, "/api/users/update", &[("slug", "acme"), ("id", &other_admin.to_string()), ("name", "X"), ("role", "VIEWER")]).await;
+    let r = app
+        .post(
+            &admin,
+            "/api/users/update",
+            &[("slug", "acme"), ("id", &other_admin.to_string()), ("name", "X"), ("role", "VIEWER")],
+        )
+        .await;
     assert_eq!(r.status(), 403);
-    let r = app.post(&admin, "/api/users/status", &[("slug", "acme"), ("id", &other_admin.to_string()), ("status", "SUSPENDED")]).await;
+    let r = app
+        .post(
+            &admin,
+            "/api/users/status",
+            &[("slug", "acme"), ("id", &other_admin.to_string()), ("status", "SUSPENDED")],
+        )
+        .await;
     assert_eq!(r.status(), 403);
-    let r = app.post(&admin, "/api/users/update", &[("slug", "acme"), ("id", &boss.to_string()), ("name", "Me"), ("role", "ADMIN")]).await;
+    let r = app
+        .post(
+            &admin,
+            "/api/users/update",
+            &[("slug", "acme"), ("id", &boss.to_string()), ("name", "Me"), ("role", "ADMIN")],
+        )
+        .await;
     assert_eq!(r.status(), 403);
     assert_eq!(app.fingerprint().await, before);
 
     // Up to their own role is fine.
-    let r = app.post(&admin, "/api/users/update", &[("slug", "acme"), ("id", &viewer.to_string()), ("name", "Vic"), ("role", "ADMIN")]).await;
+    let r = app
+        .post(
+            &admin,
+            "/api/users/update",
+            &[("slug", "acme"), ("id", &viewer.to_string()), ("name", "Vic"), ("role", "ADMIN")],
+        )
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let role: String = sqlx::query_scalar("SELECT role::text FROM memberships WHERE user_id = $1").bind(viewer).fetch_one(&app.pool).await.unwrap();
+    let role: String = sqlx::query_scalar("SELECT role::text FROM memberships WHERE user_id = $1")
+        .bind(viewer)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(role, "ADMIN");
     assert_eq!(app.audit_count("user.update").await, 1);
 }
@@ -157,15 +234,29 @@ async fn the_last_admin_cannot_be_demoted_or_suspended() {
     let root = app.superadmin().await;
     app.act_as(&root, "acme").await;
     let before = app.fingerprint().await;
-    let r = app.post(&root, "/api/users/update", &[("slug", "acme"), ("id", &only.to_string()), ("name", ""), ("role", "MANAGER")]).await;
+    let r = app
+        .post(
+            &root,
+            "/api/users/update",
+            &[("slug", "acme"), ("id", &only.to_string()), ("name", ""), ("role", "MANAGER")],
+        )
+        .await;
     assert_eq!(r.status(), 409);
     assert!(json(r).await["Conflict"].as_str().unwrap().contains("last active admin"));
-    let r = app.post(&root, "/api/users/status", &[("slug", "acme"), ("id", &only.to_string()), ("status", "SUSPENDED")]).await;
+    let r = app
+        .post(&root, "/api/users/status", &[("slug", "acme"), ("id", &only.to_string()), ("status", "SUSPENDED")])
+        .await;
     assert_eq!(r.status(), 409);
     assert_eq!(app.fingerprint().await, before);
     // With a second admin, the first can be demoted.
     app.user("second@acme.test", Role::Admin, Some(a)).await;
-    let r = app.post(&root, "/api/users/update", &[("slug", "acme"), ("id", &only.to_string()), ("name", ""), ("role", "MANAGER")]).await;
+    let r = app
+        .post(
+            &root,
+            "/api/users/update",
+            &[("slug", "acme"), ("id", &only.to_string()), ("name", ""), ("role", "MANAGER")],
+        )
+        .await;
     assert_eq!(r.status(), 200);
 }
 
@@ -176,7 +267,9 @@ async fn suspending_a_user_ends_their_sessions_at_once() {
     let (_, admin) = app.member(a, "boss@acme.test", Role::Admin).await;
     let (vic, viewer) = app.member(a, "vic@acme.test", Role::Viewer).await;
     assert_eq!(app.get(&viewer, "/t/acme/users").await.status(), 200);
-    let r = app.post(&admin, "/api/users/status", &[("slug", "acme"), ("id", &vic.to_string()), ("status", "SUSPENDED")]).await;
+    let r = app
+        .post(&admin, "/api/users/status", &[("slug", "acme"), ("id", &vic.to_string()), ("status", "SUSPENDED")])
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let r = app.post(&viewer, "/api/users/list", &[("slug", "acme"), ("q", ""), ("role", ""), ("status", "")]).await;
     assert_eq!(r.status(), 401, "the session ended");
@@ -186,13 +279,18 @@ async fn suspending_a_user_ends_their_sessions_at_once() {
     assert_eq!(app.get(&c, "/t/acme/users").await.status(), 404);
     assert_eq!(app.audit_count("user.suspend").await, 1);
     // Reactivated, they are back.
-    let r = app.post(&admin, "/api/users/status", &[("slug", "acme"), ("id", &vic.to_string()), ("status", "ACTIVE")]).await;
+    let r = app
+        .post(&admin, "/api/users/status", &[("slug", "acme"), ("id", &vic.to_string()), ("status", "ACTIVE")])
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(app.get(&c, "/t/acme/users").await.status(), 200);
-    let r = app.post(&admin, "/api/users/status", &[("slug", "acme"), ("id", &vic.to_string()), ("status", "GONE")]).await;
+    let r =
+        app.post(&admin, "/api/users/status", &[("slug", "acme"), ("id", &vic.to_string()), ("status", "GONE")]).await;
     assert_eq!(r.status(), 422);
     // Someone who left is marked inactive: signed out too, and shown as such.
-    let r = app.post(&admin, "/api/users/status", &[("slug", "acme"), ("id", &vic.to_string()), ("status", "INACTIVE")]).await;
+    let r = app
+        .post(&admin, "/api/users/status", &[("slug", "acme"), ("id", &vic.to_string()), ("status", "INACTIVE")])
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(app.get(&c, "/t/acme/users").await.status(), 303);
     let html = app.get(&admin, &format!("/t/acme/users/{vic}")).await.text().await.unwrap();
@@ -218,7 +316,8 @@ async fn the_list_searches_filters_and_pages_by_keyset() {
         let admin = admin.clone();
         let app = &app;
         async move {
-            let mut form = vec![("slug", "acme".to_string()), ("q", q.into()), ("role", role.into()), ("status", "".into())];
+            let mut form =
+                vec![("slug", "acme".to_string()), ("q", q.into()), ("role", role.into()), ("status", "".into())];
             if let Some(a) = after {
                 form.push(("after", a));
             }
@@ -236,7 +335,8 @@ async fn the_list_searches_filters_and_pages_by_keyset() {
     assert!(p2["rows"].as_array().unwrap().iter().all(|r| !first.contains(&r["email"].as_str().unwrap())));
     assert_eq!(list("", "manager", None).await["total"], 13);
     assert_eq!(list("person 1", "", None).await["total"], 11);
-    let bad = app.post(&admin, "/api/users/list", &[("slug", "acme"), ("q", ""), ("role", "OWNER"), ("status", "")]).await;
+    let bad =
+        app.post(&admin, "/api/users/list", &[("slug", "acme"), ("q", ""), ("role", "OWNER"), ("status", "")]).await;
     assert_eq!(bad.status(), 422);
     // The page renders the same on the server.
     let html = app.get(&admin, "/t/acme/users?role=MANAGER").await.text().await.unwrap();
@@ -253,10 +353,20 @@ async fn inviting_someone_from_another_company_adds_a_membership() {
     let r = invite(&app, &admin, "bea@borealis.test", "VIEWER").await;
     assert_eq!(r.status(), 200);
     assert_eq!(json(r).await["Added"]["email"], "bea@borealis.test");
-    let tenants: Vec<Uuid> = sqlx::query_scalar("SELECT unnest(allowed_tenants) FROM users WHERE id = $1").bind(bea).fetch_all(&app.pool).await.unwrap();
+    let tenants: Vec<Uuid> = sqlx::query_scalar("SELECT unnest(allowed_tenants) FROM users WHERE id = $1")
+        .bind(bea)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(tenants.len(), 2);
     // Her role differs per company.
-    let r = app.post(&bea_client, "/api/users/invite", &[("slug", "acme"), ("email", "z@z.test"), ("name", ""), ("role", "VIEWER")]).await;
+    let r = app
+        .post(
+            &bea_client,
+            "/api/users/invite",
+            &[("slug", "acme"), ("email", "z@z.test"), ("name", ""), ("role", "VIEWER")],
+        )
+        .await;
     assert_eq!(r.status(), 403);
     assert_eq!(app.get(&bea_client, "/t/acme/users").await.status(), 200);
 }
@@ -270,12 +380,27 @@ async fn roles_page_explains_why() {
     let html = app.get(&admin, "/t/acme/roles").await.text().await.unwrap();
     assert!(html.contains("api_keys.revoke") && html.contains("Permissions by role"));
     let html = app.get(&admin, &format!("/t/acme/roles?user={vic}&permission=users.write")).await.text().await.unwrap();
-    assert!(html.contains("No. vic@acme.test is Viewer in Acme, and users.write is granted only to Admin and Super-admin"), "{html}");
-    let r = app.post(&admin, "/api/roles/explain", &[("slug", "acme"), ("user", &vic.to_string()), ("permission", "users.read")]).await;
+    assert!(
+        html.contains("No. vic@acme.test is Viewer in Acme, and users.write is granted only to Admin and Super-admin"),
+        "{html}"
+    );
+    let r = app
+        .post(
+            &admin,
+            "/api/roles/explain",
+            &[("slug", "acme"), ("user", &vic.to_string()), ("permission", "users.read")],
+        )
+        .await;
     let x = json(r).await;
     assert_eq!(x["allowed"], true);
     assert!(x["because"].as_str().unwrap().contains("Viewer role is granted users.read"));
-    let r = app.post(&admin, "/api/roles/explain", &[("slug", "acme"), ("user", &vic.to_string()), ("permission", "users.fly")]).await;
+    let r = app
+        .post(
+            &admin,
+            "/api/roles/explain",
+            &[("slug", "acme"), ("user", &vic.to_string()), ("permission", "users.fly")],
+        )
+        .await;
     assert_eq!(r.status(), 422);
 }
 
