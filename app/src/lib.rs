@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod companies;
@@ -108,6 +109,9 @@ fn Pages() -> impl IntoView {
                 <Route path=path!("/t/:slug/users/invite") view=users::UserInvitePage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/users/:id") view=users::UserDetailPage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/roles") view=roles::RolesPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/api-keys") view=api_keys::ApiKeyListPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/api-keys/new") view=api_keys::ApiKeyNewPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/api-keys/:id") view=api_keys::ApiKeyDetailPage ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=users::AcceptInvitePage ssr=SsrMode::Async/>
             </Routes>

@@ -16,6 +16,8 @@ pub struct AppState {
     /// Cookies get `Secure` when Atrium is served over https.
     pub secure_cookies: bool,
     pub production: bool,
+    /// Hashes API keys issued from the console (derived from ATRIUM_SECRET_KEY).
+    pub pepper: crate::api_keys::secret::Pepper,
 }
 
 /// Set by the server's middleware on every request.

@@ -28,6 +28,10 @@ pub struct Config {
     /// Where the built site (pkg/, favicon) lives.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", global = true)]
     pub site_root: PathBuf,
+    /// Cache verified API keys in memory (invalidated through LISTEN/NOTIFY). `false` makes
+    /// every API request look its key up in PostgreSQL (for benchmarks and debugging).
+    #[arg(long, env = "ATRIUM_API_KEY_CACHE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub api_key_cache: bool,
     /// Where development state (secret key, first password) is kept.
     #[arg(long, env = "ATRIUM_DATA_DIR", default_value = ".data", global = true)]
     pub data_dir: PathBuf,

@@ -1,6 +1,8 @@
 //! The Atrium server process: configuration, migrations, the web server and the CLI's work.
 #![recursion_limit = "256"]
 pub mod accounts;
+pub mod api;
+pub mod api_key_cli;
 pub mod config;
 pub mod maintenance;
 pub mod migrate;
@@ -42,8 +44,13 @@ pub async fn connect_app(database_url: &str) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
-pub fn app_state(pool: PgPool, config: &Config) -> AppState {
-    AppState { pool, secure_cookies: config.https(), production: config.production() }
+pub fn app_state(pool: PgPool, config: &Config) -> anyhow::Result<AppState> {
+    Ok(AppState {
+        pool,
+        secure_cookies: config.https(),
+        production: config.production(),
+        pepper: app::api_keys::secret::Pepper::derive(&config.secret_key()?),
+    })
 }
 
 /// Applies pending migrations, then serves until SIGINT/SIGTERM.
@@ -68,14 +75,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
     });
     let housekeeping = tokio::spawn(maintenance::run_forever(pool.clone()));
+    let state = app_state(app_pool.clone(), &config)?;
+    let api = api::Api::start(pool.clone(), app_pool.clone(), state.pepper.clone(), config.api_key_cache).await?;
     let router = web::router(
-        app_state(app_pool.clone(), &config),
+        state,
+        api.state.clone(),
         &web::WebConfig { site_root: config.site_root.clone(), addr, https: config.https() },
     );
     tracing::info!("Atrium is listening on http://{addr}");
     axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    api.shutdown().await;
     cleanup.abort();
     housekeeping.abort();
     app_pool.close().await;

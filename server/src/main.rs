@@ -28,11 +28,43 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Issue, list and revoke API keys (audited as the system).
+    ApiKey {
+        #[command(subcommand)]
+        action: ApiKeyAction,
+    },
     /// Load demo companies and users. Refused when ATRIUM_ENV=production.
     Seed {
         #[arg(long, required = true)]
         demo: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyAction {
+    /// Create a key and print it once.
+    Create {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated, such as read:company,read:metrics.
+        #[arg(long)]
+        scopes: String,
+        /// 90d, 12h, or never.
+        #[arg(long, default_value = "90d")]
+        expires_in: String,
+        /// Requests per minute (none by default).
+        #[arg(long)]
+        rate_limit: Option<String>,
+    },
+    /// List a company's keys.
+    List {
+        #[arg(long)]
+        company: String,
+    },
+    /// Revoke a key at once.
+    Revoke { id: uuid::Uuid },
 }
 
 #[derive(Subcommand)]
@@ -116,6 +148,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             migrate::up(&pool, None, |_, _| {}).await?;
             let id = accounts::upsert_user(&pool, &email, "", &password, app::domain::Role::SuperAdmin, None).await?;
             println!("super-admin {email} ready (id {id})");
+            Ok(())
+        }
+        Command::ApiKey { action } => {
+            let pool = connect(config.database_url()?).await?;
+            migrate::up(&pool, None, |_, _| {}).await?;
+            match action {
+                ApiKeyAction::Create { company, name, scopes, expires_in, rate_limit } => {
+                    let pepper = app::api_keys::secret::Pepper::derive(&config.secret_key()?);
+                    let key = atrium_server::api_key_cli::create(
+                        &pool,
+                        &pepper,
+                        &company,
+                        &name,
+                        &scopes,
+                        &expires_in,
+                        rate_limit.as_deref(),
+                    )
+                    .await?;
+                    println!("{key}");
+                }
+                ApiKeyAction::List { company } => {
+                    for line in atrium_server::api_key_cli::list(&pool, &company).await? {
+                        println!("{line}");
+                    }
+                }
+                ApiKeyAction::Revoke { id } => {
+                    atrium_server::api_key_cli::revoke(&pool, id).await?;
+                    println!("revoked {id}");
+                }
+            }
             Ok(())
         }
         Command::Seed { .. } => {

@@ -30,7 +30,7 @@ pub struct WebConfig {
     pub https: bool,
 }
 
-pub fn router(app_state: AppState, cfg: &WebConfig) -> Router {
+pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -> Router {
     let leptos_options = LeptosOptions::builder()
         .output_name("atrium")
         .site_root(cfg.site_root.to_string_lossy().to_string())
@@ -91,6 +91,12 @@ pub fn router(app_state: AppState, cfg: &WebConfig) -> Router {
         .layer(middleware::from_fn_with_state(cfg.https, security_headers))
         .layer(middleware::from_fn(request_meta))
         .with_state(state)
+        // The REST API: no cookies, sessions or pages on its path, only what it needs.
+        .merge(
+            crate::api::routes::router(api)
+                .layer(middleware::from_fn_with_state(cfg.https, security_headers))
+                .layer(middleware::from_fn(request_meta)),
+        )
         .layer(RenderDeadlineLayer)
 }
 

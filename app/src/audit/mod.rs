@@ -45,6 +45,9 @@ actions! {
     TenantActAs => "tenant.act_as",
     TenantActAsEnd => "tenant.act_as_end",
     PlatformRead => "platform.read",
+    ApiKeyCreate => "api_key.create",
+    ApiKeyRevoke => "api_key.revoke",
+    ApiKeyRoll => "api_key.roll",
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,26 @@ where
     Signal::derive(move || value.get().and_then(|r| r.err()))
 }
 
+/// navigator.clipboard.writeText, reached without enabling more web-sys features. A no-op
+/// on the server.
+pub fn copy_to_clipboard(text: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        use leptos::web_sys::js_sys::{Function, Reflect};
+        let w: leptos::wasm_bindgen::JsValue = window().into();
+        if let Ok(clip) = Reflect::get(&w, &"navigator".into()).and_then(|n| Reflect::get(&n, &"clipboard".into())) {
+            if let Ok(f) =
+                Reflect::get(&clip, &"writeText".into()).and_then(|f| f.dyn_into::<Function>().map_err(Into::into))
+            {
+                let _ = f.call1(&clip, &text.into());
+            }
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
+}
+
 pub fn field_error(err: Signal<Option<AppError>>, field: &'static str) -> Signal<Option<String>> {
     Signal::derive(move || err.get().and_then(|e| e.field_error(field)))
 }
@@ -157,6 +177,7 @@ pub fn Frame(
             tenant.push(NavItem { href: format!("/t/{slug}/"), label: "Overview" });
             tenant.push(NavItem { href: format!("/t/{slug}/users"), label: "Users" });
             tenant.push(NavItem { href: format!("/t/{slug}/roles"), label: "Roles" });
+            tenant.push(NavItem { href: format!("/t/{slug}/api-keys"), label: "API keys" });
         }
         let admin = me.as_ref().is_some_and(|m| m.role == Role::SuperAdmin);
         let link = move |item: NavItem, path: &str| {

@@ -32,23 +32,7 @@ fn LinkBox(link: OneTimeLink, #[prop(into)] what: String) -> impl IntoView {
     let copied = RwSignal::new(false);
     let copy_url = url.clone();
     let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            // navigator.clipboard.writeText, reached without enabling more web-sys features.
-            use leptos::wasm_bindgen::JsCast;
-            use leptos::web_sys::js_sys::{Function, Reflect};
-            let w: leptos::wasm_bindgen::JsValue = window().into();
-            if let Ok(clip) = Reflect::get(&w, &"navigator".into()).and_then(|n| Reflect::get(&n, &"clipboard".into()))
-            {
-                if let Ok(f) =
-                    Reflect::get(&clip, &"writeText".into()).and_then(|f| f.dyn_into::<Function>().map_err(Into::into))
-                {
-                    let _ = f.call1(&clip, &copy_url.as_str().into());
-                }
-            }
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = &copy_url;
+        crate::ui::copy_to_clipboard(&copy_url);
         copied.set(true);
     };
     view! {

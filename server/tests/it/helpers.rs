@@ -69,7 +69,12 @@ pub struct TestApp {
     /// Kept alive for the test's duration; dropping it drops the database.
     #[allow(dead_code)]
     pub db: TestDb,
+    /// The REST API's background work (taken by `stop_api` to shut it down cleanly).
+    pub api: std::sync::Arc<tokio::sync::Mutex<Option<atrium_server::api::Api>>>,
 }
+
+/// The root secret test servers derive their API-key pepper from.
+pub const TEST_SECRET: &str = "test secret key, at least thirty-two characters long";
 
 /// A request that hangs fails the test with its URL instead of stalling the suite.
 pub fn client() -> reqwest::Client {
@@ -93,12 +98,20 @@ pub async fn spawn_app_with(https: bool) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let url = db.options.to_url_lossy().to_string();
     let app_pool = atrium_server::connect_app(&url).await.expect("app pool");
-    let state = app::server_ctx::AppState { pool: app_pool.clone(), secure_cookies: https, production: false };
-    let router = web::router(state, &web::WebConfig { site_root: "target/site".into(), addr, https });
+    let pepper = app::api_keys::secret::Pepper::derive(TEST_SECRET);
+    let state = app::server_ctx::AppState {
+        pool: app_pool.clone(),
+        secure_cookies: https,
+        production: false,
+        pepper: pepper.clone(),
+    };
+    let api = atrium_server::api::Api::start(pool.clone(), app_pool.clone(), pepper, true).await.expect("api starts");
+    let router =
+        web::router(state, api.state.clone(), &web::WebConfig { site_root: "target/site".into(), addr, https });
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
     });
-    TestApp { addr, pool, app_pool, db }
+    TestApp { addr, pool, app_pool, db, api: std::sync::Arc::new(tokio::sync::Mutex::new(Some(api))) }
 }
 
 impl TestApp {
@@ -193,10 +206,75 @@ impl TestApp {
                  (SELECT string_agg(concat_ws(',', company_id, user_id, role, status), ';' ORDER BY company_id, user_id) FROM memberships),
                  (SELECT string_agg(concat_ws(',', id, used_at, expires_at), ';' ORDER BY id) FROM user_tokens),
                  (SELECT string_agg(concat_ws(',', id, revoked_at, tenant_id, acting_company_id), ';' ORDER BY id) FROM sessions),
+                 (SELECT string_agg(concat_ws(',', id, name, scopes, expires_at, revoked_at, rate_limit_per_minute), ';' ORDER BY id) FROM api_keys),
                  (SELECT count(*) FROM audit_log WHERE action NOT IN ('platform.read'))))"#,
         )
         .fetch_one(&self.pool)
         .await
         .unwrap()
+    }
+}
+
+impl TestApp {
+    /// Issues an API key in `company` as the system (the command line's path); returns its
+    /// id and secret.
+    pub async fn api_key(&self, company: Uuid, scopes: &[&str], rate_limit: Option<i32>) -> (Uuid, String) {
+        let new = app::api_keys::queries::NewKey {
+            name: "Test key".into(),
+            scopes: scopes.iter().map(|s| app::api_keys::Scope::parse(s).expect("known scope")).collect(),
+            expiry: app::api_keys::queries::Expiry::parse_duration("30d").unwrap(),
+            rate_limit,
+        };
+        let meta = app::server_ctx::RequestMeta { request_id: "test".into(), ip: None, user_agent: None };
+        let pepper = app::api_keys::secret::Pepper::derive(TEST_SECRET);
+        let mut tx = self.pool.begin().await.unwrap();
+        let issued = app::api_keys::queries::create(
+            &mut tx,
+            &pepper,
+            company,
+            &app::audit::record::Who::system(),
+            &meta,
+            &new,
+            None,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        (issued.id, issued.secret)
+    }
+
+    /// A request to the REST API with `key` as the bearer token.
+    pub async fn api(&self, method: reqwest::Method, path: &str, key: Option<&str>) -> reqwest::Response {
+        let mut r = client().request(method, self.url(path)).header("User-Agent", "atrium-tests/1");
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        r.send().await.unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Another Atrium process (its own pools, key cache and listener) on the same database.
+    pub async fn peer(&self) -> (std::net::SocketAddr, atrium_server::api::Api) {
+        let url = self.db.options.to_url_lossy().to_string();
+        let owner = atrium_server::connect(&url).await.unwrap();
+        let app_pool = atrium_server::connect_app(&url).await.unwrap();
+        let pepper = app::api_keys::secret::Pepper::derive(TEST_SECRET);
+        let state = app::server_ctx::AppState {
+            pool: app_pool.clone(),
+            secure_cookies: false,
+            production: false,
+            pepper: pepper.clone(),
+        };
+        let api = atrium_server::api::Api::start(owner, app_pool, pepper, true).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = web::router(
+            state,
+            api.state.clone(),
+            &web::WebConfig { site_root: "target/site".into(), addr, https: false },
+        );
+        tokio::spawn(async move {
+            axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+        });
+        (addr, api)
     }
 }

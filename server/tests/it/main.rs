@@ -1,5 +1,6 @@
 //! Atrium's integration tests: one binary, a real PostgreSQL, a fresh database per test.
 mod account;
+mod api_keys;
 mod auth;
 mod cli;
 mod companies;

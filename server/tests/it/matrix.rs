@@ -51,12 +51,23 @@ struct World {
     target_b: Uuid,
     /// Companies the allowed delete requests may remove.
     spare: [Uuid; 2],
+    /// An API key in each company, the target of key reads, rolls and revocations.
+    key_a: Uuid,
+    key_b: Uuid,
 }
 
 const B_NAME: &str = "Borealis Secret";
 const B_EMAILS: [&str; 2] = ["hidden.admin@borealis.test", "hidden.viewer@borealis.test"];
 
 impl World {
+    fn key(&self, t: Which) -> String {
+        match t {
+            Which::Own => self.key_a,
+            Which::Other => self.key_b,
+        }
+        .to_string()
+    }
+
     fn slug(&self, t: Which) -> &'static str {
         match t {
             Which::Own => "acme",
@@ -141,6 +152,25 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
         ("/api/users/reset-link", Tenant(Some(UsersWrite)), |w, t| {
             vec![("slug", w.slug(t).into()), ("id", w.target(t))]
         }),
+        ("/api/api-keys/list", Tenant(Some(ApiKeysRead)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("status", "".into())]
+        }),
+        ("/api/api-keys/get", Tenant(Some(ApiKeysRead)), |w, t| vec![("slug", w.slug(t).into()), ("id", w.key(t))]),
+        ("/api/api-keys/create", Tenant(Some(ApiKeysWrite)), |w, t| {
+            vec![
+                ("slug", w.slug(t).into()),
+                ("name", unique("Matrix key")),
+                ("scopes[]", "read:metrics".into()),
+                ("expiry", "90".into()),
+            ]
+        }),
+        ("/api/api-keys/roll", Tenant(Some(ApiKeysWrite)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("id", w.key(t)), ("grace", "1h".into())]
+        }),
+        ("/api/api-keys/revoke", Tenant(Some(ApiKeysRevoke)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("id", w.key(t)), ("confirm", "1".into())]
+        }),
+        ("/api/api-keys/flash-secret", Public, |_, _| vec![]),
         ("/api/roles/matrix", Tenant(Some(UsersRead)), |w, t| vec![("slug", w.slug(t).into())]),
         ("/api/roles/explain", Tenant(Some(UsersRead)), |w, t| {
             vec![("slug", w.slug(t).into()), ("user", w.target(t)), ("permission", "users.read".into())]
@@ -192,6 +222,9 @@ fn pages() -> Vec<(&'static str, Rule, fn(&World, Which) -> String)> {
         ("/t/:slug/users/invite", Tenant(Some(UsersWrite)), |w, t| format!("/t/{}/users/invite", w.slug(t))),
         ("/t/:slug/users/:id", Tenant(Some(UsersRead)), |w, t| format!("/t/{}/users/{}", w.slug(t), w.target(t))),
         ("/t/:slug/roles", Tenant(Some(UsersRead)), |w, t| format!("/t/{}/roles", w.slug(t))),
+        ("/t/:slug/api-keys", Tenant(Some(ApiKeysRead)), |w, t| format!("/t/{}/api-keys", w.slug(t))),
+        ("/t/:slug/api-keys/new", Tenant(Some(ApiKeysWrite)), |w, t| format!("/t/{}/api-keys/new", w.slug(t))),
+        ("/t/:slug/api-keys/:id", Tenant(Some(ApiKeysRead)), |w, t| format!("/t/{}/api-keys/{}", w.slug(t), w.key(t))),
     ]
 }
 
@@ -257,7 +290,9 @@ async fn world() -> World {
     }
     clients.push((Actor::Super, app.superadmin().await));
     let spare = [app.company("Spare One").await, app.company("Spare Two").await];
-    World { app, clients, a, b, target_a, target_b, spare }
+    let (key_a, key_b) =
+        (app.api_key(a, &["read:company"], None).await.0, app.api_key(b, &["read:company"], None).await.0);
+    World { app, clients, a, b, target_a, target_b, spare, key_a, key_b }
 }
 
 fn assert_no_leak(body: &str, what: &str) {

@@ -107,6 +107,7 @@ async fn seed_is_refused_in_production() {
         public_url: None,
         site_root: "target/site".into(),
         data_dir: std::env::temp_dir(),
+        api_key_cache: true,
     };
     let err = atrium_server::accounts::seed_demo(&pool, &config).await.unwrap_err();
     assert!(err.to_string().contains("production"));

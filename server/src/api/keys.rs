@@ -1,0 +1,199 @@
+//! Verifying a presented key: the checksum first (no database work), then an in-process
+//! cache keyed by the key's hash, then at most one indexed lookup. Every process LISTENs on
+//! `atrium_api_keys`; a revoke, roll, expiry change or company change anywhere drops the
+//! cached copy here within moments.
+use app::api_keys::secret::{ApiKeySecret, Pepper};
+use app::api_keys::Scope;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A cached entry is checked against the database again after this long, in case a
+/// notification was lost.
+const REVALIDATE: Duration = Duration::from_secs(60);
+/// Past this many entries the cache starts afresh (a flood of made-up keys cannot grow it,
+/// since only keys that exist are cached).
+const MAX_ENTRIES: usize = 200_000;
+pub const CHANNEL: &str = "atrium_api_keys";
+
+#[derive(Debug)]
+pub struct KeyInfo {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub company_slug: String,
+    pub company_name: String,
+    pub company_enabled: bool,
+    pub scopes: Vec<Scope>,
+    pub rate_limit: Option<u32>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl KeyInfo {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+/// Why a key was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Missing, malformed (checksum) or unknown: one answer for all three.
+    Invalid,
+    Expired(OffsetDateTime),
+    Revoked,
+    CompanyDisabled,
+    /// The database could not be asked (the key may well be fine).
+    Unavailable,
+}
+
+struct Cached {
+    info: Arc<KeyInfo>,
+    loaded: Instant,
+}
+
+pub struct Verifier {
+    pool: PgPool,
+    pepper: Pepper,
+    cache: Option<RwLock<HashMap<[u8; 32], Cached>>>,
+    /// Bumped by every notification: a lookup that raced one is not cached.
+    epoch: AtomicU64,
+}
+
+impl Verifier {
+    pub fn new(pool: PgPool, pepper: Pepper, cache: bool) -> Verifier {
+        Verifier { pool, pepper, cache: cache.then(|| RwLock::new(HashMap::new())), epoch: AtomicU64::new(0) }
+    }
+
+    /// The key's record, if the key is well formed and exists; `Err(Invalid)` otherwise.
+    pub async fn lookup(&self, raw: &str) -> Result<Arc<KeyInfo>, Refusal> {
+        let secret = ApiKeySecret::parse(raw).ok_or(Refusal::Invalid)?;
+        let hash = self.pepper.hash(&secret);
+        if let Some(cache) = &self.cache {
+            if let Some(hit) = cache.read().expect("cache lock").get(&hash) {
+                if hit.loaded.elapsed() < REVALIDATE {
+                    return Ok(hit.info.clone());
+                }
+            }
+        }
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let info = self.load(&hash).await.map_err(|e| {
+            tracing::error!("api key lookup failed: {e}");
+            Refusal::Unavailable
+        })?;
+        let info = Arc::new(info.ok_or(Refusal::Invalid)?);
+        if let Some(cache) = &self.cache {
+            let mut map = cache.write().expect("cache lock");
+            if self.epoch.load(Ordering::Acquire) == epoch {
+                if map.len() >= MAX_ENTRIES {
+                    map.clear();
+                }
+                map.insert(hash, Cached { info: info.clone(), loaded: Instant::now() });
+            }
+        }
+        Ok(info)
+    }
+
+    /// Looks the key up and checks that it works now.
+    pub async fn verify(&self, raw: &str) -> Result<Arc<KeyInfo>, Refusal> {
+        let info = self.lookup(raw).await?;
+        check(&info, OffsetDateTime::now_utc())?;
+        Ok(info)
+    }
+
+    async fn load(&self, hash: &[u8; 32]) -> Result<Option<KeyInfo>, sqlx::Error> {
+        let row = sqlx::query!(
+            r#"SELECT id AS "id!", company_id AS "company_id!", company_slug AS "company_slug!",
+                      company_name AS "company_name!", company_enabled AS "company_enabled!", scopes AS "scopes!",
+                      rate_limit_per_minute, expires_at, revoked_at
+                 FROM atrium_api_key_lookup($1)"#,
+            &hash[..]
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| KeyInfo {
+            id: r.id,
+            company_id: r.company_id,
+            company_slug: r.company_slug,
+            company_name: r.company_name,
+            company_enabled: r.company_enabled,
+            scopes: r.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+            rate_limit: r.rate_limit_per_minute.and_then(|n| u32::try_from(n).ok()),
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        }))
+    }
+
+    /// Applies one notification payload: `key:<hash hex>` or `company:<uuid>`.
+    pub fn invalidate(&self, payload: &str) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let Some(cache) = &self.cache else { return };
+        let mut map = cache.write().expect("cache lock");
+        if let Some(hex_hash) = payload.strip_prefix("key:") {
+            if let Ok(bytes) = hex::decode(hex_hash) {
+                if let Ok(hash) = <[u8; 32]>::try_from(bytes.as_slice()) {
+                    map.remove(&hash);
+                    return;
+                }
+            }
+        } else if let Some(company) = payload.strip_prefix("company:").and_then(|c| Uuid::parse_str(c).ok()) {
+            map.retain(|_, c| c.info.company_id != company);
+            return;
+        }
+        map.clear();
+    }
+
+    /// Forgets everything (after losing the notification connection).
+    pub fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Some(cache) = &self.cache {
+            cache.write().expect("cache lock").clear();
+        }
+    }
+
+    pub fn cached(&self) -> usize {
+        self.cache.as_ref().map(|c| c.read().expect("cache lock").len()).unwrap_or(0)
+    }
+}
+
+pub fn check(info: &KeyInfo, now: OffsetDateTime) -> Result<(), Refusal> {
+    if info.revoked_at.is_some() {
+        return Err(Refusal::Revoked);
+    }
+    if let Some(at) = info.expires_at.filter(|at| *at <= now) {
+        return Err(Refusal::Expired(at));
+    }
+    if !info.company_enabled {
+        return Err(Refusal::CompanyDisabled);
+    }
+    Ok(())
+}
+
+/// LISTENs for key changes until the process ends. Returns once listening, so a caller can
+/// start serving knowing invalidations will be heard.
+pub async fn listen(pool: &PgPool, verifier: Arc<Verifier>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => verifier.invalidate(n.payload()),
+                // The connection dropped: anything may have changed meanwhile. The next
+                // try_recv reconnects and listens again.
+                Ok(None) => {
+                    tracing::warn!("lost the api-key notification connection; cache cleared");
+                    verifier.clear();
+                }
+                Err(e) => {
+                    tracing::warn!("api-key notifications: {e}; cache cleared, retrying");
+                    verifier.clear();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }))
+}

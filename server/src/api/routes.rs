@@ -1,0 +1,588 @@
+//! The `/api/v1` routes. One table describes every route: the router is built from it and
+//! the OpenAPI document is generated from it, so the two cannot drift apart.
+use super::keys::Refusal;
+use super::problem::Problem;
+use super::{authenticate, bearer, meta, with_limit_headers, ApiState, Caller, Guard};
+use app::api_keys::Scope;
+use app::audit::Severity;
+use app::server_ctx::RequestMeta;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put, MethodRouter};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub const PLATFORMS: [&str; 3] = ["benevity", "goodera", "workday"];
+pub const WEIGHT_CATEGORIES: [&str; 2] = ["sroi", "vis"];
+
+/// One route: `endpoint` is "METHOD /path" (the path in the syntax axum and OpenAPI share).
+pub struct Endpoint {
+    pub endpoint: &'static str,
+    pub scope: Option<Scope>,
+    pub summary: &'static str,
+    pub description: &'static str,
+    pub parameters: Vec<Value>,
+    pub request: Option<Value>,
+    pub response: Value,
+    /// Answers 501 until the feature behind it exists.
+    pub planned: bool,
+    handler: MethodRouter<ApiState>,
+}
+
+impl Endpoint {
+    pub fn method(&self) -> &'static str {
+        self.endpoint.split_once(' ').expect("METHOD /path").0
+    }
+
+    pub fn path(&self) -> &'static str {
+        self.endpoint.split_once(' ').expect("METHOD /path").1
+    }
+}
+
+fn path_param(name: &str, description: &str, values: &[&str]) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description,
+            "schema": { "type": "string", "enum": values } })
+}
+
+fn query_param(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
+}
+
+pub fn endpoints() -> Vec<Endpoint> {
+    let ts = json!({ "type": "string", "format": "date-time" });
+    vec![
+        Endpoint {
+            endpoint: "GET /api/v1/health",
+            scope: None,
+            summary: "Liveness of the API",
+            description: "Does no work: answers at once. Needs no key.",
+            parameters: vec![],
+            request: None,
+            response: json!({ "type": "object", "properties": { "status": { "const": "ok" } } }),
+            planned: false,
+            handler: get(|| async { Json(json!({ "status": "ok" })) }),
+        },
+        Endpoint {
+            endpoint: "GET /api/v1/openapi.json",
+            scope: None,
+            summary: "This document",
+            description: "The OpenAPI 3.1 description of every route, generated from the route table.",
+            parameters: vec![],
+            request: None,
+            response: json!({ "type": "object" }),
+            planned: false,
+            handler: get(|| async { Json(openapi()) }),
+        },
+        Endpoint {
+            endpoint: "POST /api/v1/keys/verify",
+            scope: None,
+            summary: "Verify an API key",
+            description: "For other services: posts a key and learns whether it is valid now, its company, scopes, \
+                          expiry and remaining rate limit. Counts as a request of that key. Pass `company` (a slug) \
+                          or `scope` to have them checked too.",
+            parameters: vec![],
+            request: Some(json!({ "type": "object", "required": ["key"], "properties": {
+                "key": { "type": "string" }, "company": { "type": "string" }, "scope": { "type": "string" } } })),
+            response: json!({ "type": "object", "required": ["valid"], "properties": {
+                "valid": { "type": "boolean" },
+                "code": { "type": "string", "enum": ["valid", "invalid", "expired", "revoked", "company_disabled",
+                                                     "wrong_company", "missing_scope", "rate_limited"] },
+                "key_id": { "type": "string", "format": "uuid" },
+                "company": { "type": "object", "properties": { "id": { "type": "string" }, "slug": { "type": "string" }, "name": { "type": "string" } } },
+                "scopes": { "type": "array", "items": { "type": "string" } },
+                "expires_at": { "type": ["string", "null"], "format": "date-time" },
+                "rate_limit": { "type": ["object", "null"], "properties": {
+                    "limit": { "type": "integer" }, "remaining": { "type": "integer" }, "reset": { "type": "integer" } } } } }),
+            planned: false,
+            handler: post(verify),
+        },
+        Endpoint {
+            endpoint: "GET /api/v1/company",
+            scope: Some(Scope::ReadCompany),
+            summary: "The key's company",
+            description: "The company the key belongs to.",
+            parameters: vec![],
+            request: None,
+            response: json!({ "type": "object", "properties": {
+                "id": { "type": "string", "format": "uuid" }, "name": { "type": "string" }, "slug": { "type": "string" },
+                "enabled": { "type": "boolean" }, "created_at": ts, "active_users": { "type": "integer" } } }),
+            planned: false,
+            handler: get(company),
+        },
+        Endpoint {
+            endpoint: "GET /api/v1/metrics",
+            scope: Some(Scope::ReadMetrics),
+            summary: "Usage metrics",
+            description: "Users by status, API requests per day for the last 30 days (UTC), and integration deliveries by status.",
+            parameters: vec![],
+            request: None,
+            response: json!({ "type": "object", "properties": {
+                "users": { "type": "object", "additionalProperties": { "type": "integer" } },
+                "api_requests_per_day": { "type": "array", "items": { "type": "object", "properties": {
+                    "day": { "type": "string", "format": "date" }, "requests": { "type": "integer" } } } },
+                "deliveries_by_status": { "type": "object", "additionalProperties": { "type": "integer" } } } }),
+            planned: false,
+            handler: get(metrics),
+        },
+        Endpoint {
+            endpoint: "GET /api/v1/weights/{category}",
+            scope: Some(Scope::ReadWeights),
+            summary: "Weight overrides of a category",
+            description: "The company's SROI or VIS weight overrides.",
+            parameters: vec![path_param("category", "Weight category", &WEIGHT_CATEGORIES)],
+            request: None,
+            response: json!({ "type": "object" }),
+            planned: true,
+            handler: get(weights),
+        },
+        Endpoint {
+            endpoint: "PUT /api/v1/weights/{category}",
+            scope: Some(Scope::WriteWeights),
+            summary: "Replace weight overrides",
+            description: "Validated like the console's editor, with the same history and audit.",
+            parameters: vec![path_param("category", "Weight category", &WEIGHT_CATEGORIES)],
+            request: Some(json!({ "type": "object", "required": ["weights", "reason"], "properties": {
+                "weights": { "type": "object" }, "reason": { "type": "string" } } })),
+            response: json!({ "type": "object" }),
+            planned: true,
+            handler: put(weights),
+        },
+        Endpoint {
+            endpoint: "GET /api/v1/audit-log",
+            scope: Some(Scope::ReadAudit),
+            summary: "The company's audit log",
+            description: "Newest first, with cursor pagination: pass `next_cursor` from one page as `cursor` for the next.",
+            parameters: vec![
+                query_param("action", "An action from the catalogue, such as api_key.create", json!({ "type": "string" })),
+                query_param("actor", "The actor's email", json!({ "type": "string" })),
+                query_param("resource", "Resource type, such as api_key", json!({ "type": "string" })),
+                query_param("resource_id", "Resource id", json!({ "type": "string" })),
+                query_param("severity", "info, warning or error", json!({ "type": "string", "enum": ["info", "warning", "error"] })),
+                query_param("since", "From this time (inclusive, RFC 3339)", ts.clone()),
+                query_param("until", "Before this time (exclusive, RFC 3339)", ts.clone()),
+                query_param("limit", "Rows per page, 1 to 200 (default 50)", json!({ "type": "integer", "minimum": 1, "maximum": 200 })),
+                query_param("cursor", "From the previous page's next_cursor", json!({ "type": "string" })),
+            ],
+            request: None,
+            response: json!({ "type": "object", "properties": {
+                "items": { "type": "array", "items": { "type": "object" } },
+                "next_cursor": { "type": ["string", "null"] } } }),
+            planned: false,
+            handler: get(audit_log),
+        },
+        Endpoint {
+            endpoint: "POST /api/v1/integrations/{platform}/deliveries",
+            scope: Some(Scope::WriteDeliveries),
+            summary: "Queue a delivery",
+            description: "Queues a payload for delivery to the company's integration, with retries.",
+            parameters: vec![path_param("platform", "Integration platform", &PLATFORMS)],
+            request: Some(json!({ "type": "object" })),
+            response: json!({ "type": "object" }),
+            planned: true,
+            handler: post(deliveries),
+        },
+    ]
+}
+
+pub fn router(api: ApiState) -> Router {
+    let mut router = Router::new();
+    for e in endpoints() {
+        let path = e.path();
+        let mut handler = e.handler;
+        if let Some(scope) = e.scope {
+            let guard = Guard { api: api.clone(), scope, endpoint: e.endpoint };
+            handler = handler.route_layer(axum::middleware::from_fn_with_state(guard, authenticate));
+        }
+        router = router.route(path, handler);
+    }
+    router
+        .route("/api/v1", axum::routing::any(unknown))
+        .route("/api/v1/{*rest}", axum::routing::any(unknown))
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                405,
+                "method-not-allowed",
+                "Method not allowed",
+                "This route does not take that method. See /api/v1/openapi.json.",
+            )
+        })
+        .with_state(api)
+}
+
+async fn unknown() -> Problem {
+    Problem::not_found("There is no such API route. See /api/v1/openapi.json for the routes.")
+}
+
+fn internal(meta: &RequestMeta, e: impl std::fmt::Display) -> Problem {
+    tracing::error!(request_id = %meta.request_id, "api: {e}");
+    Problem::internal(&meta.request_id)
+}
+
+fn iso(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+async fn company(
+    State(api): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    Extension(meta): Extension<RequestMeta>,
+) -> Result<Json<Value>, Problem> {
+    let run = async {
+        let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
+        let c = sqlx::query!(
+            r#"SELECT c.id, c.name, c.slug AS "slug!", c.tenant_enabled, c.created_at,
+                      (SELECT count(*) FROM memberships m WHERE m.company_id = c.id AND m.status = 'ACTIVE') AS "active_users!"
+                 FROM companies c WHERE c.id = $1"#,
+            key.company_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok::<_, app::error::AppError>(json!({
+            "id": c.id, "name": c.name, "slug": c.slug, "enabled": c.tenant_enabled,
+            "created_at": iso(c.created_at), "active_users": c.active_users,
+        }))
+    };
+    run.await.map(Json).map_err(|e| internal(&meta, e))
+}
+
+async fn metrics(
+    State(api): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    Extension(meta): Extension<RequestMeta>,
+) -> Result<Json<Value>, Problem> {
+    let run = async {
+        let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
+        let users: BTreeMap<String, i64> = sqlx::query!(
+            r#"SELECT status::text AS "status!", count(*) AS "n!" FROM memberships WHERE company_id = $1 GROUP BY status"#,
+            key.company_id
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| (r.status, r.n))
+        .collect();
+        let per_day: Vec<Value> = sqlx::query!(
+            r#"SELECT to_char(d.day AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS "day!",
+                      coalesce((SELECT sum(g.request_count) FROM api_key_usage g
+                                 WHERE g.company_id = $1 AND g.used_at >= d.day AND g.used_at < d.day + interval '1 day'), 0)::bigint
+                        AS "requests!"
+                 FROM generate_series(date_trunc('day', now(), 'UTC') - interval '29 days',
+                                      date_trunc('day', now(), 'UTC'), interval '1 day') AS d(day)
+                ORDER BY d.day"#,
+            key.company_id
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| json!({ "day": r.day, "requests": r.requests }))
+        .collect();
+        let mut deliveries: BTreeMap<String, i64> =
+            ["queued", "sending", "success", "failed", "retrying"].iter().map(|s| (s.to_string(), 0)).collect();
+        for r in sqlx::query!(
+            r#"SELECT status AS "status!", count(*) AS "n!" FROM integration_delivery_log WHERE company_id = $1 GROUP BY status"#,
+            key.company_id
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            deliveries.insert(r.status, r.n);
+        }
+        tx.commit().await?;
+        Ok::<_, app::error::AppError>(json!({
+            "company": { "id": key.company_id, "slug": key.company_slug },
+            "users": users, "api_requests_per_day": per_day, "deliveries_by_status": deliveries,
+        }))
+    };
+    run.await.map(Json).map_err(|e| internal(&meta, e))
+}
+
+async fn weights(Path(category): Path<String>) -> Problem {
+    if !WEIGHT_CATEGORIES.contains(&category.as_str()) {
+        return Problem::not_found(format!("\u{201c}{category}\u{201d} is not a weight category: use sroi or vis."));
+    }
+    Problem::not_implemented("Weight overrides are not available through the API in this version of Atrium.")
+}
+
+async fn deliveries(Path(platform): Path<String>) -> Problem {
+    if !PLATFORMS.contains(&platform.as_str()) {
+        return Problem::not_found(format!(
+            "\u{201c}{platform}\u{201d} is not an integration platform: use benevity, goodera or workday."
+        ));
+    }
+    Problem::not_implemented("Deliveries cannot be queued through the API in this version of Atrium.")
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    action: Option<String>,
+    actor: Option<String>,
+    resource: Option<String>,
+    resource_id: Option<String>,
+    severity: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn parse_time(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, Problem> {
+    raw.filter(|s| !s.is_empty())
+        .map(|s| {
+            OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+                Problem::bad_request(format!("`{name}` must be an RFC 3339 time, such as 2026-01-31T00:00:00Z."))
+            })
+        })
+        .transpose()
+}
+
+async fn audit_log(
+    State(api): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    Extension(meta): Extension<RequestMeta>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let Query(q) = query.map_err(|e| Problem::bad_request(format!("The query string could not be read: {e}")))?;
+    let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let action = nonempty(&q.action);
+    if let Some(a) = &action {
+        if !app::audit::Action::ALL.iter().any(|k| k.as_str() == a) {
+            return Err(Problem::bad_request(format!("\u{201c}{a}\u{201d} is not an action in the catalogue.")));
+        }
+    }
+    let severity = match nonempty(&q.severity).as_deref() {
+        None => None,
+        Some("info") => Some(Severity::Info),
+        Some("warning") => Some(Severity::Warning),
+        Some("error") => Some(Severity::Error),
+        Some(other) => {
+            return Err(Problem::bad_request(format!(
+                "\u{201c}{other}\u{201d} is not a severity: info, warning or error."
+            )))
+        }
+    };
+    let since = parse_time("since", q.since.as_deref())?;
+    let until = parse_time("until", q.until.as_deref())?;
+    let limit: i64 = match nonempty(&q.limit) {
+        None => 50,
+        Some(l) => l
+            .parse()
+            .ok()
+            .filter(|n| (1..=200).contains(n))
+            .ok_or_else(|| Problem::bad_request("`limit` must be a whole number from 1 to 200."))?,
+    };
+    let cursor = match nonempty(&q.cursor) {
+        None => None,
+        Some(c) => {
+            let parsed = c.split_once('_').and_then(|(t, id)| {
+                let micros: i128 = t.parse().ok()?;
+                let at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).ok()?;
+                Some((at, id.parse::<i64>().ok()?))
+            });
+            Some(parsed.ok_or_else(|| Problem::bad_request("`cursor` is not one this API gave out."))?)
+        }
+    };
+    let run = async {
+        let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
+        let rows = sqlx::query!(
+            r#"SELECT id, "timestamp" AS ts, user_email, user_role::text AS role, action, resource, resource_id,
+                      severity AS "severity: Severity", details, host(ip_address) AS ip, user_agent, request_id
+                 FROM audit_log
+                WHERE company_id = $1
+                  AND ($2::text IS NULL OR action = $2)
+                  AND ($3::text IS NULL OR lower(user_email) = lower($3))
+                  AND ($4::text IS NULL OR resource = $4)
+                  AND ($5::text IS NULL OR resource_id = $5)
+                  AND ($6::audit_severity IS NULL OR severity = $6)
+                  AND ($7::timestamptz IS NULL OR "timestamp" >= $7)
+                  AND ($8::timestamptz IS NULL OR "timestamp" < $8)
+                  AND ($9::timestamptz IS NULL OR ("timestamp", id) < ($9, $10::bigint))
+                ORDER BY "timestamp" DESC, id DESC
+                LIMIT $11"#,
+            key.company_id,
+            action,
+            nonempty(&q.actor),
+            nonempty(&q.resource),
+            nonempty(&q.resource_id),
+            severity as Option<Severity>,
+            since,
+            until,
+            cursor.map(|c| c.0),
+            cursor.map(|c| c.1),
+            limit + 1,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let more = rows.len() as i64 > limit;
+        let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+        let next =
+            if more { rows.last().map(|r| format!("{}_{}", r.ts.unix_timestamp_nanos() / 1000, r.id)) } else { None };
+        let items: Vec<Value> = rows
+            .into_iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "timestamp": iso(r.ts), "actor": { "email": r.user_email, "role": r.role },
+                    "action": r.action, "resource": r.resource, "resource_id": r.resource_id, "severity": r.severity,
+                    "details": r.details, "ip": r.ip, "user_agent": r.user_agent, "request_id": r.request_id,
+                })
+            })
+            .collect();
+        Ok::<_, app::error::AppError>(json!({ "items": items, "next_cursor": next }))
+    };
+    run.await.map(Json).map_err(|e| internal(&meta, e))
+}
+
+#[derive(Deserialize)]
+struct VerifyBody {
+    key: String,
+    company: Option<String>,
+    scope: Option<String>,
+}
+
+async fn verify(State(api): State<ApiState>, req: Request) -> Response {
+    let meta = meta(&req);
+    let from_header = bearer(&req).map(str::to_owned);
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let Ok(bytes) = axum::body::to_bytes(req.into_body(), 16 * 1024).await else {
+        return Problem::bad_request("The body is too large.").into_response();
+    };
+    if !is_json && from_header.is_none() {
+        return Problem::bad_request("Post JSON (Content-Type: application/json) such as {\"key\": \"atr_live_…\"}.")
+            .into_response();
+    }
+    let body: VerifyBody = match serde_json::from_slice::<VerifyBody>(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return Problem::bad_request(format!("The body must be JSON with a \"key\" string: {e}.")).into_response()
+        }
+    };
+    let refused =
+        |code: &str, detail: String| Json(json!({ "valid": false, "code": code, "detail": detail })).into_response();
+    let info = match api.verifier.lookup(&body.key).await {
+        Ok(info) => info,
+        Err(Refusal::Unavailable) => return Problem::refused(&Refusal::Unavailable).into_response(),
+        Err(_) => return refused("invalid", Problem::invalid_key().detail),
+    };
+    api.usage.record(info.id, info.company_id, "POST /api/v1/keys/verify", meta.ip, meta.user_agent.as_deref());
+    if let Err(r) = super::keys::check(&info, OffsetDateTime::now_utc()) {
+        let code = match r {
+            Refusal::Invalid => "invalid",
+            Refusal::Expired(_) => "expired",
+            Refusal::Revoked => "revoked",
+            Refusal::CompanyDisabled => "company_disabled",
+            Refusal::Unavailable => "unavailable",
+        };
+        return refused(code, Problem::refused(&r).detail);
+    }
+    if let Some(slug) = body.company.as_deref().filter(|s| !s.is_empty()) {
+        if slug != info.company_slug {
+            return refused(
+                "wrong_company",
+                format!("This key does not belong to the company \u{201c}{slug}\u{201d}."),
+            );
+        }
+    }
+    if let Some(scope) = body.scope.as_deref().filter(|s| !s.is_empty()) {
+        match Scope::parse(scope) {
+            Some(s) if info.has(s) => {}
+            Some(_) => return refused("missing_scope", Problem::missing_scope(Scope::parse(scope).unwrap()).detail),
+            None => return Problem::bad_request(format!("\u{201c}{scope}\u{201d} is not a scope.")).into_response(),
+        }
+    }
+    let decision = info.rate_limit.map(|limit| api.limiter.check(info.id, limit));
+    if let Some(d) = decision.filter(|d| !d.allowed) {
+        let body = json!({ "valid": false, "code": "rate_limited", "detail": Problem::rate_limited(&d).detail,
+                           "rate_limit": { "limit": d.limit, "remaining": 0, "reset": d.reset, "retry_after": d.retry_after.max(1) } });
+        let mut res = Json(body).into_response();
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after.max(1)));
+        return res;
+    }
+    let body = json!({
+        "valid": true, "code": "valid", "key_id": info.id,
+        "company": { "id": info.company_id, "slug": info.company_slug, "name": info.company_name },
+        "scopes": info.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "expires_at": info.expires_at.map(iso),
+        "rate_limit": decision.map(|d| json!({ "limit": d.limit, "remaining": d.remaining, "reset": d.reset })),
+    });
+    with_limit_headers(Json(body).into_response(), decision)
+}
+
+/// The OpenAPI 3.1 document, from `endpoints()`.
+pub fn openapi() -> Value {
+    let problem = |desc: &str| json!({ "description": desc, "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } });
+    let mut paths = serde_json::Map::new();
+    for e in endpoints() {
+        let mut responses = serde_json::Map::new();
+        responses.insert(
+            "200".into(),
+            json!({ "description": "OK", "content": { "application/json": { "schema": e.response } } }),
+        );
+        if e.method() == "POST" || e.method() == "PUT" {
+            responses.insert("400".into(), problem("The body could not be read"));
+        }
+        if let Some(scope) = e.scope {
+            responses.insert("401".into(), problem("Missing, malformed, unknown, expired or revoked key"));
+            responses.insert(
+                "403".into(),
+                problem(&format!("The key lacks {}, or its company is disabled", scope.as_str())),
+            );
+            responses.insert(
+                "429".into(),
+                json!({ "description": "Rate limit hit; see Retry-After",
+                "headers": { "Retry-After": { "schema": { "type": "integer" } } },
+                "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } }),
+            );
+        }
+        if !e.parameters.is_empty() {
+            responses.insert("404".into(), problem("Unknown path parameter value"));
+        }
+        if e.planned {
+            responses.insert("501".into(), problem("Not available in this version yet"));
+        }
+        let mut op = json!({
+            "operationId": e.endpoint.replace(['/', ' ', '{', '}', '.', '-'], "_").to_lowercase(),
+            "summary": e.summary,
+            "description": e.description,
+            "parameters": e.parameters,
+            "responses": responses,
+            "security": if e.scope.is_some() { json!([{ "bearer": [] }]) } else { json!([]) },
+        });
+        if let Some(scope) = e.scope {
+            op["x-required-scope"] = json!(scope.as_str());
+        }
+        if let Some(req) = &e.request {
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": req } } });
+        }
+        paths
+            .entry(e.path().to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("object")
+            .insert(e.method().to_lowercase(), op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Atrium API", "version": "1",
+                  "description": "Machine access to one company's data. Authenticate with `Authorization: Bearer atr_live_…`. \
+                                  Errors are RFC 9457 problem documents. Keys carry scopes and an optional per-minute rate limit \
+                                  (RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers)." },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "An Atrium API key" } },
+            "schemas": { "Problem": { "type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+                "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" },
+                "detail": { "type": "string" }, "required_scope": { "type": "string" },
+                "retry_after": { "type": "integer" }, "limit": { "type": "integer" } } } },
+        },
+    })
+}
