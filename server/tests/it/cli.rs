@@ -34,24 +34,24 @@ async fn migrate_status_up_down_verify() {
     let db = TestDb::new().await;
     let out = atrium(&db, &["migrate", "status"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("0 applied, 10 pending"), "{}", text(&out));
+    assert!(text(&out).contains("0 applied, 11 pending"), "{}", text(&out));
 
     let out = atrium(&db, &["migrate", "up", "--to", "3"], &[]);
     assert!(text(&out).contains("3 migration(s) applied"), "{}", text(&out));
     let out = atrium(&db, &["migrate", "up"], &[]);
-    assert!(text(&out).contains("7 migration(s) applied"), "{}", text(&out));
+    assert!(text(&out).contains("8 migration(s) applied"), "{}", text(&out));
     let out = atrium(&db, &["migrate", "status"], &[]);
     let t = text(&out);
-    assert!(t.contains("10 applied, 0 pending") && t.contains("rbac_roles") && t.contains("ok "), "{t}");
+    assert!(t.contains("11 applied, 0 pending") && t.contains("rbac_roles") && t.contains("ok "), "{t}");
 
     let out = atrium(&db, &["migrate", "verify"], &[]);
-    assert!(out.status.success() && text(&out).contains("10 verify script(s) passed"), "{}", text(&out));
+    assert!(out.status.success() && text(&out).contains("11 verify script(s) passed"), "{}", text(&out));
 
     // `down` without --to reverts only the latest migration.
     let out = atrium(&db, &["migrate", "down"], &[]);
-    assert!(text(&out).contains("reverted 0010") && text(&out).contains("1 migration(s) reverted"), "{}", text(&out));
+    assert!(text(&out).contains("reverted 0011") && text(&out).contains("1 migration(s) reverted"), "{}", text(&out));
     let out = atrium(&db, &["migrate", "down", "--to", "0"], &[]);
-    assert!(text(&out).contains("9 migration(s) reverted"), "{}", text(&out));
+    assert!(text(&out).contains("10 migration(s) reverted"), "{}", text(&out));
 
     // An edited migration makes status fail loudly.
     atrium(&db, &["migrate", "up"], &[]);
@@ -147,4 +147,46 @@ async fn two_servers_racing_on_an_empty_database_both_come_up() {
     let admins: i64 =
         sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'SUPER_ADMIN'").fetch_one(&pool).await.unwrap();
     assert_eq!(admins, 1);
+}
+
+#[tokio::test]
+async fn api_keys_from_the_command_line_are_printed_once_listed_revoked_and_audited() {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    atrium_server::migrate::up(&pool, None, |_, _| {}).await.unwrap();
+    sqlx::query("INSERT INTO companies (name, slug) VALUES ('Acme', 'acme')").execute(&pool).await.unwrap();
+    let secret = [("ATRIUM_SECRET_KEY", crate::helpers::TEST_SECRET)];
+    let out = atrium(
+        &db,
+        &["api-key", "create", "--company", "acme", "--name", "Deploy bot", "--scopes", "read:company,read:metrics", "--expires-in", "90d"],
+        &secret,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(app::api_keys::secret::ApiKeySecret::parse(&key).is_some(), "stdout is the key alone: {key}");
+    // The stored hash is the one the server derives from the same root secret.
+    let pepper = app::api_keys::secret::Pepper::derive(crate::helpers::TEST_SECRET);
+    let hash = pepper.hash(&app::api_keys::secret::ApiKeySecret::parse(&key).unwrap()).to_vec();
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM api_keys WHERE key_hash = $1").bind(&hash).fetch_one(&pool).await.unwrap();
+
+    let out = atrium(&db, &["api-key", "list", "--company", "acme"], &secret);
+    let t = text(&out);
+    assert!(out.status.success() && t.contains("Deploy bot") && t.contains(&id.to_string()) && t.contains("Active"), "{t}");
+    assert!(!t.contains(&key), "the list never shows the secret");
+
+    let out = atrium(&db, &["api-key", "create", "--company", "nope", "--name", "x", "--scopes", "read:company"], &secret);
+    assert!(!out.status.success() && text(&out).contains("no company has the slug"), "{}", text(&out));
+    let out = atrium(&db, &["api-key", "create", "--company", "acme", "--name", "x", "--scopes", "root"], &secret);
+    assert!(!out.status.success() && text(&out).contains("not a scope"), "{}", text(&out));
+
+    let out = atrium(&db, &["api-key", "revoke", &id.to_string()], &secret);
+    assert!(out.status.success(), "{}", text(&out));
+    let revoked: bool = sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = $1").bind(id).fetch_one(&pool).await.unwrap();
+    assert!(revoked);
+    let actors: Vec<(String, String)> =
+        sqlx::query_as("SELECT action, user_email FROM audit_log WHERE resource = 'api_key' ORDER BY id").fetch_all(&pool).await.unwrap();
+    assert_eq!(
+        actors,
+        vec![("api_key.create".to_string(), "system@atrium".to_string()), ("api_key.revoke".to_string(), "system@atrium".to_string())]
+    );
 }
