@@ -158,7 +158,18 @@ async fn api_keys_from_the_command_line_are_printed_once_listed_revoked_and_audi
     let secret = [("ATRIUM_SECRET_KEY", crate::helpers::TEST_SECRET)];
     let out = atrium(
         &db,
-        &["api-key", "create", "--company", "acme", "--name", "Deploy bot", "--scopes", "read:company,read:metrics", "--expires-in", "90d"],
+        &[
+            "api-key",
+            "create",
+            "--company",
+            "acme",
+            "--name",
+            "Deploy bot",
+            "--scopes",
+            "read:company,read:metrics",
+            "--expires-in",
+            "90d",
+        ],
         &secret,
     );
     assert!(out.status.success(), "{}", text(&out));
@@ -167,26 +178,41 @@ async fn api_keys_from_the_command_line_are_printed_once_listed_revoked_and_audi
     // The stored hash is the one the server derives from the same root secret.
     let pepper = app::api_keys::secret::Pepper::derive(crate::helpers::TEST_SECRET);
     let hash = pepper.hash(&app::api_keys::secret::ApiKeySecret::parse(&key).unwrap()).to_vec();
-    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM api_keys WHERE key_hash = $1").bind(&hash).fetch_one(&pool).await.unwrap();
+    let id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM api_keys WHERE key_hash = $1").bind(&hash).fetch_one(&pool).await.unwrap();
 
     let out = atrium(&db, &["api-key", "list", "--company", "acme"], &secret);
     let t = text(&out);
-    assert!(out.status.success() && t.contains("Deploy bot") && t.contains(&id.to_string()) && t.contains("Active"), "{t}");
+    assert!(
+        out.status.success() && t.contains("Deploy bot") && t.contains(&id.to_string()) && t.contains("Active"),
+        "{t}"
+    );
     assert!(!t.contains(&key), "the list never shows the secret");
 
-    let out = atrium(&db, &["api-key", "create", "--company", "nope", "--name", "x", "--scopes", "read:company"], &secret);
+    let out =
+        atrium(&db, &["api-key", "create", "--company", "nope", "--name", "x", "--scopes", "read:company"], &secret);
     assert!(!out.status.success() && text(&out).contains("no company has the slug"), "{}", text(&out));
     let out = atrium(&db, &["api-key", "create", "--company", "acme", "--name", "x", "--scopes", "root"], &secret);
     assert!(!out.status.success() && text(&out).contains("not a scope"), "{}", text(&out));
 
     let out = atrium(&db, &["api-key", "revoke", &id.to_string()], &secret);
     assert!(out.status.success(), "{}", text(&out));
-    let revoked: bool = sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = $1").bind(id).fetch_one(&pool).await.unwrap();
+    let revoked: bool = sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert!(revoked);
     let actors: Vec<(String, String)> =
-        sqlx::query_as("SELECT action, user_email FROM audit_log WHERE resource = 'api_key' ORDER BY id").fetch_all(&pool).await.unwrap();
+        sqlx::query_as("SELECT action, user_email FROM audit_log WHERE resource = 'api_key' ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(
         actors,
-        vec![("api_key.create".to_string(), "system@atrium".to_string()), ("api_key.revoke".to_string(), "system@atrium".to_string())]
+        vec![
+            ("api_key.create".to_string(), "system@atrium".to_string()),
+            ("api_key.revoke".to_string(), "system@atrium".to_string())
+        ]
     );
 }
