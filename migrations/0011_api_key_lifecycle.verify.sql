@@ -1,9 +1,9 @@
 DO $$
 BEGIN
-  IF to_regprocedure('atrium_api_key_lookup(bytea)') IS NULL THEN
-    RAISE EXCEPTION 'atrium_api_key_lookup(bytea) is missing';
+  IF to_regprocedure('atrium_api_key_lookup(bytea[])') IS NULL THEN
+    RAISE EXCEPTION 'atrium_api_key_lookup(bytea[]) is missing';
   END IF;
-  IF NOT has_function_privilege('atrium_app', 'atrium_api_key_lookup(bytea)', 'EXECUTE') THEN
+  IF NOT has_function_privilege('atrium_app', 'atrium_api_key_lookup(bytea[])', 'EXECUTE') THEN
     RAISE EXCEPTION 'atrium_app cannot run atrium_api_key_lookup';
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'api_keys_changed' AND tgrelid = 'api_keys'::regclass) THEN
