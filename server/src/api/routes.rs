@@ -2,7 +2,7 @@
 //! the OpenAPI document is generated from it, so the two cannot drift apart.
 use super::keys::Refusal;
 use super::problem::Problem;
-use super::{authenticate, bearer, meta, with_limit_headers, ApiState, Caller, Guard};
+use super::{authenticate, meta, with_limit_headers, ApiState, Caller, Guard};
 use app::api_keys::Scope;
 use app::audit::Severity;
 use app::server_ctx::RequestMeta;
@@ -447,7 +447,6 @@ struct VerifyBody {
 
 async fn verify(State(api): State<ApiState>, req: Request) -> Response {
     let meta = meta(&req);
-    let from_header = bearer(&req).map(str::to_owned);
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -456,7 +455,7 @@ async fn verify(State(api): State<ApiState>, req: Request) -> Response {
     let Ok(bytes) = axum::body::to_bytes(req.into_body(), 16 * 1024).await else {
         return Problem::bad_request("The body is too large.").into_response();
     };
-    if !is_json && from_header.is_none() {
+    if !is_json {
         return Problem::bad_request("Post JSON (Content-Type: application/json) such as {\"key\": \"atr_live_…\"}.")
             .into_response();
     }

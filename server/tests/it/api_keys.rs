@@ -540,3 +540,26 @@ async fn the_audit_log_api_filters_and_pages_with_a_stable_cursor() {
         assert_eq!(problem_type(&json(r).await), "/api/v1/problems/bad-request");
     }
 }
+
+#[tokio::test]
+async fn without_javascript_the_new_key_reaches_its_page_once() {
+    let app = spawn_app().await;
+    let (_, c) = admin_of(&app, "Acme", "admin@acme.test").await;
+    let r = c
+        .post(app.url("/api/api-keys/create"))
+        .header("Origin", format!("http://{}", app.addr))
+        .header("Accept", "text/html")
+        .form(&[("slug", "acme"), ("name", "Plain form"), ("scopes[]", "read:company"), ("expiry", "30"), ("rate_limit", "60")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/t/acme/api-keys/") && location.ends_with("?issued=1"), "{location}");
+    let page = app.get(&c, &location).await.text().await.unwrap();
+    let secret = page.split("value=\"atr_live_").nth(1).and_then(|rest| rest.split('"').next()).map(|s| format!("atr_live_{s}"));
+    let secret = secret.unwrap_or_else(|| panic!("the page shows the new key: {page}"));
+    assert_eq!(app.api(Method::GET, "/api/v1/company", Some(&secret)).await.status(), 200);
+    let again = app.get(&c, &location).await.text().await.unwrap();
+    assert!(!again.contains(&secret), "shown once only");
+}
