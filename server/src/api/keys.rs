@@ -59,7 +59,7 @@ struct Cached {
     loaded: Instant,
 }
 
-type Found = Result<Option<KeyInfo>, ()>;
+type Found = Result<Option<Arc<KeyInfo>>, ()>;
 
 struct Lookup {
     hash: [u8; 32],
@@ -102,7 +102,7 @@ impl Verifier {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.lookups.send(Lookup { hash, reply }).await.map_err(|_| Refusal::Unavailable)?;
         let info = answer.await.map_err(|_| Refusal::Unavailable)?.map_err(|_| Refusal::Unavailable)?;
-        let info = Arc::new(info.ok_or(Refusal::Invalid)?);
+        let info = info.ok_or(Refusal::Invalid)?;
         if let Some(cache) = &self.cache {
             let mut map = cache.write().expect("cache lock");
             if self.epoch.load(Ordering::Acquire) == epoch {
@@ -171,9 +171,10 @@ async fn batch_lookups(pool: PgPool, mut queue: tokio::sync::mpsc::Receiver<Look
         tokio::spawn(async move {
             let hashes: Vec<Vec<u8>> = batch.iter().map(|l| l.hash.to_vec()).collect();
             match load(&pool, &hashes).await {
-                Ok(mut found) => {
+                Ok(found) => {
+                    // The same key may be asked for several times in one batch.
                     for l in batch {
-                        let _ = l.reply.send(Ok(found.remove(&l.hash)));
+                        let _ = l.reply.send(Ok(found.get(&l.hash).cloned()));
                     }
                 }
                 Err(e) => {
@@ -188,7 +189,7 @@ async fn batch_lookups(pool: PgPool, mut queue: tokio::sync::mpsc::Receiver<Look
     }
 }
 
-async fn load(pool: &PgPool, hashes: &[Vec<u8>]) -> Result<HashMap<[u8; 32], KeyInfo>, sqlx::Error> {
+async fn load(pool: &PgPool, hashes: &[Vec<u8>]) -> Result<HashMap<[u8; 32], Arc<KeyInfo>>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"SELECT key_hash AS "key_hash!", id AS "id!", company_id AS "company_id!", company_slug AS "company_slug!",
                   company_name AS "company_name!", company_enabled AS "company_enabled!", scopes AS "scopes!",
@@ -204,7 +205,7 @@ async fn load(pool: &PgPool, hashes: &[Vec<u8>]) -> Result<HashMap<[u8; 32], Key
             let hash = <[u8; 32]>::try_from(r.key_hash.as_slice()).ok()?;
             Some((
                 hash,
-                KeyInfo {
+                Arc::new(KeyInfo {
                     id: r.id,
                     company_id: r.company_id,
                     company_slug: r.company_slug,
@@ -214,7 +215,7 @@ async fn load(pool: &PgPool, hashes: &[Vec<u8>]) -> Result<HashMap<[u8; 32], Key
                     rate_limit: r.rate_limit_per_minute.and_then(|n| u32::try_from(n).ok()),
                     expires_at: r.expires_at,
                     revoked_at: r.revoked_at,
-                },
+                }),
             ))
         })
         .collect())

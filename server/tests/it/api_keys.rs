@@ -549,7 +549,13 @@ async fn without_javascript_the_new_key_reaches_its_page_once() {
         .post(app.url("/api/api-keys/create"))
         .header("Origin", format!("http://{}", app.addr))
         .header("Accept", "text/html")
-        .form(&[("slug", "acme"), ("name", "Plain form"), ("scopes[]", "read:company"), ("expiry", "30"), ("rate_limit", "60")])
+        .form(&[
+            ("slug", "acme"),
+            ("name", "Plain form"),
+            ("scopes[]", "read:company"),
+            ("expiry", "30"),
+            ("rate_limit", "60"),
+        ])
         .send()
         .await
         .unwrap();
@@ -557,9 +563,32 @@ async fn without_javascript_the_new_key_reaches_its_page_once() {
     let location = r.headers()["location"].to_str().unwrap().to_string();
     assert!(location.starts_with("/t/acme/api-keys/") && location.ends_with("?issued=1"), "{location}");
     let page = app.get(&c, &location).await.text().await.unwrap();
-    let secret = page.split("value=\"atr_live_").nth(1).and_then(|rest| rest.split('"').next()).map(|s| format!("atr_live_{s}"));
+    let secret =
+        page.split("value=\"atr_live_").nth(1).and_then(|rest| rest.split('"').next()).map(|s| format!("atr_live_{s}"));
     let secret = secret.unwrap_or_else(|| panic!("the page shows the new key: {page}"));
     assert_eq!(app.api(Method::GET, "/api/v1/company", Some(&secret)).await.status(), 200);
     let again = app.get(&c, &location).await.text().await.unwrap();
     assert!(!again.contains(&secret), "shown once only");
+}
+
+#[tokio::test]
+async fn concurrent_first_requests_with_one_key_all_pass() {
+    let app = spawn_app().await;
+    let company = app.company("Acme").await;
+    let (_, key) = app.api_key(company, &["read:company"], None).await;
+    let (_, other) = app.api_key(company, &["read:company"], None).await;
+    for cache in [true, false] {
+        let pepper = app::api_keys::secret::Pepper::derive(TEST_SECRET);
+        let verifier =
+            std::sync::Arc::new(atrium_server::api::keys::Verifier::new(app.app_pool.clone(), pepper, cache));
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let (v, k) = (verifier.clone(), if i % 3 == 0 { other.clone() } else { key.clone() });
+                tokio::spawn(async move { v.verify(&k).await.map(|info| info.id) })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().is_ok(), "cache {cache}: every request of a batch gets its key");
+        }
+    }
 }
