@@ -43,8 +43,19 @@ local body = os.getenv("BENCH_BODY")
 if body and body ~= "" then wrk.body = body; wrk.headers["Content-Type"] = "application/json" end
 local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then wrk.headers["Authorization"] = "Bearer " .. auth end
+-- A fast wrong answer must not count: with BENCH_EXPECT set, a body without it is an error.
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+local expect = os.getenv("BENCH_EXPECT")
+if expect and expect ~= "" then
+  wrong = 0
+  function response(status, headers, body)
+    if not string.find(body, expect, 1, true) then wrong = wrong + 1 end
+  end
+end
 function done(summary, latency, requests)
   local bad = summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  for _, t in ipairs(threads) do bad = bad + (t:get("wrong") or 0) end
   io.write(string.format("JSON{\"requests\":%d,\"seconds\":%f,\"p50\":%f,\"p99\":%f,\"errors\":%d}\n",
     summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000, bad))
 end
@@ -52,9 +63,10 @@ end
 lua_path = os.path.join(tempfile.mkdtemp(), "bench.lua")
 open(lua_path, "w").write(LUA)
 
-def wrk(url, method="GET", body="", auth=""):
+def wrk(url, method="GET", body="", auth="", expect=""):
     out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--timeout", "10s", "-s", lua_path, url],
-                         capture_output=True, text=True, env=dict(os.environ, BENCH_METHOD=method, BENCH_BODY=body, BENCH_AUTH=auth))
+                         capture_output=True, text=True,
+                         env=dict(os.environ, BENCH_METHOD=method, BENCH_BODY=body, BENCH_AUTH=auth, BENCH_EXPECT=expect))
     m = re.search(r"JSON(\{.*\})", out.stdout)
     if not m:
         sys.exit(f"wrk failed: {out.stdout}{out.stderr}")
@@ -102,13 +114,13 @@ try:
 
     server, base = start_atrium("true")
     results["ceiling: GET /api/v1/health (no work)"] = wrk(base + "/api/v1/health")
-    results["verify, cache warm"] = wrk(base + "/api/v1/keys/verify", "POST", verify_body)
+    results["verify, cache warm"] = wrk(base + "/api/v1/keys/verify", "POST", verify_body, expect='"valid":true')
     results["GET /api/v1/company, cache warm"] = wrk(base + "/api/v1/company", auth=key)
     rss = rss_peak_mb(server.pid)
     server.terminate(); server.wait()
 
     server, base = start_atrium("false")
-    results["verify, cache off"] = wrk(base + "/api/v1/keys/verify", "POST", verify_body)
+    results["verify, cache off"] = wrk(base + "/api/v1/keys/verify", "POST", verify_body, expect='"valid":true')
     server.terminate(); server.wait()
 
     # pgbench -S against the same PostgreSQL, same client count.
@@ -136,7 +148,7 @@ try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close(); break
         except OSError:
             time.sleep(0.1)
-    results["bcrypt design: verify (002/M003)"] = wrk(f"http://127.0.0.1:{port}/verify", "POST", json.dumps({"key": bkey}))
+    results["bcrypt design: verify (002/M003)"] = wrk(f"http://127.0.0.1:{port}/verify", "POST", json.dumps({"key": bkey}), expect='"valid":true')
 finally:
     for p in procs:
         if p.poll() is None:
@@ -158,3 +170,6 @@ print(f"verify (warm) / bcrypt design   {warm['rps'] / max(bc['rps'], 0.001):8.0
 print(f"GET /company (warm) / pgbench   {company['rps'] / pgb['rps']:8.2f}x")
 print(f"verify p99 (warm)               {warm['p99']:8.2f} ms (target <= 5)")
 print(f"server peak RSS under load      {rss:8.1f} MB (target <= 100)")
+bad = {k: r["errors"] for k, r in results.items() if r["errors"]}
+if bad:
+    sys.exit(f"errors or wrong answers during the run: {bad}")
