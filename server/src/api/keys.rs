@@ -66,9 +66,10 @@ struct Lookup {
     reply: tokio::sync::oneshot::Sender<Found>,
 }
 
-/// Batched lookups in flight at once; more requests wait and join the next batch. One in
-/// flight measured best on 2 cores (cache off: 50k verifies/s against 39k with two, 28k with four).
-const LOOKUP_QUERIES: usize = 1;
+/// Batched lookups in flight at once; more requests wait and join the next batch. Fewer,
+/// larger batches win on 2 cores (cache off, verifies/s: 1 → 41k, 2 → 44k, 3 → 34k, 4 → 21-26k;
+/// runs vary by about 10%).
+const LOOKUP_QUERIES: usize = 2;
 const MAX_BATCH: usize = 256;
 
 pub struct Verifier {
