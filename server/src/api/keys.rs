@@ -67,9 +67,9 @@ struct Lookup {
 }
 
 /// Batched lookups in flight at once; more requests wait and join the next batch. Fewer,
-/// larger batches win on 2 cores (cache off, verifies/s: 1 → 41k, 2 → 44k, 3 → 34k, 4 → 21-26k;
-/// runs vary by about 10%).
-const LOOKUP_QUERIES: usize = 2;
+/// larger batches win on 2 cores (cache off, verifies/s, back to back: 1 → 38-41k,
+/// 2 → 32-44k, 3 → 34k, 4 → 21-26k).
+const LOOKUP_QUERIES: usize = 1;
 const MAX_BATCH: usize = 256;
 
 pub struct Verifier {
