@@ -225,11 +225,7 @@ pub async fn create_key(
             let issued =
                 queries::create(&mut tx, &state()?.pepper, t.company.id, &t.who(), &request_meta(), &new, None).await?;
             tx.commit().await?;
-            if plain_form_post() {
-                set_flash(&issued).await?;
-                leptos_axum::redirect(&format!("/t/{slug}/api-keys/{}?issued=1", issued.id));
-            }
-            Ok(issued)
+            hand_over(&slug, issued).await
         }
         .await,
     )
@@ -266,14 +262,22 @@ pub async fn roll_key(slug: String, id: Uuid, grace: String) -> Result<IssuedKey
             let issued =
                 queries::roll(&mut tx, &state()?.pepper, t.company.id, id, grace, &t.who(), &request_meta()).await?;
             tx.commit().await?;
-            if plain_form_post() {
-                set_flash(&issued).await?;
-                leptos_axum::redirect(&format!("/t/{slug}/api-keys/{}?issued=1", issued.id));
-            }
-            Ok(issued)
+            hand_over(&slug, issued).await
         }
         .await,
     )
+}
+
+/// A new key goes back to the hydrated page as the answer; a plain form post cannot receive
+/// one, so the key travels once through the session to the key's own page.
+#[cfg(feature = "ssr")]
+async fn hand_over(slug: &str, issued: IssuedKey) -> Result<IssuedKey, AppError> {
+    use crate::server_ctx::*;
+    if plain_form_post() {
+        set_flash(&issued).await?;
+        leptos_axum::redirect(&format!("/t/{slug}/api-keys/{}?issued=1", issued.id));
+    }
+    Ok(issued)
 }
 
 /// The key issued by the last plain form post, once (see `set_flash`).

@@ -470,21 +470,7 @@ pub async fn detail(conn: &mut PgConnection, company: Uuid, id: Uuid) -> Result<
     };
     let from = links.iter().find(|l| Some(l.id) == rolled_from).map(link);
     let to = links.iter().filter(|l| l.rolled_from == Some(id)).map(link).collect();
-    let daily = sqlx::query!(
-        r#"SELECT to_char(d.day AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS "day!",
-                  coalesce((SELECT sum(g.request_count) FROM api_key_usage g
-                             WHERE g.api_key_id = $1 AND g.used_at >= d.day AND g.used_at < d.day + interval '1 day'), 0)::bigint
-                    AS "requests!"
-             FROM generate_series(date_trunc('day', now(), 'UTC') - interval '29 days',
-                                  date_trunc('day', now(), 'UTC'), interval '1 day') AS d(day)
-            ORDER BY d.day"#,
-        id,
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|d| DayCount { day: d.day, requests: d.requests })
-    .collect();
+    let daily = requests_per_day(conn, Some(id), None).await?;
     let callers = sqlx::query!(
         r#"SELECT host(ip_address) AS ip, user_agent, endpoint, sum(request_count)::bigint AS "requests!",
                   max(used_at) AS "last_seen!"
@@ -514,6 +500,29 @@ pub async fn detail(conn: &mut PgConnection, company: Uuid, id: Uuid) -> Result<
         can_write: false,
         can_revoke: false,
     }))
+}
+
+/// Requests per UTC day for the last 30 days, oldest first, every day present: of one key,
+/// or of a whole company.
+pub async fn requests_per_day(
+    conn: &mut PgConnection,
+    key: Option<Uuid>,
+    company: Option<Uuid>,
+) -> Result<Vec<DayCount>, AppError> {
+    let rows = sqlx::query!(
+        r#"SELECT to_char(d.day AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS "day!",
+                  coalesce((SELECT sum(g.request_count) FROM api_key_usage g
+                             WHERE ($1::uuid IS NULL OR g.api_key_id = $1) AND ($2::uuid IS NULL OR g.company_id = $2)
+                               AND g.used_at >= d.day AND g.used_at < d.day + interval '1 day'), 0)::bigint AS "requests!"
+             FROM generate_series(date_trunc('day', now(), 'UTC') - interval '29 days',
+                                  date_trunc('day', now(), 'UTC'), interval '1 day') AS d(day)
+            ORDER BY d.day"#,
+        key,
+        company,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|d| DayCount { day: d.day, requests: d.requests }).collect())
 }
 
 struct LinkRow {

@@ -267,21 +267,7 @@ async fn metrics(
         .into_iter()
         .map(|r| (r.status, r.n))
         .collect();
-        let per_day: Vec<Value> = sqlx::query!(
-            r#"SELECT to_char(d.day AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS "day!",
-                      coalesce((SELECT sum(g.request_count) FROM api_key_usage g
-                                 WHERE g.company_id = $1 AND g.used_at >= d.day AND g.used_at < d.day + interval '1 day'), 0)::bigint
-                        AS "requests!"
-                 FROM generate_series(date_trunc('day', now(), 'UTC') - interval '29 days',
-                                      date_trunc('day', now(), 'UTC'), interval '1 day') AS d(day)
-                ORDER BY d.day"#,
-            key.company_id
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|r| json!({ "day": r.day, "requests": r.requests }))
-        .collect();
+        let per_day = app::api_keys::queries::requests_per_day(&mut tx, None, Some(key.company_id)).await?;
         let mut deliveries: BTreeMap<String, i64> =
             ["queued", "sending", "success", "failed", "retrying"].iter().map(|s| (s.to_string(), 0)).collect();
         for r in sqlx::query!(
@@ -494,7 +480,7 @@ async fn verify(State(api): State<ApiState>, req: Request) -> Response {
     if let Some(scope) = body.scope.as_deref().filter(|s| !s.is_empty()) {
         match Scope::parse(scope) {
             Some(s) if info.has(s) => {}
-            Some(_) => return refused("missing_scope", Problem::missing_scope(Scope::parse(scope).unwrap()).detail),
+            Some(s) => return refused("missing_scope", Problem::missing_scope(s).detail),
             None => return Problem::bad_request(format!("\u{201c}{scope}\u{201d} is not a scope.")).into_response(),
         }
     }
