@@ -17,6 +17,7 @@ pub mod server_ctx;
 pub mod tenancy;
 pub mod ui;
 pub mod users;
+pub mod weights;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags};
@@ -112,6 +113,9 @@ fn Pages() -> impl IntoView {
                 <Route path=path!("/t/:slug/api-keys") view=api_keys::ApiKeyListPage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/api-keys/new") view=api_keys::ApiKeyNewPage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/api-keys/:id") view=api_keys::ApiKeyDetailPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/weights") view=weights::WeightsPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/weights/:category") view=weights::WeightsPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/weights/:category/history") view=weights::WeightHistoryPage ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=users::AcceptInvitePage ssr=SsrMode::Async/>
             </Routes>

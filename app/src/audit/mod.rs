@@ -48,6 +48,14 @@ actions! {
     ApiKeyCreate => "api_key.create",
     ApiKeyRevoke => "api_key.revoke",
     ApiKeyRoll => "api_key.roll",
+    WeightsUpdate => "weights.update",
+    WeightsRestore => "weights.restore",
+    IntegrationUpdate => "integration.update",
+    IntegrationDisable => "integration.disable",
+    IntegrationTestDelivery => "integration.test_delivery",
+    DeliveryReplay => "delivery.replay",
+    DeliveryReplayAll => "delivery.replay_all",
+    SecretRotate => "secret.rotate",
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

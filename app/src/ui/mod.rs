@@ -178,6 +178,8 @@ pub fn Frame(
             tenant.push(NavItem { href: format!("/t/{slug}/users"), label: "Users" });
             tenant.push(NavItem { href: format!("/t/{slug}/roles"), label: "Roles" });
             tenant.push(NavItem { href: format!("/t/{slug}/api-keys"), label: "API keys" });
+            tenant.push(NavItem { href: format!("/t/{slug}/weights"), label: "Weights" });
+            tenant.push(NavItem { href: format!("/t/{slug}/integrations"), label: "Integrations" });
         }
         let admin = me.as_ref().is_some_and(|m| m.role == Role::SuperAdmin);
         let link = move |item: NavItem, path: &str| {

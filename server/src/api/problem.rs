@@ -64,6 +64,12 @@ impl Problem {
         Problem::new(400, "bad-request", "Bad request", detail)
     }
 
+    /// Input that parsed but failed validation: one message per field, as the console shows them.
+    pub fn invalid(errors: std::collections::BTreeMap<String, String>) -> Problem {
+        Problem::new(422, "invalid", "Invalid input", "Some fields are not valid; see `errors`.")
+            .with(json!({ "errors": errors }))
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(404, "not-found", "Not found", detail)
     }

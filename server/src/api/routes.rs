@@ -4,8 +4,12 @@ use super::keys::Refusal;
 use super::problem::Problem;
 use super::{authenticate, meta, with_limit_headers, ApiState, Caller, Guard};
 use app::api_keys::Scope;
-use app::audit::Severity;
+use app::audit::record::Who;
+use app::audit::{Action, Severity};
+use app::error::AppError;
 use app::server_ctx::RequestMeta;
+use app::weights::catalogue::WeightSet;
+use app::weights::Category;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -55,6 +59,11 @@ fn query_param(name: &str, description: &str, schema: Value) -> Value {
 
 pub fn endpoints() -> Vec<Endpoint> {
     let ts = json!({ "type": "string", "format": "date-time" });
+    let weights_schema = json!({ "type": "object", "properties": {
+        "category": { "type": "string", "enum": WEIGHT_CATEGORIES },
+        "overrides": { "type": "object", "additionalProperties": { "type": "number" } },
+        "effective": { "type": "object", "additionalProperties": { "type": "number" } },
+        "updated_at": { "type": ["string", "null"], "format": "date-time" } } });
     vec![
         Endpoint {
             endpoint: "GET /api/v1/health",
@@ -136,9 +145,9 @@ pub fn endpoints() -> Vec<Endpoint> {
             description: "The company's SROI or VIS weight overrides.",
             parameters: vec![path_param("category", "Weight category", &WEIGHT_CATEGORIES)],
             request: None,
-            response: json!({ "type": "object" }),
-            planned: true,
-            handler: get(weights),
+            response: weights_schema.clone(),
+            planned: false,
+            handler: get(get_weights),
         },
         Endpoint {
             endpoint: "PUT /api/v1/weights/{category}",
@@ -148,9 +157,9 @@ pub fn endpoints() -> Vec<Endpoint> {
             parameters: vec![path_param("category", "Weight category", &WEIGHT_CATEGORIES)],
             request: Some(json!({ "type": "object", "required": ["weights", "reason"], "properties": {
                 "weights": { "type": "object" }, "reason": { "type": "string" } } })),
-            response: json!({ "type": "object" }),
-            planned: true,
-            handler: put(weights),
+            response: weights_schema.clone(),
+            planned: false,
+            handler: put(put_weights),
         },
         Endpoint {
             endpoint: "GET /api/v1/audit-log",
@@ -288,11 +297,102 @@ async fn metrics(
     run.await.map(Json).map_err(|e| internal(&meta, e))
 }
 
-async fn weights(Path(category): Path<String>) -> Problem {
-    if !WEIGHT_CATEGORIES.contains(&category.as_str()) {
-        return Problem::not_found(format!("\u{201c}{category}\u{201d} is not a weight category: use sroi or vis."));
+fn weight_category(raw: &str) -> Result<Category, Problem> {
+    Category::parse(raw)
+        .ok()
+        .filter(|c| c.as_str() == raw)
+        .ok_or_else(|| Problem::not_found(format!("\u{201c}{raw}\u{201d} is not a weight category: use sroi or vis.")))
+}
+
+async fn weights_body(
+    conn: &mut sqlx::PgConnection,
+    company: uuid::Uuid,
+    category: Category,
+) -> Result<Value, AppError> {
+    let current = app::weights::queries::current(conn, company, category).await?;
+    let effective = WeightSet::from_json(category, &current.weights)
+        .map(|s| s.effective_json())
+        .unwrap_or_else(|_| current.weights.clone());
+    Ok(json!({
+        "category": category.as_str(),
+        "overrides": current.weights,
+        "effective": effective,
+        "updated_at": current.updated.map(|s| s.iso),
+    }))
+}
+
+async fn get_weights(
+    State(api): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    Extension(meta): Extension<RequestMeta>,
+    Path(category): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let category = weight_category(&category)?;
+    let run = async {
+        let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
+        let body = weights_body(&mut tx, key.company_id, category).await?;
+        tx.commit().await?;
+        Ok::<_, AppError>(body)
+    };
+    run.await.map(Json).map_err(|e| internal(&meta, e))
+}
+
+#[derive(Deserialize)]
+struct WeightsPut {
+    weights: Value,
+    reason: Option<String>,
+}
+
+/// Replaces the overrides, through the same validation, history and audit as the console.
+async fn put_weights(
+    State(api): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    Extension(meta): Extension<RequestMeta>,
+    Path(category): Path<String>,
+    body: Result<Json<WeightsPut>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, Problem> {
+    let category = weight_category(&category)?;
+    let Json(body) = body.map_err(|e| {
+        Problem::bad_request(format!(
+            "The body must be JSON {{\"weights\": {{...}}, \"reason\": \"...\"}}: {}",
+            e.body_text()
+        ))
+    })?;
+    let set = WeightSet::from_json(category, &body.weights);
+    let reason = app::weights::queries::parse_reason(body.reason.as_deref().unwrap_or(""));
+    let (set, reason) = match (set, reason) {
+        (Ok(s), Ok(r)) => (s, r),
+        (set, reason) => {
+            let mut errors = set.err().unwrap_or_default();
+            if let Err(r) = reason {
+                errors.insert("reason".into(), r);
+            }
+            return Err(Problem::invalid(errors));
+        }
+    };
+    let who = Who { email: Some(format!("api-key:{}", key.id)), ..Default::default() };
+    let run = async {
+        let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
+        app::weights::queries::save(
+            &mut tx,
+            key.company_id,
+            &who,
+            &meta,
+            &set,
+            &reason,
+            Action::WeightsUpdate,
+            json!({ "via": "api" }),
+        )
+        .await?;
+        let body = weights_body(&mut tx, key.company_id, category).await?;
+        tx.commit().await?;
+        Ok::<_, AppError>(body)
+    };
+    match run.await {
+        Ok(body) => Ok(Json(body)),
+        Err(AppError::Validation(errors)) => Err(Problem::invalid(errors)),
+        Err(e) => Err(internal(&meta, e)),
     }
-    Problem::not_implemented("Weight overrides are not available through the API in this version of Atrium.")
 }
 
 async fn deliveries(Path(platform): Path<String>) -> Problem {

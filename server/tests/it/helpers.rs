@@ -207,6 +207,10 @@ impl TestApp {
                  (SELECT string_agg(concat_ws(',', id, used_at, expires_at), ';' ORDER BY id) FROM user_tokens),
                  (SELECT string_agg(concat_ws(',', id, revoked_at, tenant_id, acting_company_id), ';' ORDER BY id) FROM sessions),
                  (SELECT string_agg(concat_ws(',', id, name, scopes, expires_at, revoked_at, rate_limit_per_minute), ';' ORDER BY id) FROM api_keys),
+                 (SELECT string_agg(concat_ws(',', company_id, category, weights), ';' ORDER BY company_id, category) FROM weight_overrides),
+                 (SELECT count(*) FROM weight_override_history),
+                 (SELECT string_agg(concat_ws(',', id, enabled, api_endpoint, credentials_encrypted, config), ';' ORDER BY id) FROM integration_configs),
+                 (SELECT string_agg(concat_ws(',', id, status, next_attempt_at, retry_count), ';' ORDER BY id) FROM integration_delivery_log),
                  (SELECT count(*) FROM audit_log WHERE action NOT IN ('platform.read'))))"#,
         )
         .fetch_one(&self.pool)

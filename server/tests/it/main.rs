@@ -10,3 +10,4 @@ mod migrations;
 mod pages;
 mod tenancy;
 mod users;
+mod weights;

@@ -54,6 +54,9 @@ struct World {
     /// An API key in each company, the target of key reads, rolls and revocations.
     key_a: Uuid,
     key_b: Uuid,
+    /// A weight history row in each company, the target of restores.
+    version_a: i64,
+    version_b: i64,
 }
 
 const B_NAME: &str = "Borealis Secret";
@@ -64,6 +67,14 @@ impl World {
         match t {
             Which::Own => self.key_a,
             Which::Other => self.key_b,
+        }
+        .to_string()
+    }
+
+    fn version(&self, t: Which) -> String {
+        match t {
+            Which::Own => self.version_a,
+            Which::Other => self.version_b,
         }
         .to_string()
     }
@@ -88,6 +99,11 @@ impl World {
         }
         .to_string()
     }
+}
+
+/// A changing number, so repeated saves are real changes.
+fn rand_cents() -> u32 {
+    Uuid::new_v4().as_u128() as u32
 }
 
 fn unique(prefix: &str) -> String {
@@ -171,6 +187,29 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
             vec![("slug", w.slug(t).into()), ("id", w.key(t)), ("confirm", "1".into())]
         }),
         ("/api/api-keys/flash-secret", Public, |_, _| vec![]),
+        ("/api/weights/get", Tenant(Some(WeightsRead)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("category", "sroi".into())]
+        }),
+        ("/api/weights/history", Tenant(Some(WeightsRead)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("category", "sroi".into())]
+        }),
+        ("/api/weights/save", Tenant(Some(WeightsWrite)), |w, t| {
+            let value = format!("{}", 20 + rand_cents() % 10);
+            vec![
+                ("slug", w.slug(t).into()),
+                ("category", "sroi".into()),
+                ("values[volunteer_hour_value]", value),
+                ("reason", "Matrix test".into()),
+            ]
+        }),
+        ("/api/weights/restore", Tenant(Some(WeightsWrite)), |w, t| {
+            vec![
+                ("slug", w.slug(t).into()),
+                ("category", "sroi".into()),
+                ("version", w.version(t)),
+                ("reason", "Matrix restore".into()),
+            ]
+        }),
         ("/api/roles/matrix", Tenant(Some(UsersRead)), |w, t| vec![("slug", w.slug(t).into())]),
         ("/api/roles/explain", Tenant(Some(UsersRead)), |w, t| {
             vec![("slug", w.slug(t).into()), ("user", w.target(t)), ("permission", "users.read".into())]
@@ -225,6 +264,11 @@ fn pages() -> Vec<(&'static str, Rule, fn(&World, Which) -> String)> {
         ("/t/:slug/api-keys", Tenant(Some(ApiKeysRead)), |w, t| format!("/t/{}/api-keys", w.slug(t))),
         ("/t/:slug/api-keys/new", Tenant(Some(ApiKeysWrite)), |w, t| format!("/t/{}/api-keys/new", w.slug(t))),
         ("/t/:slug/api-keys/:id", Tenant(Some(ApiKeysRead)), |w, t| format!("/t/{}/api-keys/{}", w.slug(t), w.key(t))),
+        ("/t/:slug/weights", Tenant(Some(WeightsRead)), |w, t| format!("/t/{}/weights", w.slug(t))),
+        ("/t/:slug/weights/:category", Tenant(Some(WeightsRead)), |w, t| format!("/t/{}/weights/vis", w.slug(t))),
+        ("/t/:slug/weights/:category/history", Tenant(Some(WeightsRead)), |w, t| {
+            format!("/t/{}/weights/sroi/history", w.slug(t))
+        }),
     ]
 }
 
@@ -292,7 +336,22 @@ async fn world() -> World {
     let spare = [app.company("Spare One").await, app.company("Spare Two").await];
     let (key_a, key_b) =
         (app.api_key(a, &["read:company"], None).await.0, app.api_key(b, &["read:company"], None).await.0);
-    World { app, clients, a, b, target_a, target_b, spare, key_a, key_b }
+    let mut versions = Vec::new();
+    for company in [a, b] {
+        sqlx::query(
+            "INSERT INTO weight_overrides (company_id, category, weights) VALUES ($1, 'sroi', '{\"deadweight\": 0.3}')",
+        )
+        .bind(company)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        versions.push(
+            app.scalar_i64(&format!("SELECT max(id) FROM weight_override_history WHERE company_id = '{company}'"))
+                .await,
+        );
+    }
+    let (version_a, version_b) = (versions[0], versions[1]);
+    World { app, clients, a, b, target_a, target_b, spare, key_a, key_b, version_a, version_b }
 }
 
 fn assert_no_leak(body: &str, what: &str) {
@@ -315,7 +374,15 @@ async fn every_route_as_every_role_for_own_and_other_company() {
         leptos_axum::generate_route_list(app::App).iter().map(|r| r.path().to_string()).collect();
     let listed_pages: BTreeSet<String> = pages()
         .iter()
-        .map(|p| p.0.replace(":slug", "{slug}").replace(":id", "{id}").replace(":token", "{token}"))
+        .map(|p| {
+            p.0.split('/')
+                .map(|seg| match seg.strip_prefix(':') {
+                    Some(name) => format!("{{{name}}}"),
+                    None => seg.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        })
         .collect();
     assert_eq!(routes, listed_pages, "pages missing from (or stale in) the matrix");
 
