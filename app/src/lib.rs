@@ -11,6 +11,7 @@ pub mod companies;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod integrations;
 pub mod roles;
 #[cfg(feature = "ssr")]
 pub mod server_ctx;
@@ -116,6 +117,10 @@ fn Pages() -> impl IntoView {
                 <Route path=path!("/t/:slug/weights") view=weights::WeightsPage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/weights/:category") view=weights::WeightsPage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/weights/:category/history") view=weights::WeightHistoryPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/integrations") view=integrations::IntegrationsPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/integrations/:platform") view=integrations::IntegrationPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/deliveries") view=integrations::DeliveriesPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/deliveries/:id") view=integrations::DeliveryPage ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=users::AcceptInvitePage ssr=SsrMode::Async/>
             </Routes>

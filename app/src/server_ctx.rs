@@ -18,6 +18,8 @@ pub struct AppState {
     pub production: bool,
     /// Hashes API keys issued from the console (derived from ATRIUM_SECRET_KEY).
     pub pepper: crate::api_keys::secret::Pepper,
+    /// Seals and opens integration credentials (derived from ATRIUM_SECRET_KEY).
+    pub credentials: crate::integrations::crypto::Keyring,
 }
 
 /// Set by the server's middleware on every request.

@@ -22,6 +22,16 @@ pub struct Config {
     /// generated under .data/ in development.
     #[arg(long, env = "ATRIUM_SECRET_KEY", global = true, hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// Earlier root secrets, comma-separated, still accepted for opening integration
+    /// credentials until `atrium rotate-secret` has re-sealed them under the current one.
+    #[arg(long, env = "ATRIUM_SECRET_KEY_PREVIOUS", global = true, hide_env_values = true)]
+    pub secret_key_previous: Option<String>,
+    /// Run the delivery worker inside `atrium serve`.
+    #[arg(long, env = "ATRIUM_WORKER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub worker: bool,
+    /// Deliveries each worker sends at once.
+    #[arg(long, env = "ATRIUM_WORKER_CONCURRENCY", default_value_t = 8, global = true)]
+    pub worker_concurrency: usize,
     /// The public URL, when Atrium sits behind a proxy; https turns on Secure cookies and HSTS.
     #[arg(long, env = "ATRIUM_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
@@ -70,6 +80,21 @@ impl Config {
         write_private(&path, &key)?;
         tracing::info!("generated a development secret key in {}", path.display());
         Ok(key)
+    }
+}
+
+impl Config {
+    /// Seals integration credentials under the current root; opens them under earlier ones too.
+    pub fn keyring(&self) -> anyhow::Result<app::integrations::crypto::Keyring> {
+        let previous: Vec<String> = self
+            .secret_key_previous
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        Ok(app::integrations::crypto::Keyring::new(&self.secret_key()?, &previous))
     }
 }
 

@@ -6,6 +6,7 @@ pub mod api_key_cli;
 pub mod config;
 pub mod maintenance;
 pub mod migrate;
+pub mod outbox;
 pub mod web;
 
 use app::server_ctx::AppState;
@@ -50,7 +51,29 @@ pub fn app_state(pool: PgPool, config: &Config) -> anyhow::Result<AppState> {
         secure_cookies: config.https(),
         production: config.production(),
         pepper: app::api_keys::secret::Pepper::derive(&config.secret_key()?),
+        credentials: config.keyring()?,
     })
+}
+
+/// The delivery worker as configured (`atrium serve` runs one; `atrium worker` runs only that).
+pub fn worker(pool: PgPool, config: &Config) -> anyhow::Result<outbox::Worker> {
+    let cfg = outbox::WorkerConfig { concurrency: config.worker_concurrency.max(1), ..Default::default() };
+    outbox::Worker::new(pool, config.keyring()?, cfg)
+}
+
+/// Runs only the delivery worker, until SIGINT/SIGTERM.
+pub async fn run_worker(config: Config) -> anyhow::Result<()> {
+    let pool = connect(config.database_url()?).await?;
+    anyhow::ensure!(
+        migrate::is_current(&pool).await?,
+        "migrations are pending: run `atrium migrate up` or `atrium serve` first"
+    );
+    let handle = worker(pool.clone(), &config)?.spawn();
+    tracing::info!("delivery worker running ({} at a time)", config.worker_concurrency.max(1));
+    shutdown_signal().await;
+    handle.shutdown().await;
+    pool.close().await;
+    Ok(())
 }
 
 /// Applies pending migrations, then serves until SIGINT/SIGTERM.
@@ -76,6 +99,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let housekeeping = tokio::spawn(maintenance::run_forever(pool.clone()));
     let state = app_state(app_pool.clone(), &config)?;
+    let deliveries = if config.worker { Some(worker(pool.clone(), &config)?.spawn()) } else { None };
     let api = api::Api::start(pool.clone(), app_pool.clone(), state.pepper.clone(), config.api_key_cache).await?;
     let router = web::router(
         state,
@@ -87,6 +111,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     api.shutdown().await;
+    if let Some(w) = deliveries {
+        w.shutdown().await;
+    }
     cleanup.abort();
     housekeeping.abort();
     app_pool.close().await;

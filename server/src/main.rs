@@ -33,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         action: ApiKeyAction,
     },
+    /// Run only the delivery worker (any number may run beside `atrium serve`).
+    Worker,
+    /// Re-encrypt every integration credential under the current ATRIUM_SECRET_KEY. Set the
+    /// old key in ATRIUM_SECRET_KEY_PREVIOUS while this runs; afterwards it can go.
+    RotateSecret,
     /// Load demo companies and users. Refused when ATRIUM_ENV=production.
     Seed {
         #[arg(long, required = true)]
@@ -178,6 +183,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("revoked {id}");
                 }
             }
+            Ok(())
+        }
+        Command::Worker => atrium_server::run_worker(config).await,
+        Command::RotateSecret => {
+            let pool = connect(config.database_url()?).await?;
+            migrate::up(&pool, None, |_, _| {}).await?;
+            let keyring = config.keyring()?;
+            let n = atrium_server::maintenance::rotate_secret(&pool, &keyring).await?;
+            println!("re-encrypted {n} credential set(s) under key version {}", keyring.current_version());
             Ok(())
         }
         Command::Seed { .. } => {

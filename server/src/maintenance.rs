@@ -46,3 +46,29 @@ pub async fn run_forever(pool: PgPool) {
         }
     }
 }
+
+/// `atrium rotate-secret`: re-seals every integration credential under the current key, in
+/// one transaction with its audit row.
+pub async fn rotate_secret(pool: &PgPool, keyring: &app::integrations::crypto::Keyring) -> anyhow::Result<u64> {
+    use app::audit::record::{record, Event, Who};
+    let mut tx = pool.begin().await?;
+    let n = app::integrations::queries::reseal_all(&mut tx, keyring).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let meta = app::server_ctx::RequestMeta { request_id: "cli".into(), ip: None, user_agent: None };
+    record(
+        &mut tx,
+        &Who::system(),
+        &meta,
+        Event {
+            company_id: None,
+            action: app::audit::Action::SecretRotate,
+            resource: "integration_credentials",
+            resource_id: None,
+            severity: app::audit::Severity::Warning,
+            details: serde_json::json!({ "resealed": n, "key_version": keyring.current_version() }),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tx.commit().await?;
+    Ok(n)
+}

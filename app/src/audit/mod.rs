@@ -53,6 +53,7 @@ actions! {
     IntegrationUpdate => "integration.update",
     IntegrationDisable => "integration.disable",
     IntegrationTestDelivery => "integration.test_delivery",
+    DeliveryQueue => "delivery.queue",
     DeliveryReplay => "delivery.replay",
     DeliveryReplayAll => "delivery.replay_all",
     SecretRotate => "secret.rotate",

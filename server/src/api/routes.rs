@@ -7,6 +7,8 @@ use app::api_keys::Scope;
 use app::audit::record::Who;
 use app::audit::{Action, Severity};
 use app::error::AppError;
+use app::integrations::outbox::NewDelivery;
+use app::integrations::Platform;
 use app::server_ctx::RequestMeta;
 use app::weights::catalogue::WeightSet;
 use app::weights::Category;
@@ -188,11 +190,16 @@ pub fn endpoints() -> Vec<Endpoint> {
             endpoint: "POST /api/v1/integrations/{platform}/deliveries",
             scope: Some(Scope::WriteDeliveries),
             summary: "Queue a delivery",
-            description: "Queues a payload for delivery to the company's integration, with retries.",
+            description: "Queues a payload for delivery to the company's integration, signed (Standard Webhooks) and retried with backoff. 202 when queued; 200 with duplicate=true when the same payload went to this integration in the last 24 hours; 409 when the integration is missing or disabled.",
             parameters: vec![path_param("platform", "Integration platform", &PLATFORMS)],
-            request: Some(json!({ "type": "object" })),
-            response: json!({ "type": "object" }),
-            planned: true,
+            request: Some(json!({ "type": "object", "required": ["type", "data"], "properties": {
+                "type": { "type": "string", "description": "Event type, such as volunteer.hours" },
+                "data": { "type": "object" } } })),
+            response: json!({ "type": "object", "properties": {
+                "id": { "type": "integer" }, "webhook_id": { "type": "string", "format": "uuid" },
+                "status": { "type": "string" },
+                "duplicate": { "type": "boolean", "description": "The same payload was queued in the last 24 hours; that delivery is returned" } } }),
+            planned: false,
             handler: post(deliveries),
         },
     ]
@@ -395,13 +402,51 @@ async fn put_weights(
     }
 }
 
-async fn deliveries(Path(platform): Path<String>) -> Problem {
-    if !PLATFORMS.contains(&platform.as_str()) {
-        return Problem::not_found(format!(
+async fn deliveries(
+    State(api): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    Extension(meta): Extension<RequestMeta>,
+    Path(platform): Path<String>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Problem> {
+    let Some(platform) = Platform::parse(&platform) else {
+        return Err(Problem::not_found(format!(
             "\u{201c}{platform}\u{201d} is not an integration platform: use benevity, goodera or workday."
-        ));
+        )));
+    };
+    let Json(body) = body.map_err(|e| {
+        Problem::bad_request(format!(
+            "The body must be JSON {{\"type\": \"...\", \"data\": {{...}}}}: {}",
+            e.body_text()
+        ))
+    })?;
+    let delivery = NewDelivery::from_json(&body).map_err(Problem::invalid)?;
+    let who = Who { email: Some(format!("api-key:{}", key.id)), ..Default::default() };
+    let run = async {
+        let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
+        let queued = app::integrations::outbox::enqueue(
+            &mut tx,
+            key.company_id,
+            platform,
+            &who,
+            &meta,
+            &delivery,
+            Action::DeliveryQueue,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, AppError>(queued)
+    };
+    match run.await {
+        Ok(q) => {
+            let status = if q.duplicate { axum::http::StatusCode::OK } else { axum::http::StatusCode::ACCEPTED };
+            Ok((status, Json(json!(q))).into_response())
+        }
+        Err(AppError::Conflict(msg)) => {
+            Err(Problem::new(409, "integration-unavailable", "Integration unavailable", msg))
+        }
+        Err(e) => Err(internal(&meta, e)),
     }
-    Problem::not_implemented("Deliveries cannot be queued through the API in this version of Atrium.")
 }
 
 #[derive(Deserialize)]

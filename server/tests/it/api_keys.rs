@@ -488,6 +488,7 @@ async fn the_openapi_document_describes_every_route() {
     let company = app.company("Acme").await;
     let (_, all) =
         app.api_key(company, &app::api_keys::Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(), None).await;
+    app.integration(company, app::integrations::Platform::Benevity, "http://127.0.0.1:9/hook").await;
     for (method, path, scope) in expected {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is documented");
@@ -513,7 +514,7 @@ async fn the_openapi_document_describes_every_route() {
             assert_eq!(status, 501, "{method} {path}");
             assert_eq!(problem_type(&json(r).await), "/api/v1/problems/not-implemented");
         } else {
-            assert_eq!(status, 200, "{method} {path}");
+            assert!((200..300).contains(&status), "{method} {path}: {status}");
         }
         if scope.is_some() {
             assert_eq!(client().request(m, app.url(&concrete)).send().await.unwrap().status(), 401, "{method} {path}");

@@ -76,6 +76,10 @@ pub struct TestApp {
 /// The root secret test servers derive their API-key pepper from.
 pub const TEST_SECRET: &str = "test secret key, at least thirty-two characters long";
 
+pub fn test_keyring() -> app::integrations::crypto::Keyring {
+    app::integrations::crypto::Keyring::new(TEST_SECRET, &[])
+}
+
 /// A request that hangs fails the test with its URL instead of stalling the suite.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -104,6 +108,7 @@ pub async fn spawn_app_with(https: bool) -> TestApp {
         secure_cookies: https,
         production: false,
         pepper: pepper.clone(),
+        credentials: test_keyring(),
     };
     let api = atrium_server::api::Api::start(pool.clone(), app_pool.clone(), pepper, true).await.expect("api starts");
     let router =
@@ -267,6 +272,7 @@ impl TestApp {
             secure_cookies: false,
             production: false,
             pepper: pepper.clone(),
+            credentials: test_keyring(),
         };
         let api = atrium_server::api::Api::start(owner, app_pool, pepper, true).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -280,5 +286,106 @@ impl TestApp {
             axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
         });
         (addr, api)
+    }
+}
+
+/// A worker tuned for tests: short timeout, lease and backoff.
+pub fn fast_worker() -> atrium_server::outbox::WorkerConfig {
+    atrium_server::outbox::WorkerConfig {
+        concurrency: 4,
+        lease: std::time::Duration::from_secs(1),
+        timeout: std::time::Duration::from_millis(500),
+        max_attempts: 3,
+        base_backoff: std::time::Duration::from_millis(50),
+        max_backoff: std::time::Duration::from_secs(5),
+        idle_poll: std::time::Duration::from_millis(50),
+    }
+}
+
+impl TestApp {
+    /// An enabled integration of `company` pointing at `endpoint`; returns its signing secret.
+    pub async fn integration(&self, company: Uuid, platform: app::integrations::Platform, endpoint: &str) -> String {
+        let secret = app::integrations::platform::generate_signing_secret();
+        let config = match platform {
+            app::integrations::Platform::Benevity => r#"{"program_id": "prog-1"}"#,
+            app::integrations::Platform::Goodera => r#"{"organization_id": "org-1"}"#,
+            app::integrations::Platform::Workday => r#"{"tenant": "acme"}"#,
+        };
+        let input = app::integrations::queries::ConfigInput::parse(
+            platform,
+            true,
+            endpoint,
+            config,
+            "tok_test_12345678",
+            false,
+            &secret,
+            true,
+        )
+        .unwrap();
+        let meta = app::server_ctx::RequestMeta { request_id: "test".into(), ip: None, user_agent: None };
+        let mut tx = self.pool.begin().await.unwrap();
+        app::integrations::queries::save(
+            &mut tx,
+            &test_keyring(),
+            company,
+            platform,
+            &app::audit::record::Who::system(),
+            &meta,
+            input,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        secret
+    }
+
+    /// Queues a delivery as the system would.
+    pub async fn enqueue(
+        &self,
+        company: Uuid,
+        platform: app::integrations::Platform,
+        data: serde_json::Value,
+    ) -> app::integrations::outbox::Enqueued {
+        let meta = app::server_ctx::RequestMeta { request_id: "test".into(), ip: None, user_agent: None };
+        let delivery = app::integrations::outbox::NewDelivery { event_type: "test.event".into(), data };
+        let mut tx = self.pool.begin().await.unwrap();
+        let q = app::integrations::outbox::enqueue(
+            &mut tx,
+            company,
+            platform,
+            &app::audit::record::Who::system(),
+            &meta,
+            &delivery,
+            app::audit::Action::DeliveryQueue,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        q
+    }
+
+    pub fn worker(&self, cfg: atrium_server::outbox::WorkerConfig) -> atrium_server::outbox::WorkerHandle {
+        atrium_server::outbox::Worker::new(self.pool.clone(), test_keyring(), cfg).unwrap().spawn()
+    }
+
+    pub async fn delivery_status(&self, id: i64) -> String {
+        sqlx::query_scalar("SELECT status FROM integration_delivery_log WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until delivery `id` has `status`, failing with what it is instead.
+    pub async fn wait_for(&self, id: i64, status: &str, within: std::time::Duration) {
+        let start = std::time::Instant::now();
+        loop {
+            let now = self.delivery_status(id).await;
+            if now == status {
+                return;
+            }
+            assert!(start.elapsed() < within, "delivery {id} is {now}, not {status}, after {within:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }

@@ -57,6 +57,9 @@ struct World {
     /// A weight history row in each company, the target of restores.
     version_a: i64,
     version_b: i64,
+    /// A queued delivery in each company.
+    delivery_a: i64,
+    delivery_b: i64,
 }
 
 const B_NAME: &str = "Borealis Secret";
@@ -75,6 +78,14 @@ impl World {
         match t {
             Which::Own => self.version_a,
             Which::Other => self.version_b,
+        }
+        .to_string()
+    }
+
+    fn delivery(&self, t: Which) -> String {
+        match t {
+            Which::Own => self.delivery_a,
+            Which::Other => self.delivery_b,
         }
         .to_string()
     }
@@ -210,6 +221,49 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
                 ("reason", "Matrix restore".into()),
             ]
         }),
+        ("/api/integrations/list", Tenant(Some(IntegrationsRead)), |w, t| vec![("slug", w.slug(t).into())]),
+        ("/api/integrations/get", Tenant(Some(IntegrationsRead)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("platform", "benevity".into())]
+        }),
+        ("/api/integrations/save", Tenant(Some(IntegrationsWrite)), |w, t| {
+            vec![
+                ("slug", w.slug(t).into()),
+                ("platform", "goodera".into()),
+                ("endpoint", "https://hooks.example.com/x".into()),
+                ("config", format!("{{\"organization_id\": \"{}\"}}", unique("org"))),
+            ]
+        }),
+        ("/api/integrations/send-test", Tenant(Some(IntegrationsWrite)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("platform", "benevity".into())]
+        }),
+        ("/api/integrations/disable", Tenant(Some(IntegrationsWrite)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("platform", "benevity".into())]
+        }),
+        ("/api/deliveries/list", Tenant(Some(IntegrationsRead)), |w, t| {
+            vec![
+                ("slug", w.slug(t).into()),
+                ("status", "".into()),
+                ("platform", "".into()),
+                ("from", "".into()),
+                ("to", "".into()),
+            ]
+        }),
+        ("/api/deliveries/get", Tenant(Some(IntegrationsRead)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("id", w.delivery(t))]
+        }),
+        ("/api/deliveries/replay", Tenant(Some(IntegrationsReplay)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("id", w.delivery(t))]
+        }),
+        ("/api/deliveries/replay-failed", Tenant(Some(IntegrationsReplay)), |w, t| {
+            vec![
+                ("slug", w.slug(t).into()),
+                ("platform", "".into()),
+                ("from", "".into()),
+                ("to", "".into()),
+                ("expected", "0".into()),
+                ("confirm", "1".into()),
+            ]
+        }),
         ("/api/roles/matrix", Tenant(Some(UsersRead)), |w, t| vec![("slug", w.slug(t).into())]),
         ("/api/roles/explain", Tenant(Some(UsersRead)), |w, t| {
             vec![("slug", w.slug(t).into()), ("user", w.target(t)), ("permission", "users.read".into())]
@@ -264,6 +318,14 @@ fn pages() -> Vec<(&'static str, Rule, fn(&World, Which) -> String)> {
         ("/t/:slug/api-keys", Tenant(Some(ApiKeysRead)), |w, t| format!("/t/{}/api-keys", w.slug(t))),
         ("/t/:slug/api-keys/new", Tenant(Some(ApiKeysWrite)), |w, t| format!("/t/{}/api-keys/new", w.slug(t))),
         ("/t/:slug/api-keys/:id", Tenant(Some(ApiKeysRead)), |w, t| format!("/t/{}/api-keys/{}", w.slug(t), w.key(t))),
+        ("/t/:slug/integrations", Tenant(Some(IntegrationsRead)), |w, t| format!("/t/{}/integrations", w.slug(t))),
+        ("/t/:slug/integrations/:platform", Tenant(Some(IntegrationsRead)), |w, t| {
+            format!("/t/{}/integrations/benevity", w.slug(t))
+        }),
+        ("/t/:slug/deliveries", Tenant(Some(IntegrationsRead)), |w, t| format!("/t/{}/deliveries", w.slug(t))),
+        ("/t/:slug/deliveries/:id", Tenant(Some(IntegrationsRead)), |w, t| {
+            format!("/t/{}/deliveries/{}", w.slug(t), w.delivery(t))
+        }),
         ("/t/:slug/weights", Tenant(Some(WeightsRead)), |w, t| format!("/t/{}/weights", w.slug(t))),
         ("/t/:slug/weights/:category", Tenant(Some(WeightsRead)), |w, t| format!("/t/{}/weights/vis", w.slug(t))),
         ("/t/:slug/weights/:category/history", Tenant(Some(WeightsRead)), |w, t| {
@@ -351,7 +413,14 @@ async fn world() -> World {
         );
     }
     let (version_a, version_b) = (versions[0], versions[1]);
-    World { app, clients, a, b, target_a, target_b, spare, key_a, key_b, version_a, version_b }
+    let mut deliveries = Vec::new();
+    for company in [a, b] {
+        app.integration(company, app::integrations::Platform::Benevity, "http://127.0.0.1:9/hook").await;
+        deliveries
+            .push(app.enqueue(company, app::integrations::Platform::Benevity, serde_json::json!({"m": 1})).await.id);
+    }
+    let (delivery_a, delivery_b) = (deliveries[0], deliveries[1]);
+    World { app, clients, a, b, target_a, target_b, spare, key_a, key_b, version_a, version_b, delivery_a, delivery_b }
 }
 
 fn assert_no_leak(body: &str, what: &str) {

@@ -108,6 +108,9 @@ async fn seed_is_refused_in_production() {
         site_root: "target/site".into(),
         data_dir: std::env::temp_dir(),
         api_key_cache: true,
+        secret_key_previous: None,
+        worker: false,
+        worker_concurrency: 1,
     };
     let err = atrium_server::accounts::seed_demo(&pool, &config).await.unwrap_err();
     assert!(err.to_string().contains("production"));
