@@ -22,8 +22,8 @@ pub struct Config {
     /// generated under .data/ in development.
     #[arg(long, env = "ATRIUM_SECRET_KEY", global = true, hide_env_values = true)]
     pub secret_key: Option<String>,
-    /// Earlier root secrets, comma-separated, still accepted for opening integration
-    /// credentials until `atrium rotate-secret` has re-sealed them under the current one.
+    /// The previous root secret, still accepted for opening integration credentials until
+    /// `atrium rotate-secret` has re-sealed them under the current one.
     #[arg(long, env = "ATRIUM_SECRET_KEY_PREVIOUS", global = true, hide_env_values = true)]
     pub secret_key_previous: Option<String>,
     /// Run the delivery worker inside `atrium serve`.
@@ -32,6 +32,12 @@ pub struct Config {
     /// Deliveries each worker sends at once.
     #[arg(long, env = "ATRIUM_WORKER_CONCURRENCY", default_value_t = 8, global = true)]
     pub worker_concurrency: usize,
+    /// Attempts before a delivery becomes a dead letter (`failed`).
+    #[arg(long, env = "ATRIUM_WORKER_MAX_ATTEMPTS", default_value_t = 8, global = true)]
+    pub worker_max_attempts: i32,
+    /// The first retry's delay in milliseconds; each later one doubles (with jitter), up to 6 hours.
+    #[arg(long, env = "ATRIUM_WORKER_BACKOFF_MS", default_value_t = 30_000, global = true)]
+    pub worker_backoff_ms: u64,
     /// The public URL, when Atrium sits behind a proxy; https turns on Secure cookies and HSTS.
     #[arg(long, env = "ATRIUM_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
@@ -86,14 +92,8 @@ impl Config {
 impl Config {
     /// Seals integration credentials under the current root; opens them under earlier ones too.
     pub fn keyring(&self) -> anyhow::Result<app::integrations::crypto::Keyring> {
-        let previous: Vec<String> = self
-            .secret_key_previous
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
+        // One previous key, whole: a secret may itself contain commas or spaces.
+        let previous: Vec<String> = self.secret_key_previous.iter().filter(|s| !s.is_empty()).cloned().collect();
         Ok(app::integrations::crypto::Keyring::new(&self.secret_key()?, &previous))
     }
 }

@@ -57,7 +57,12 @@ pub fn app_state(pool: PgPool, config: &Config) -> anyhow::Result<AppState> {
 
 /// The delivery worker as configured (`atrium serve` runs one; `atrium worker` runs only that).
 pub fn worker(pool: PgPool, config: &Config) -> anyhow::Result<outbox::Worker> {
-    let cfg = outbox::WorkerConfig { concurrency: config.worker_concurrency.max(1), ..Default::default() };
+    let cfg = outbox::WorkerConfig {
+        concurrency: config.worker_concurrency.max(1),
+        max_attempts: config.worker_max_attempts.max(1),
+        base_backoff: Duration::from_millis(config.worker_backoff_ms),
+        ..Default::default()
+    };
     outbox::Worker::new(pool, config.keyring()?, cfg)
 }
 

@@ -15,6 +15,23 @@ fn num(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// The keys a change touched, old beside new (a key absent on one side is a default).
+fn changed_only(old: &serde_json::Value, new: &serde_json::Value) -> serde_json::Value {
+    let empty = serde_json::Map::new();
+    let (o, n) = (old.as_object().unwrap_or(&empty), new.as_object().unwrap_or(&empty));
+    let mut before = serde_json::Map::new();
+    let mut after = serde_json::Map::new();
+    for key in o.keys().chain(n.keys()) {
+        if o.get(key) != n.get(key) {
+            if let Some(v) = o.get(key) {
+                before.insert(key.clone(), v.clone());
+            }
+            after.insert(key.clone(), n.get(key).cloned().unwrap_or_else(|| "default".into()));
+        }
+    }
+    serde_json::json!({ "before": before, "after": after })
+}
+
 /// SROI | VIS | History tabs for the category pages.
 #[component]
 fn Tabs(slug: String, category: Category, history: bool) -> impl IntoView {
@@ -47,6 +64,19 @@ fn WeightsEditor() -> impl IntoView {
     let weights =
         Resource::new(move || (category(), save.version().get()), move |(c, _)| get_weights(fetch_slug.clone(), c));
     let field_err = move |key: String| Signal::derive(move || err.get().and_then(|e| e.field_error(&key)));
+    // A saved change's reason belongs to that change: start the next one blank.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if matches!(save.value().get(), Some(Ok(()))) {
+            use leptos::wasm_bindgen::JsCast;
+            if let Some(t) = document()
+                .get_element_by_id("f-reason")
+                .and_then(|el| el.dyn_into::<leptos::web_sys::HtmlTextAreaElement>().ok())
+            {
+                t.set_value("");
+            }
+        }
+    });
     view! {
         <div aria-live="polite">
             {move || (query.with(|q| q.get("saved").is_some()) || matches!(save.value().get(), Some(Ok(()))))
@@ -120,7 +150,7 @@ fn WeightsEditor() -> impl IntoView {
                                     <FormAlert error=Signal::derive(move || err.get().filter(|e| !matches!(e, AppError::Validation(m) if !m.contains_key("form"))))/>
                                     <input type="hidden" name="slug" value=slug.clone()/>
                                     <input type="hidden" name="category" value=c.as_str()/>
-                                    <div class="table-wrap">
+                                    <div class="table-wrap full">
                                         <table class="data weights">
                                             <thead><tr>
                                                 <th scope="col">"Weight"</th><th scope="col" class="num">"Default"</th>
@@ -185,6 +215,7 @@ fn HistoryList() -> impl IntoView {
                     Ok(h) => {
                         let c = h.category;
                         let tabs = view! { <Tabs slug=slug.clone() category=c history=true/> };
+                        let total = h.entries.len();
                         if h.entries.is_empty() {
                             let editor = format!("/t/{slug}/weights/{}", c.as_str());
                             return view! {
@@ -196,20 +227,21 @@ fn HistoryList() -> impl IntoView {
                         view! {
                             {tabs}
                             <ol class="history">
-                                {h.entries.into_iter().map(|e| {
+                                {h.entries.into_iter().enumerate().map(|(i, e)| {
+                                    let ordinal = total - i;
                                     let (verb, tone) = match e.operation.as_str() {
-                                        "INSERT" => ("Overrides created", "success"),
+                                        "INSERT" => ("Overrides created", "neutral"),
                                         "DELETE" => ("Reset to defaults", "warning"),
                                         _ => ("Overrides changed", "neutral"),
                                     };
-                                    let details = serde_json::json!({ "before": e.old, "after": e.new });
+                                    let details = changed_only(&e.old, &e.new);
                                     let slug = slug.clone();
                                     view! {
                                         <li class="card" data-version=e.id>
                                             <div class="card-head">
                                                 <h2>{verb}</h2>
                                                 {e.current.then(|| view! { <crate::ui::Badge text="In force" tone="success"/> })}
-                                                {(!e.current).then(|| view! { <crate::ui::Badge text=format!("Version {}", e.id) tone=tone/> })}
+                                                {(!e.current).then(|| view! { <crate::ui::Badge text=format!("Version {ordinal}") tone=tone/> })}
                                             </div>
                                             <p class="muted"><Time stamp=e.at.clone()/>{format!(" by {}", e.by.clone().unwrap_or_else(|| "an unknown actor".into()))}</p>
                                             <p class="reason">{match e.reason.clone() { Some(r) => format!("\u{201c}{r}\u{201d}"), None => "No reason was given.".into() }}</p>

@@ -216,3 +216,42 @@ async fn api_keys_from_the_command_line_are_printed_once_listed_revoked_and_audi
         ]
     );
 }
+
+#[tokio::test]
+async fn rotate_secret_reseals_and_a_separate_worker_process_delivers_with_the_new_key() {
+    use app::integrations::Platform;
+    const NEW_ROOT: &str = "the operator's new root secret, long enough";
+    let app = crate::helpers::spawn_app().await;
+    let company = app.company("Acme").await;
+    let rx = crate::receiver::Receiver::start().await;
+    let secret = app.integration(company, Platform::Workday, &rx.url).await;
+    let q = app.enqueue(company, Platform::Workday, serde_json::json!({"via": "atrium worker"})).await;
+
+    // Without the old key the credentials cannot be opened, and nothing changes.
+    let out = atrium(&app.db, &["rotate-secret"], &[("ATRIUM_SECRET_KEY", NEW_ROOT)]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("ATRIUM_SECRET_KEY_PREVIOUS"), "{}", text(&out));
+    let out = atrium(
+        &app.db,
+        &["rotate-secret"],
+        &[("ATRIUM_SECRET_KEY", NEW_ROOT), ("ATRIUM_SECRET_KEY_PREVIOUS", crate::helpers::TEST_SECRET)],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("re-encrypted 1 credential set(s)"), "{}", text(&out));
+    assert_eq!(app.audit_count("secret.rotate").await, 1);
+
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_atrium"))
+        .arg("worker")
+        .env("DATABASE_URL", app.db.options.to_url_lossy().as_str())
+        .env("ATRIUM_SECRET_KEY", NEW_ROOT)
+        .env("ATRIUM_DATA_DIR", tempdir())
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    app.wait_for(q.id, "success", Duration::from_secs(15)).await;
+    assert!(crate::receiver::verify(&secret, &rx.hits()[0]), "signed with the same signing secret");
+    // SIGTERM: a clean stop.
+    Command::new("kill").args(["-TERM", &worker.id().to_string()]).status().unwrap();
+    let status = worker.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -111,6 +111,8 @@ async fn seed_is_refused_in_production() {
         secret_key_previous: None,
         worker: false,
         worker_concurrency: 1,
+        worker_max_attempts: 1,
+        worker_backoff_ms: 1,
     };
     let err = atrium_server::accounts::seed_demo(&pool, &config).await.unwrap_err();
     assert!(err.to_string().contains("production"));
