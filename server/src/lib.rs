@@ -17,8 +17,12 @@ use std::time::Duration;
 
 /// The schema owner's pool: migrations, maintenance and the command line.
 pub async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
+    connect_owner(database_url, 4).await
+}
+
+async fn connect_owner(database_url: &str, max: u32) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
-        .max_connections(4)
+        .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
         .connect(database_url)
         .await
@@ -55,8 +59,10 @@ pub fn app_state(pool: PgPool, config: &Config) -> anyhow::Result<AppState> {
     })
 }
 
-/// The delivery worker as configured (`atrium serve` runs one; `atrium worker` runs only that).
-pub fn worker(pool: PgPool, config: &Config) -> anyhow::Result<outbox::Worker> {
+/// The delivery worker as configured (`atrium serve` runs one; `atrium worker` runs only that),
+/// with a pool of its own so deliveries never wait behind requests or housekeeping.
+pub async fn worker(config: &Config) -> anyhow::Result<outbox::Worker> {
+    let pool = connect_owner(config.database_url()?, config.worker_concurrency.max(1) as u32 + 1).await?;
     let cfg = outbox::WorkerConfig {
         concurrency: config.worker_concurrency.max(1),
         max_attempts: config.worker_max_attempts.max(1),
@@ -73,7 +79,7 @@ pub async fn run_worker(config: Config) -> anyhow::Result<()> {
         migrate::is_current(&pool).await?,
         "migrations are pending: run `atrium migrate up` or `atrium serve` first"
     );
-    let handle = worker(pool.clone(), &config)?.spawn();
+    let handle = worker(&config).await?.spawn();
     tracing::info!("delivery worker running ({} at a time)", config.worker_concurrency.max(1));
     shutdown_signal().await;
     handle.shutdown().await;
@@ -104,7 +110,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     });
     let housekeeping = tokio::spawn(maintenance::run_forever(pool.clone()));
     let state = app_state(app_pool.clone(), &config)?;
-    let deliveries = if config.worker { Some(worker(pool.clone(), &config)?.spawn()) } else { None };
+    let deliveries = if config.worker { Some(worker(&config).await?.spawn()) } else { None };
     let api = api::Api::start(pool.clone(), app_pool.clone(), state.pepper.clone(), config.api_key_cache).await?;
     let router = web::router(
         state,

@@ -89,7 +89,6 @@ impl WorkerHandle {
 struct Claimed {
     id: i64,
     company_id: Uuid,
-    config_id: Uuid,
     platform: String,
     webhook_id: Uuid,
     payload: Value,
@@ -188,26 +187,28 @@ impl Worker {
         let _ = tokio::time::timeout(self.cfg.timeout + Duration::from_secs(1), drain).await;
     }
 
+    /// A claimed row's `next_attempt_at` is its lease's end, so one condition on the queue's
+    /// partial index finds both due deliveries and abandoned claims, in order.
     async fn claim(&self, n: i64) -> Result<Vec<Claimed>, sqlx::Error> {
         let lease = self.cfg.lease.as_secs_f64();
         let rows = sqlx::query!(
             r#"WITH due AS (
                  SELECT d.id, d.status AS prev_status FROM integration_delivery_log d
-                   JOIN integration_configs c ON c.id = d.integration_config_id
-                  WHERE c.enabled
-                    AND ((d.status IN ('queued', 'retrying') AND d.next_attempt_at <= now())
-                         OR (d.status = 'sending' AND d.lease_expires_at < now()))
+                  WHERE d.status IN ('queued', 'retrying', 'sending') AND d.next_attempt_at <= now()
+                    AND EXISTS (SELECT 1 FROM integration_configs c WHERE c.id = d.integration_config_id AND c.enabled)
                   ORDER BY d.next_attempt_at
                   LIMIT $1
                   FOR UPDATE OF d SKIP LOCKED)
                UPDATE integration_delivery_log d
                   SET status = 'sending', lease_token = gen_random_uuid(),
-                      lease_expires_at = now() + make_interval(secs => $2), retry_count = d.retry_count + 1
+                      lease_expires_at = now() + make_interval(secs => $2),
+                      next_attempt_at = now() + make_interval(secs => $2),
+                      retry_count = d.retry_count + 1
                  FROM due, integration_configs c
                 WHERE d.id = due.id AND c.id = d.integration_config_id
             RETURNING d.id, d.company_id, d.platform, d.webhook_id, d.payload, d.created_at,
                       d.lease_token AS "lease_token!", d.retry_count, due.prev_status AS "prev_status!",
-                      c.id AS config_id, c.api_endpoint, c.credentials_encrypted, c.credentials_key_version"#,
+                      c.api_endpoint, c.credentials_encrypted, c.credentials_key_version"#,
             n,
             lease,
         )
@@ -218,7 +219,6 @@ impl Worker {
             .map(|r| Claimed {
                 id: r.id,
                 company_id: r.company_id,
-                config_id: r.config_id,
                 platform: r.platform,
                 webhook_id: r.webhook_id,
                 payload: r.payload,
@@ -332,15 +332,42 @@ impl Worker {
         };
         let delay = (!success && !last).then(|| self.next_delay(c.attempt, o.retry_after));
         let next_ms = delay.map(|d| d.as_millis() as f64);
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query!(
-            r#"UPDATE integration_delivery_log
-                  SET status = $3::text, delivered_at = CASE WHEN $3::text = 'success' THEN now() ELSE delivered_at END,
-                      next_attempt_at = CASE WHEN $4::float8 IS NULL THEN next_attempt_at
-                                             ELSE now() + make_interval(secs => $4 / 1000.0) END,
-                      lease_token = NULL, lease_expires_at = NULL,
-                      response_status = $5, response_body = $6, duration_ms = $7, error_message = $8
-                WHERE id = $1 AND lease_token = $2"#,
+        let sync = match status {
+            "success" => "success",
+            "failed" => "failed",
+            _ => "pending",
+        };
+        // One statement, so one round trip and its own transaction: the outcome lands only if
+        // our lease token still holds (otherwise another worker owns the delivery now), with
+        // the attempt, the attempt a dead worker never recorded, and the config's last sync.
+        // The config row is written only when its status or error changes, or a second has
+        // passed: every delivery of a busy integration would otherwise queue on that one row.
+        sqlx::query!(
+            r#"WITH done AS (
+                 UPDATE integration_delivery_log
+                    SET status = $3::text, delivered_at = CASE WHEN $3::text = 'success' THEN now() ELSE delivered_at END,
+                        next_attempt_at = CASE WHEN $4::float8 IS NULL THEN next_attempt_at
+                                               ELSE now() + make_interval(secs => $4 / 1000.0) END,
+                        lease_token = NULL, lease_expires_at = NULL,
+                        response_status = $5, response_body = $6, duration_ms = $7, error_message = $8
+                  WHERE id = $1 AND lease_token = $2
+              RETURNING id, company_id, integration_config_id),
+               lost AS (
+                 INSERT INTO integration_delivery_attempts (delivery_id, company_id, attempt, started_at, duration_ms, error, outcome)
+                 SELECT id, company_id, $9 - 1, now() - make_interval(secs => $12), 0,
+                        'no result: the worker stopped before recording a response, and its lease expired', 'retry'
+                   FROM done WHERE $13 AND $9 > 1),
+               attempt AS (
+                 INSERT INTO integration_delivery_attempts
+                   (delivery_id, company_id, attempt, started_at, duration_ms, response_status, response_excerpt, error, outcome)
+                 SELECT id, company_id, $9, $10, $7, $5, $6, $8, $11 FROM done),
+               synced AS (
+                 UPDATE integration_configs c SET last_synced_at = now(), last_sync_status = $14, error_message = $8
+                   FROM done
+                  WHERE c.id = done.integration_config_id
+                    AND (c.last_synced_at IS NULL OR c.last_synced_at < now() - interval '1 second'
+                         OR c.last_sync_status IS DISTINCT FROM $14 OR c.error_message IS DISTINCT FROM $8))
+               SELECT count(*) AS "n!" FROM done"#,
             c.id,
             c.lease_token,
             status,
@@ -349,59 +376,16 @@ impl Worker {
             o.excerpt.as_deref(),
             o.duration_ms,
             o.error.as_deref(),
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            // Our lease ran out and another worker owns the delivery now.
-            tx.rollback().await?;
-            return Ok(());
-        }
-        if c.took_over && c.attempt > 1 {
-            sqlx::query!(
-                "INSERT INTO integration_delivery_attempts
-                   (delivery_id, company_id, attempt, started_at, duration_ms, error, outcome)
-                 VALUES ($1, $2, $3, now() - make_interval(secs => $4), 0, $5, 'retry')",
-                c.id,
-                c.company_id,
-                c.attempt - 1,
-                self.cfg.lease.as_secs_f64(),
-                "no result: the worker stopped before recording a response, and its lease expired",
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query!(
-            "INSERT INTO integration_delivery_attempts
-               (delivery_id, company_id, attempt, started_at, duration_ms, response_status, response_excerpt, error, outcome)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            c.id,
-            c.company_id,
             c.attempt,
             o.started,
-            o.duration_ms,
-            o.status.map(i32::from),
-            o.excerpt.as_deref(),
-            o.error.as_deref(),
             outcome,
-        )
-        .execute(&mut *tx)
-        .await?;
-        let sync = match status {
-            "success" => "success",
-            "failed" => "failed",
-            _ => "pending",
-        };
-        sqlx::query!(
-            "UPDATE integration_configs SET last_synced_at = now(), last_sync_status = $2, error_message = $3 WHERE id = $1",
-            c.config_id,
+            self.cfg.lease.as_secs_f64(),
+            c.took_over,
             sync,
-            o.error.as_deref(),
         )
-        .execute(&mut *tx)
+        .fetch_one(&self.pool)
         .await?;
-        tx.commit().await
+        Ok(())
     }
 }
 
