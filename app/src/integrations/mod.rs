@@ -229,6 +229,8 @@ pub struct DeliveryList {
     pub rows: Vec<DeliveryRow>,
     /// Failed deliveries matching the filter (what "Replay all failed" would send).
     pub failed: i64,
+    /// Every status with its count, for the platform and dates chosen.
+    pub by_status: Vec<(DeliveryStatus, i64)>,
     /// Pass as `before` for the next (older) page.
     pub next: Option<i64>,
     pub can_replay: bool,
@@ -390,9 +392,10 @@ pub async fn list_deliveries(
             let mut tx = t.tx().await?;
             let (rows, next) = outbox::list(&mut tx, t.company.id, &filter, before).await?;
             let failed = outbox::count_failed(&mut tx, t.company.id, &filter).await?;
+            let by_status = outbox::by_status(&mut tx, t.company.id, &filter).await?;
             tx.commit().await?;
             let can_replay = t.require(Permission::IntegrationsReplay).await.is_ok();
-            Ok(DeliveryList { rows, failed, next, can_replay })
+            Ok(DeliveryList { rows, failed, by_status, next, can_replay })
         }
         .await,
     )

@@ -235,6 +235,31 @@ pub async fn count_failed(conn: &mut PgConnection, company: Uuid, filter: &Deliv
     .await?)
 }
 
+/// Deliveries matching the filter's platform and dates, by status (every status present).
+pub async fn by_status(
+    conn: &mut PgConnection,
+    company: Uuid,
+    filter: &DeliveryFilter,
+) -> Result<Vec<(DeliveryStatus, i64)>, AppError> {
+    let (from, to) = bounds(filter);
+    let rows = sqlx::query!(
+        r#"SELECT status AS "status!", count(*) AS "n!" FROM integration_delivery_log
+            WHERE company_id = $1 AND ($2::text IS NULL OR platform = $2)
+              AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at < $4)
+            GROUP BY status"#,
+        company,
+        filter.platform.map(|p| p.as_str()),
+        from,
+        to,
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(DeliveryStatus::ALL
+        .into_iter()
+        .map(|s| (s, rows.iter().find(|r| r.status == s.as_str()).map_or(0, |r| r.n)))
+        .collect())
+}
+
 pub async fn detail(conn: &mut PgConnection, company: Uuid, id: i64) -> Result<DeliveryDetail, AppError> {
     let r = sqlx::query!(
         r#"SELECT id, platform, status, payload->>'type' AS payload_type, webhook_id, created_at, delivered_at,

@@ -235,6 +235,10 @@ pub async fn save(
         "not set"
     };
     let after = public_view(input.enabled, Some(&input.endpoint), &input.config, cred_label);
+    if existing.is_some() && before == after {
+        // Saved as it was: nothing to write, nothing to audit.
+        return Ok(());
+    }
     let sealed = changed.then(|| {
         let plain = serde_json::to_vec(&creds).expect("credentials serialize");
         keyring.seal(company, platform.as_str(), &plain)

@@ -72,6 +72,35 @@ fn DeliveryTable(rows: Vec<DeliveryRow>, slug: String, #[prop(optional)] show_pl
     }
 }
 
+/// Deliveries by status: one stacked bar (inline SVG) and a legend whose entries filter the list.
+#[component]
+fn StatusBar(counts: Vec<(DeliveryStatus, i64)>, href: String) -> impl IntoView {
+    let total: i64 = counts.iter().map(|c| c.1).sum();
+    let mut x = 0.0;
+    let bars = counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| {
+            let w = *n as f64 / total.max(1) as f64 * 100.0;
+            let rect = view! { <rect x=format!("{x:.3}") y="0" width=format!("{w:.3}") height="10" class=format!("bar-{}", s.tone())/> };
+            x += w;
+            rect
+        })
+        .collect_view();
+    view! {
+        <div class="status-bar">
+            <svg viewBox="0 0 100 10" preserveAspectRatio="none" role="img"
+                aria-label=format!("{total} deliveries by status")>{bars}</svg>
+            <ul class="legend">
+                {counts.into_iter().map(|(s, n)| view! {
+                    <li><a href=format!("{href}&status={}", s.as_str())><span class=format!("dot bar-{}", s.tone())></span>
+                        {format!("{} {n}", s.label())}</a></li>
+                }).collect_view()}
+            </ul>
+        </div>
+    }
+}
+
 #[component]
 pub fn IntegrationsPage() -> impl IntoView {
     view! { <TenantPage title="Integrations"><IntegrationCards/></TenantPage> }
@@ -375,7 +404,9 @@ fn DeliveryList() -> impl IntoView {
                             let q = format!("{base}?status={}&platform={}&from={}&to={}&before={b}", status_q, platform0, from0, to0);
                             view! { <a class="btn btn-secondary btn-sm" href=q>"Older"</a> }
                         });
+                        let legend_href = format!("{base}?platform={}&from={}&to={}", platform0, from0, to0);
                         view! {
+                            <StatusBar counts=l.by_status.clone() href=legend_href/>
                             <div class="toolbar">{replay}</div>
                             <DeliveryTable rows=l.rows slug=slug.clone() show_platform=true/>
                             <div class="pager">{older}</div>

@@ -329,6 +329,7 @@ async fn failed_deliveries_are_replayed_one_at_a_time_or_all_at_once_with_a_conf
     // The pages: the list filters, and a delivery shows its attempts.
     let page = app.get(&c, "/t/acme/deliveries?status=success&platform=benevity").await.text().await.unwrap();
     assert!(page.contains(&format!("#{}", q[0].id)) && page.contains("Delivered"), "{page}");
+    assert!(page.contains("Delivered 3") && page.contains("Failed 0"), "the status bar counts: {page}");
     let page = app.get(&c, "/t/acme/deliveries?status=failed").await.text().await.unwrap();
     assert!(page.contains("No deliveries match"), "{page}");
     let page = app.get(&c, &format!("/t/acme/deliveries/{}", q[1].id)).await.text().await.unwrap();

@@ -193,6 +193,20 @@ async fn credentials_are_sealed_and_never_reach_the_browser_the_audit_log_or_a_d
     .unwrap();
     assert_eq!(last["after"]["api_endpoint"], "https://hooks.goodera.example/v2");
     assert!(last["after"].get("credentials").is_none(), "credentials did not change: {last}");
+    // Saving exactly what is there writes nothing and audits nothing.
+    let audits = app.audit_count("integration.update").await;
+    let r = save(
+        &app,
+        &c,
+        &[
+            ("endpoint", "https://hooks.goodera.example/v2"),
+            ("config", r#"{"organization_id": "org-7"}"#),
+            ("enabled", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.audit_count("integration.update").await, audits);
 }
 
 #[tokio::test]
