@@ -1,13 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { email, password, shoot, hydrated } from './helpers';
-
-async function signIn(page: Page) {
-  await page.goto('/login');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/admin$/);
-}
+import { shoot, hydrated, signIn } from './helpers';
 
 test('create a key, copy it, call the API with it, revoke it, and see the call fail', async ({ page, context }) => {
   const problems: string[] = [];

@@ -21,3 +21,12 @@ export async function shoot(page: Page, name: string) {
 export async function hydrated(page: Page) {
   await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
 }
+
+/** Signs in as the e2e super-admin, who lands on /admin. */
+export async function signIn(page: Page) {
+  await page.goto('/login');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/admin$/);
+}

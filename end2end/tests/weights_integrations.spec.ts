@@ -2,15 +2,7 @@ import { test, expect, Page } from '@playwright/test';
 import * as http from 'http';
 import * as crypto from 'crypto';
 import { AddressInfo } from 'net';
-import { email, password, shoot, hydrated } from './helpers';
-
-async function signIn(page: Page) {
-  await page.goto('/login');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/admin$/);
-}
+import { shoot, hydrated, signIn } from './helpers';
 
 async function newCompany(page: Page, name: string, slug: string, first: string) {
   await page.goto('/admin/companies/new');

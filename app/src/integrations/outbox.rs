@@ -146,7 +146,7 @@ pub async fn enqueue(
     )
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query!("SELECT pg_notify($1, '') AS sent", CHANNEL).fetch_one(&mut *conn).await?;
+    notify(conn).await?;
     record(
         conn,
         who,
@@ -295,6 +295,28 @@ pub async fn detail(conn: &mut PgConnection, company: Uuid, id: i64) -> Result<D
     Ok(DeliveryDetail { row, payload, attempts, can_replay: false })
 }
 
+/// Queues deliveries again from their first attempt (their webhook ids stay), and wakes the
+/// workers.
+async fn requeue(conn: &mut PgConnection, company: Uuid, ids: &[i64]) -> Result<u64, AppError> {
+    let n = sqlx::query!(
+        "UPDATE integration_delivery_log SET status = 'queued', retry_count = 0, next_attempt_at = now(),
+                lease_expires_at = NULL, lease_token = NULL, error_message = NULL
+          WHERE company_id = $1 AND id = ANY($2)",
+        company,
+        ids
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    notify(conn).await?;
+    Ok(n)
+}
+
+async fn notify(conn: &mut PgConnection) -> Result<(), AppError> {
+    sqlx::query!("SELECT pg_notify($1, '') AS sent", CHANNEL).fetch_one(conn).await?;
+    Ok(())
+}
+
 /// Sends a finished delivery again, under the same webhook-id so the receiver can dedupe.
 pub async fn replay(
     conn: &mut PgConnection,
@@ -316,16 +338,7 @@ pub async fn replay(
             "Delivery {id} is {status}; only finished deliveries can be replayed."
         )));
     }
-    sqlx::query!(
-        "UPDATE integration_delivery_log SET status = 'queued', retry_count = 0, next_attempt_at = now(),
-                lease_expires_at = NULL, lease_token = NULL, error_message = NULL
-          WHERE company_id = $1 AND id = $2",
-        company,
-        id
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!("SELECT pg_notify($1, '') AS sent", CHANNEL).fetch_one(&mut *conn).await?;
+    requeue(conn, company, &[id]).await?;
     record(
         conn,
         who,
@@ -374,17 +387,7 @@ pub async fn replay_failed(
     if ids.is_empty() {
         return Err(AppError::Conflict("There are no failed deliveries to replay.".into()));
     }
-    let n = sqlx::query!(
-        "UPDATE integration_delivery_log SET status = 'queued', retry_count = 0, next_attempt_at = now(),
-                lease_expires_at = NULL, lease_token = NULL, error_message = NULL
-          WHERE company_id = $1 AND id = ANY($2)",
-        company,
-        &ids
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    sqlx::query!("SELECT pg_notify($1, '') AS sent", CHANNEL).fetch_one(&mut *conn).await?;
+    let n = requeue(conn, company, &ids).await?;
     record(
         conn,
         who,

@@ -92,12 +92,6 @@ pub struct HistoryView {
     pub can_write: bool,
 }
 
-/// Weight-key field errors from the catalogue, as the one error type.
-#[cfg(feature = "ssr")]
-pub fn invalid(errors: catalogue::WeightErrors) -> AppError {
-    AppError::Validation(errors)
-}
-
 #[server(endpoint = "weights/get")]
 pub async fn get_weights(slug: String, category: String) -> Result<WeightsView, AppError> {
     use crate::server_ctx::*;
@@ -142,18 +136,9 @@ pub async fn save_weights(
         async {
             let category = Category::parse(&category)?;
             let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsWrite).await?;
-            let set = catalogue::WeightSet::from_form(category, &values.unwrap_or_default());
-            let reason = queries::parse_reason(&reason);
-            let (set, reason) = match (set, reason) {
-                (Ok(s), Ok(r)) => (s, r),
-                (set, reason) => {
-                    let mut errors = set.err().unwrap_or_default();
-                    if let Err(r) = reason {
-                        errors.insert("reason".into(), r);
-                    }
-                    return Err(invalid(errors));
-                }
-            };
+            let (set, reason) =
+                queries::parse_change(catalogue::WeightSet::from_form(category, &values.unwrap_or_default()), &reason)
+                    .map_err(AppError::Validation)?;
             let mut tx = t.tx().await?;
             queries::save(
                 &mut tx,

@@ -25,6 +25,23 @@ pub fn parse_reason(raw: &str) -> Result<String, String> {
     Ok(reason.to_string())
 }
 
+/// A change as submitted: the weights and the reason, both checked, every problem reported.
+pub fn parse_change(
+    set: Result<WeightSet, super::catalogue::WeightErrors>,
+    reason: &str,
+) -> Result<(WeightSet, String), super::catalogue::WeightErrors> {
+    match (set, parse_reason(reason)) {
+        (Ok(s), Ok(r)) => Ok((s, r)),
+        (set, reason) => {
+            let mut errors = set.err().unwrap_or_default();
+            if let Err(r) = reason {
+                errors.insert("reason".into(), r);
+            }
+            Err(errors)
+        }
+    }
+}
+
 pub struct Current {
     pub weights: Value,
     pub updated: Option<Stamp>,

@@ -365,18 +365,11 @@ async fn put_weights(
             e.body_text()
         ))
     })?;
-    let set = WeightSet::from_json(category, &body.weights);
-    let reason = app::weights::queries::parse_reason(body.reason.as_deref().unwrap_or(""));
-    let (set, reason) = match (set, reason) {
-        (Ok(s), Ok(r)) => (s, r),
-        (set, reason) => {
-            let mut errors = set.err().unwrap_or_default();
-            if let Err(r) = reason {
-                errors.insert("reason".into(), r);
-            }
-            return Err(Problem::invalid(errors));
-        }
-    };
+    let (set, reason) = app::weights::queries::parse_change(
+        WeightSet::from_json(category, &body.weights),
+        body.reason.as_deref().unwrap_or(""),
+    )
+    .map_err(Problem::invalid)?;
     let who = Who { email: Some(format!("api-key:{}", key.id)), ..Default::default() };
     let run = async {
         let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
