@@ -38,6 +38,8 @@ test('create a key, copy it, call the API with it, revoke it, and see the call f
   await page.getByRole('button', { name: 'Copy' }).click();
   await expect(page.getByRole('button', { name: 'Copied' })).toBeVisible();
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
+  await expect(page.getByRole('button', { name: 'Create key' })).toBeHidden();
+  await expect(page.getByRole('link', { name: 'Create another key' })).toBeVisible();
   await shoot(page, '14-api-key-issued');
 
   // The key opens the REST API.

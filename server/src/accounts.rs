@@ -117,6 +117,35 @@ pub async fn first_run_superadmin(pool: &PgPool, config: &Config, addr: std::net
 }
 
 /// Demo companies, each with an admin, a manager and a viewer.
+/// A first SROI override with its history row, so the weights pages have something to show.
+async fn seed_weights(pool: &PgPool, company: uuid::Uuid, meta: &app::server_ctx::RequestMeta) -> anyhow::Result<()> {
+    use app::weights::{catalogue::WeightSet, Category};
+    let exists = sqlx::query_scalar!("SELECT count(*) AS \"n!\" FROM weight_overrides WHERE company_id = $1", company)
+        .fetch_one(pool)
+        .await?;
+    if exists > 0 {
+        return Ok(());
+    }
+    let set =
+        WeightSet::from_json(Category::Sroi, &serde_json::json!({ "volunteer_hour_value": 34.79, "deadweight": 0.15 }))
+            .map_err(|e| anyhow::anyhow!("demo weights: {e:?}"))?;
+    let mut tx = pool.begin().await?;
+    app::weights::queries::save(
+        &mut tx,
+        company,
+        &Who::system(),
+        meta,
+        &set,
+        "Demo data: the 2025 Independent Sector rate",
+        app::audit::Action::WeightsUpdate,
+        serde_json::json!({}),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn seed_demo(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     anyhow::ensure!(!config.production(), "seed --demo is refused when ATRIUM_ENV=production");
     let password = random_password();
@@ -144,6 +173,7 @@ pub async fn seed_demo(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
             .await?;
             println!("  {email:<40} {}", role.label());
         }
+        seed_weights(pool, company, &meta).await?;
     }
     let file = config.data_dir.join("demo-password.txt");
     std::fs::create_dir_all(&config.data_dir)?;

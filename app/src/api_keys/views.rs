@@ -108,7 +108,7 @@ fn KeyListView() -> impl IntoView {
                                         <thead><tr>
                                             <th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Scopes"</th>
                                             <th scope="col">"Created"</th><th scope="col">"Expires"</th><th scope="col">"Last used"</th>
-                                            <th scope="col" class="num">"Requests (24 h)"</th><th scope="col">"Status"</th>
+                                            <th scope="col" class="num"><abbr title="Requests in the last 24 hours">"24 h"</abbr></th><th scope="col">"Status"</th>
                                         </tr></thead>
                                         <tbody>
                                             {l.rows.into_iter().map(|k| view! {
@@ -116,7 +116,7 @@ fn KeyListView() -> impl IntoView {
                                                     <td><a href=format!("{base}/{}", k.id)>{k.name.clone()}</a>
                                                         {(!k.risks.is_empty()).then(|| view! { <br/><span class="risk">{format!("Risky: {}", k.risks.join(", "))}</span> })}</td>
                                                     <td><code>{masked(&k.prefix, &k.last4)}</code></td>
-                                                    <td>{k.scopes.iter().map(|s| view! { <span class="chip">{s.clone()}</span> }).collect_view()}</td>
+                                                    <td class="scopes">{k.scopes.iter().map(|s| view! { <span class="chip">{s.clone()}</span> }).collect_view()}</td>
                                                     <td><Time stamp=k.created.clone()/><br/><span class="muted">{format!("by {}", k.created_by)}</span></td>
                                                     <td>{maybe_time(k.expires.clone(), "Never")}</td>
                                                     <td>{maybe_time(k.last_used.clone(), "Never")}</td>
@@ -161,11 +161,17 @@ fn KeyNewForm() -> impl IntoView {
             {move || match create.value().get() {
                 Some(Ok(issued)) => {
                     let href = format!("{list}/{}", issued.id);
-                    view! { <SecretBox issued/><p><a href=href>"See the key's page"</a></p> }.into_any()
+                    let again = format!("{list}/new");
+                    view! {
+                        <SecretBox issued/>
+                        <p><a href=href>"See the key's page"</a>" · "<a href=again rel="external">"Create another key"</a></p>
+                    }.into_any()
                 }
                 _ => ().into_any(),
             }}
-            <ActionForm action=create attr:class="stack" attr:novalidate="">
+            // Once a key is issued the filled-in form has done its job; "Create another" starts afresh.
+            <ActionForm action=create attr:class="stack" attr:novalidate=""
+                attr:hidden=move || matches!(create.value().get(), Some(Ok(_)))>
                 <FormAlert error=Signal::derive(move || err.get().filter(|e| !matches!(e, AppError::Validation(_))))/>
                 <input type="hidden" name="slug" value=slug.clone()/>
                 <Field label="Name" name="name" required=true autocomplete="off" help="What will use it, such as \u{201c}Payroll sync\u{201d}." error=field_error(err, "name")/>

@@ -100,6 +100,14 @@ async fn create_superadmin_and_seed() {
     assert!(atrium(&db, &["seed", "--demo"], &[]).status.success());
     let again: i64 = sqlx::query_scalar("SELECT count(*) FROM companies").fetch_one(&pool).await.unwrap();
     assert_eq!(again, 4);
+    // Each demo company has an SROI override, with its history row and reason, once.
+    let (overrides, history): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM weight_overrides), (SELECT count(*) FROM weight_override_history WHERE change_reason LIKE 'Demo data%')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((overrides, history), (4, 4));
 }
 
 #[tokio::test]
