@@ -306,4 +306,5 @@ permissions! {
     IntegrationsReplay => "integrations.replay",
     AuditRead => "audit.read",
     AuditExport => "audit.export",
+    AuditRetention => "audit.retention",
 }

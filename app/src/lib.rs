@@ -101,7 +101,7 @@ fn Pages() -> impl IntoView {
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=admin::AdminOverviewPage ssr=SsrMode::Async/>
-                <Route path=path!("/admin/audit") view=admin::AdminAuditPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin/audit") view=audit::views::AdminAuditPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/companies") view=companies::CompanyListPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/companies/new") view=companies::CompanyNewPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/companies/:id") view=companies::CompanyEditPage ssr=SsrMode::Async/>
@@ -121,6 +121,7 @@ fn Pages() -> impl IntoView {
                 <Route path=path!("/t/:slug/integrations/:platform") view=integrations::IntegrationPage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/deliveries") view=integrations::DeliveriesPage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/deliveries/:id") view=integrations::DeliveryPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/audit") view=audit::views::AuditLogPage ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=users::AcceptInvitePage ssr=SsrMode::Async/>
             </Routes>

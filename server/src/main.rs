@@ -38,6 +38,11 @@ enum Command {
     /// Re-encrypt every integration credential under the current ATRIUM_SECRET_KEY. Set the
     /// old key in ATRIUM_SECRET_KEY_PREVIOUS while this runs; afterwards it can go.
     RotateSecret,
+    /// Check and prune the audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Load demo companies and users. Refused when ATRIUM_ENV=production.
     Seed {
         #[arg(long, required = true)]
@@ -70,6 +75,18 @@ enum ApiKeyAction {
     },
     /// Revoke a key at once.
     Revoke { id: uuid::Uuid },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Walk the hash chains (every company's and the platform's, or one company's) and
+    /// report "intact, N rows" or the first row that breaks each. Exits 1 when one is broken.
+    Verify {
+        #[arg(long)]
+        company: Option<String>,
+    },
+    /// Apply each company's retention now (serve does this daily).
+    Prune,
 }
 
 #[derive(Subcommand)]
@@ -193,6 +210,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let n = atrium_server::maintenance::rotate_secret(&pool, &keyring).await?;
             println!("re-encrypted {n} credential set(s) under key version {}", keyring.current_version());
             Ok(())
+        }
+        Command::Audit { action } => {
+            let pool = connect(config.database_url()?).await?;
+            migrate::up(&pool, None, |_, _| {}).await?;
+            match action {
+                AuditAction::Verify { company } => {
+                    let reports = atrium_server::maintenance::verify_audit(&pool, company.as_deref()).await?;
+                    for r in &reports {
+                        println!("{r}");
+                    }
+                    let broken = reports.iter().filter(|r| r.broken.is_some()).count();
+                    anyhow::ensure!(broken == 0, "{broken} of {} chain(s) broken", reports.len());
+                    Ok(())
+                }
+                AuditAction::Prune => {
+                    let r = app::audit::retention::prune(&pool, time::OffsetDateTime::now_utc())
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    if r.skipped {
+                        println!("another process is pruning; nothing done");
+                    } else {
+                        println!(
+                            "removed {} audit row(s) from {} chain(s) and {} API usage row(s)",
+                            r.audit_rows(),
+                            r.chains.len(),
+                            r.usage_rows
+                        );
+                    }
+                    Ok(())
+                }
+            }
         }
         Command::Seed { .. } => {
             anyhow::ensure!(!config.production(), "seed --demo is refused when ATRIUM_ENV=production");

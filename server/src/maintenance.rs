@@ -1,5 +1,6 @@
-//! Housekeeping that `atrium serve` runs at start and then every hour. Safe to run from any
-//! number of processes at once: each step is idempotent.
+//! Housekeeping that `atrium serve` runs at start and then every hour (retention once a
+//! day). Safe to run from any number of processes at once: each step is idempotent, and
+//! retention takes an advisory lock.
 use sqlx::PgPool;
 use std::time::Duration;
 
@@ -35,6 +36,35 @@ pub async fn run_once(pool: &PgPool) -> Result<Report, sqlx::Error> {
     Ok(Report { partitions_created, login_failures_pruned, sessions_pruned })
 }
 
+/// Whether a day has passed since the last prune, by any process.
+async fn prune_due(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT NOT EXISTS (SELECT 1 FROM maintenance_runs
+                               WHERE job = 'audit_prune' AND last_run_at > now() - interval '23 hours') AS "due!""#
+    )
+    .fetch_one(pool)
+    .await
+}
+
+async fn retention(pool: &PgPool) {
+    match prune_due(pool).await {
+        Ok(true) => match app::audit::retention::prune(pool, time::OffsetDateTime::now_utc()).await {
+            Ok(r) if !r.skipped => {
+                tracing::info!(
+                    audit_rows = r.audit_rows(),
+                    chains = r.chains.len(),
+                    usage_rows = r.usage_rows,
+                    "retention"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("retention failed: {e}"),
+        },
+        Ok(false) => {}
+        Err(e) => tracing::warn!("retention check failed: {e}"),
+    }
+}
+
 pub async fn run_forever(pool: PgPool) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -44,7 +74,58 @@ pub async fn run_forever(pool: PgPool) {
             Ok(_) => {}
             Err(e) => tracing::warn!("maintenance failed: {e}"),
         }
+        retention(&pool).await;
     }
+}
+
+/// `atrium audit verify`: walks each chain (or one company's) as the schema owner and
+/// records the result as `audit.verify`.
+pub async fn verify_audit(pool: &PgPool, company: Option<&str>) -> anyhow::Result<Vec<app::audit::ChainReport>> {
+    use app::audit::record::{record, Event, Who};
+    use app::audit::{chain, Action, Severity};
+    let mut conn = pool.acquire().await?;
+    let chains = match company {
+        Some(slug) => {
+            let row = sqlx::query!("SELECT id, name FROM companies WHERE slug = $1", slug)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no company has the slug {slug}"))?;
+            vec![(row.id, row.name)]
+        }
+        None => chain::chains(&mut conn).await.map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    let mut reports = Vec::new();
+    for (id, name) in chains {
+        reports.push(chain::verify(&mut conn, id, &name).await.map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    drop(conn);
+    let broken: Vec<_> = reports
+        .iter()
+        .filter_map(|r| {
+            r.broken.as_ref().map(|b| serde_json::json!({ "chain": r.chain, "seq": b.seq, "row_id": b.row_id }))
+        })
+        .collect();
+    let mut tx = pool.begin().await?;
+    let meta = app::server_ctx::RequestMeta { request_id: "cli".into(), ip: None, user_agent: None };
+    record(
+        &mut tx,
+        &Who::system(),
+        &meta,
+        Event {
+            company_id: None,
+            action: Action::AuditVerify,
+            resource: "audit_log",
+            resource_id: company.map(str::to_string),
+            severity: if broken.is_empty() { Severity::Info } else { Severity::Error },
+            details: serde_json::json!({
+                "chains": reports.len(), "rows": reports.iter().map(|r| r.rows).sum::<i64>(), "broken": broken,
+            }),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tx.commit().await?;
+    Ok(reports)
 }
 
 /// `atrium rotate-secret`: re-seals every integration credential under the current key, in

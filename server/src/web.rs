@@ -66,6 +66,8 @@ pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -
         .route("/readyz", get(readyz))
         .route("/", get(root))
         .route("/api/{*fn_name}", post(server_fn_handler))
+        .route("/t/{slug}/audit/export", get(company_audit_export))
+        .route("/admin/audit/export", get(all_audit_export))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let opts = leptos_options.clone();
             move || app::shell(opts.clone())
@@ -115,6 +117,65 @@ fn set_csp_with_nonce() {
 async fn server_fn_handler(State(state): State<WebState>, req: Request) -> Response {
     let app_state = state.app.clone();
     handle_server_fns_with_context(move || provide_context(app_state.clone()), req).await.into_response()
+}
+
+type Pairs = axum::extract::Query<Vec<(String, String)>>;
+
+async fn company_audit_export(
+    State(state): State<WebState>,
+    axum::extract::Query(pairs): Pairs,
+    req: Request,
+) -> Response {
+    // The slug from the path itself: path parameters don't survive the layers around the
+    // Leptos routes.
+    let slug = req.uri().path().trim_start_matches("/t/").split('/').next().unwrap_or_default().to_string();
+    audit_export(state, Some(slug), pairs, req).await
+}
+
+async fn all_audit_export(State(state): State<WebState>, axum::extract::Query(pairs): Pairs, req: Request) -> Response {
+    audit_export(state, None, pairs, req).await
+}
+
+/// The viewer's Export links: exactly the page's filters, streamed as a download. The
+/// checks are the console's own, so they run in a Leptos context like a server function.
+async fn audit_export(state: WebState, slug: Option<String>, pairs: Vec<(String, String)>, req: Request) -> Response {
+    use app::audit::{export, FilterParams};
+    use leptos::reactive::{computed::ScopedFuture, owner::Owner};
+    let params = FilterParams::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let format_raw = pairs.iter().find(|(k, _)| k == "format").map(|(_, v)| v.as_str()).unwrap_or("csv");
+    let Some(format) = export::Format::parse(format_raw) else {
+        return (StatusCode::BAD_REQUEST, "Export as csv or jsonl.").into_response();
+    };
+    let (parts, _) = req.into_parts();
+    let app_state = state.app.clone();
+    let owner = Owner::new();
+    let started = owner
+        .with(|| {
+            ScopedFuture::new(async move {
+                provide_context(parts);
+                provide_context(app_state);
+                export::download(slug, params, format).await
+            })
+        })
+        .await;
+    match started {
+        Ok((name, stream)) => Response::builder()
+            .header(header::CONTENT_TYPE, format.content_type())
+            .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let detail = match &e {
+                app::error::AppError::Validation(fields) => {
+                    fields.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n")
+                }
+                other => other.to_string(),
+            };
+            (status, [(header::CACHE_CONTROL, "no-store")], detail).into_response()
+        }
+    }
 }
 
 async fn bad_args_are_422(req: Request, next: Next) -> Response {

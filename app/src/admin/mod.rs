@@ -1,12 +1,10 @@
 //! The super-admin's cross-company views. Each load goes through `db::platform_read`, which
 //! audits the read and runs it as atrium_platform.
-use crate::audit::AuditEntry;
 use crate::error::AppError;
 use crate::ui::time::{Stamp, Time};
-use crate::ui::{AuditTable, Badge, ErrorBox, Frame};
+use crate::ui::{Badge, ErrorBox, Frame};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -19,12 +17,6 @@ pub struct CompanyOverview {
     pub users: i64,
     pub active_keys: i64,
     pub last_activity: Option<Stamp>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AdminAuditRow {
-    pub company: Option<String>,
-    pub entry: AuditEntry,
 }
 
 /// Companies shown on the overview, busiest first.
@@ -67,34 +59,6 @@ pub async fn load_overview() -> Result<Vec<CompanyOverview>, AppError> {
     )
 }
 
-#[server(endpoint = "admin/audit")]
-pub async fn load_admin_audit(company: String) -> Result<Vec<AdminAuditRow>, AppError> {
-    use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require_platform(Permission::AuditRead).await?;
-            let company = company.trim().to_string();
-            let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "audit").await?;
-            let rows = sqlx::query!(
-                r#"SELECT c.name AS "company?", a.id, a."timestamp" AS ts, a.user_email, a.action, a.resource,
-                          a.resource_id, a.severity AS "severity: crate::audit::Severity", a.details, host(a.ip_address) AS ip
-                     FROM audit_log a LEFT JOIN companies c ON c.id = a.company_id
-                    WHERE ($1 = '' OR c.slug = $1)
-                    ORDER BY a."timestamp" DESC, a.id DESC LIMIT 100"#,
-                company
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(rows
-                .into_iter()
-                .map(|r| AdminAuditRow { company: r.company.clone(), entry: crate::audit::record::audit_entry!(r) })
-                .collect())
-        }
-        .await,
-    )
-}
-
 #[component]
 pub fn AdminOverviewPage() -> impl IntoView {
     let rows = Resource::new(|| (), |_| load_overview());
@@ -127,42 +91,6 @@ pub fn AdminOverviewPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
-                        }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </Frame>
-    }
-}
-
-#[component]
-pub fn AdminAuditPage() -> impl IntoView {
-    let query = use_query_map();
-    let company = move || query.with(|q| q.get("company").unwrap_or_default());
-    let rows = Resource::new(company, load_admin_audit);
-    view! {
-        <Title text="Audit log · Atrium"/>
-        <Frame title="Audit log, all companies">
-            <form method="get" action="/admin/audit" class="search toolbar" role="search">
-                <label for="audit-company">"Company slug"</label>
-                <input id="audit-company" type="search" name="company" value=company() placeholder="every company"/>
-                <button type="submit" class="btn btn-secondary">"Filter"</button>
-            </form>
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match rows.await {
-                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                        Ok(rows) => view! {
-                            <p class="muted">"The latest 100 events. Platform events (no company) are shown as “Platform”."</p>
-                            {
-                                let entries: Vec<AuditEntry> = rows.into_iter().map(|r| {
-                                    let mut e = r.entry;
-                                    // The table's company column reads the part before " · ".
-                                    e.resource = format!("{} · {}", r.company.as_deref().unwrap_or("Platform"), e.resource);
-                                    e
-                                }).collect();
-                                view! { <AuditTable entries=entries show_company=true/> }
-                            }
                         }.into_any(),
                     }
                 })}

@@ -110,7 +110,6 @@ macro_rules! audit_entry {
         }
     }};
 }
-pub(crate) use audit_entry;
 
 pub async fn recent_for_company(
     conn: &mut PgConnection,

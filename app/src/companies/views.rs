@@ -1,6 +1,6 @@
 use super::*;
 use crate::ui::time::Time;
-use crate::ui::{action_error, field_error, Badge, ErrorBox, Field, FormAlert, Frame};
+use crate::ui::{action_error, field_error, urlencode, Badge, ErrorBox, Field, FormAlert, Frame};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -97,17 +97,6 @@ fn thousands(n: i64) -> String {
             out.push(',');
         }
         out.push(c);
-    }
-    out
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
     }
     out
 }

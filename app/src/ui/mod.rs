@@ -111,6 +111,16 @@ pub fn Badge(#[prop(into)] text: String, #[prop(into)] tone: String) -> impl Int
 }
 
 /// The HTTP status of a server-rendered page (ignored in the browser).
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass through).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub fn set_status(code: u16) {
     #[cfg(feature = "ssr")]
     if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
@@ -180,6 +190,7 @@ pub fn Frame(
             tenant.push(NavItem { href: format!("/t/{slug}/api-keys"), label: "API keys" });
             tenant.push(NavItem { href: format!("/t/{slug}/weights"), label: "Weights" });
             tenant.push(NavItem { href: format!("/t/{slug}/integrations"), label: "Integrations" });
+            tenant.push(NavItem { href: format!("/t/{slug}/audit"), label: "Audit log" });
         }
         let admin = me.as_ref().is_some_and(|m| m.role == Role::SuperAdmin);
         let link = move |item: NavItem, path: &str| {

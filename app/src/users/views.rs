@@ -2,7 +2,7 @@ use super::*;
 use crate::domain::Permission;
 use crate::tenancy::{shell_resource, use_slug, TenantPage};
 use crate::ui::time::Time;
-use crate::ui::{action_error, field_error, Badge, ErrorBox, Field, FormAlert};
+use crate::ui::{action_error, field_error, urlencode, Badge, ErrorBox, Field, FormAlert};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -158,15 +158,6 @@ fn UserList() -> impl IntoView {
             }}
         </Suspense>
     }
-}
-
-pub(crate) fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

@@ -5,7 +5,7 @@ use super::problem::Problem;
 use super::{authenticate, meta, with_limit_headers, ApiState, Caller, Guard};
 use app::api_keys::Scope;
 use app::audit::record::Who;
-use app::audit::{Action, Severity};
+use app::audit::Action;
 use app::error::AppError;
 use app::integrations::outbox::NewDelivery;
 use app::integrations::Platform;
@@ -167,24 +167,29 @@ pub fn endpoints() -> Vec<Endpoint> {
             endpoint: "GET /api/v1/audit-log",
             scope: Some(Scope::ReadAudit),
             summary: "The company's audit log",
-            description: "Newest first, with cursor pagination: pass `next_cursor` from one page as `cursor` for the next.",
-            parameters: vec![
-                query_param("action", "An action from the catalogue, such as api_key.create", json!({ "type": "string" })),
-                query_param("actor", "The actor's email", json!({ "type": "string" })),
-                query_param("resource", "Resource type, such as api_key", json!({ "type": "string" })),
-                query_param("resource_id", "Resource id", json!({ "type": "string" })),
-                query_param("severity", "info, warning or error", json!({ "type": "string", "enum": ["info", "warning", "error"] })),
-                query_param("since", "From this time (inclusive, RFC 3339)", ts.clone()),
-                query_param("until", "Before this time (exclusive, RFC 3339)", ts.clone()),
-                query_param("limit", "Rows per page, 1 to 200 (default 50)", json!({ "type": "integer", "minimum": 1, "maximum": 200 })),
-                query_param("cursor", "From the previous page's next_cursor", json!({ "type": "string" })),
-            ],
+            description: "Newest first, with cursor pagination: pass `next_cursor` from one page as `cursor` for the next. The filters are the console's.",
+            parameters: audit_params(true),
             request: None,
             response: json!({ "type": "object", "properties": {
                 "items": { "type": "array", "items": { "type": "object" } },
                 "next_cursor": { "type": ["string", "null"] } } }),
             planned: false,
             handler: get(audit_log),
+        },
+        Endpoint {
+            endpoint: "GET /api/v1/audit-log/export",
+            scope: Some(Scope::ReadAudit),
+            summary: "Export the company's audit log",
+            description: "Every row under the filters, newest first, streamed as JSON Lines (default) or CSV, with no row cap. The export is itself recorded as audit.export.",
+            parameters: {
+                let mut p = audit_params(false);
+                p.push(query_param("format", "jsonl (default) or csv", json!({ "type": "string", "enum": ["jsonl", "csv"] })));
+                p
+            },
+            request: None,
+            response: json!({ "type": "string", "description": "application/x-ndjson or text/csv" }),
+            planned: false,
+            handler: get(audit_export),
         },
         Endpoint {
             endpoint: "POST /api/v1/integrations/{platform}/deliveries",
@@ -442,17 +447,58 @@ async fn deliveries(
     }
 }
 
-#[derive(Deserialize)]
-struct AuditQuery {
-    action: Option<String>,
-    actor: Option<String>,
-    resource: Option<String>,
-    resource_id: Option<String>,
-    severity: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
+/// The audit API's query: the console's filters (`actor`, `action`, `resource`,
+/// `resource_id`, `severity`, `from`, `to`) plus exact times (`since`, `until`).
+fn audit_filter(pairs: &[(String, String)], company: uuid::Uuid) -> Result<app::audit::query::Filter, Problem> {
+    use app::audit::query::{Filter, Scope as Within};
+    let params = app::audit::FilterParams::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut f = Filter::parse(&params, Within::Company(company)).map_err(|e| match e {
+        AppError::Validation(fields) => {
+            Problem::bad_request(fields.iter().map(|(k, v)| format!("`{k}`: {v}")).collect::<Vec<_>>().join(" "))
+        }
+        other => Problem::bad_request(other.to_string()),
+    })?;
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if let Some(t) = parse_time("since", get("since"))? {
+        f.since = Some(f.since.map_or(t, |s| s.max(t)));
+    }
+    if let Some(t) = parse_time("until", get("until"))? {
+        f.until = Some(f.until.map_or(t, |u| u.min(t)));
+    }
+    Ok(f)
+}
+
+fn audit_params(paged: bool) -> Vec<Value> {
+    let ts = json!({ "type": "string", "format": "date-time" });
+    let day = json!({ "type": "string", "format": "date" });
+    let mut p = vec![
+        query_param(
+            "action",
+            "An action from the catalogue, such as api_key.create, or a group such as api_key.*",
+            json!({ "type": "string" }),
+        ),
+        query_param("actor", "Part of the actor's email", json!({ "type": "string" })),
+        query_param("resource", "Resource type, such as api_key", json!({ "type": "string" })),
+        query_param("resource_id", "Resource id", json!({ "type": "string" })),
+        query_param(
+            "severity",
+            "info, warning or error",
+            json!({ "type": "string", "enum": ["info", "warning", "error"] }),
+        ),
+        query_param("from", "From this day (inclusive, UTC)", day.clone()),
+        query_param("to", "To this day (inclusive, UTC)", day),
+        query_param("since", "From this time (inclusive, RFC 3339)", ts.clone()),
+        query_param("until", "Before this time (exclusive, RFC 3339)", ts),
+    ];
+    if paged {
+        p.push(query_param(
+            "limit",
+            "Rows per page, 1 to 200 (default 50)",
+            json!({ "type": "integer", "minimum": 1, "maximum": 200 }),
+        ));
+        p.push(query_param("cursor", "From the previous page's next_cursor", json!({ "type": "string" })));
+    }
+    p
 }
 
 fn parse_time(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, Problem> {
@@ -465,101 +511,81 @@ fn parse_time(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, P
         .transpose()
 }
 
+type Pairs = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
+
+fn read_pairs(query: Pairs) -> Result<Vec<(String, String)>, Problem> {
+    query.map(|Query(p)| p).map_err(|e| Problem::bad_request(format!("The query string could not be read: {e}")))
+}
+
 async fn audit_log(
     State(api): State<ApiState>,
     Extension(Caller(key)): Extension<Caller>,
     Extension(meta): Extension<RequestMeta>,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    query: Pairs,
 ) -> Result<Json<Value>, Problem> {
-    let Query(q) = query.map_err(|e| Problem::bad_request(format!("The query string could not be read: {e}")))?;
-    let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-    let action = nonempty(&q.action);
-    if let Some(a) = &action {
-        if !app::audit::Action::ALL.iter().any(|k| k.as_str() == a) {
-            return Err(Problem::bad_request(format!("\u{201c}{a}\u{201d} is not an action in the catalogue.")));
-        }
-    }
-    let severity = match nonempty(&q.severity).as_deref() {
-        None => None,
-        Some("info") => Some(Severity::Info),
-        Some("warning") => Some(Severity::Warning),
-        Some("error") => Some(Severity::Error),
-        Some(other) => {
-            return Err(Problem::bad_request(format!(
-                "\u{201c}{other}\u{201d} is not a severity: info, warning or error."
-            )))
-        }
-    };
-    let since = parse_time("since", q.since.as_deref())?;
-    let until = parse_time("until", q.until.as_deref())?;
-    let limit: i64 = match nonempty(&q.limit) {
-        None => 50,
-        Some(l) => l
-            .parse()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| Problem::bad_request("`limit` must be a whole number from 1 to 200."))?,
-    };
-    let cursor = match nonempty(&q.cursor) {
+    use app::audit::query::{page, Cursor, Scope as Within, MAX_LIMIT};
+    let pairs = read_pairs(query)?;
+    let filter = audit_filter(&pairs, key.company_id)?;
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
+    let limit: i64 =
+        match get("limit") {
+            None => 50,
+            Some(l) => l.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+                Problem::bad_request(format!("`limit` must be a whole number from 1 to {MAX_LIMIT}."))
+            })?,
+        };
+    let cursor = match get("cursor") {
         None => None,
         Some(c) => {
-            let parsed = c.split_once('_').and_then(|(t, id)| {
-                let micros: i128 = t.parse().ok()?;
-                let at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).ok()?;
-                Some((at, id.parse::<i64>().ok()?))
-            });
-            Some(parsed.ok_or_else(|| Problem::bad_request("`cursor` is not one this API gave out."))?)
+            Some(Cursor::parse(c).ok_or_else(|| Problem::bad_request("`cursor` is not one this API gave out."))?)
         }
     };
     let run = async {
         let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
-        let rows = sqlx::query!(
-            r#"SELECT id, "timestamp" AS ts, user_email, user_role::text AS role, action, resource, resource_id,
-                      severity AS "severity: Severity", details, host(ip_address) AS ip, user_agent, request_id
-                 FROM audit_log
-                WHERE company_id = $1
-                  AND ($2::text IS NULL OR action = $2)
-                  AND ($3::text IS NULL OR lower(user_email) = lower($3))
-                  AND ($4::text IS NULL OR resource = $4)
-                  AND ($5::text IS NULL OR resource_id = $5)
-                  AND ($6::audit_severity IS NULL OR severity = $6)
-                  AND ($7::timestamptz IS NULL OR "timestamp" >= $7)
-                  AND ($8::timestamptz IS NULL OR "timestamp" < $8)
-                  AND ($9::timestamptz IS NULL OR ("timestamp", id) < ($9, $10::bigint))
-                ORDER BY "timestamp" DESC, id DESC
-                LIMIT $11"#,
-            key.company_id,
-            action,
-            nonempty(&q.actor),
-            nonempty(&q.resource),
-            nonempty(&q.resource_id),
-            severity as Option<Severity>,
-            since,
-            until,
-            cursor.map(|c| c.0),
-            cursor.map(|c| c.1),
-            limit + 1,
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        let p = page(&mut tx, Within::Company(key.company_id), &filter, cursor, limit).await?;
         tx.commit().await?;
-        let more = rows.len() as i64 > limit;
-        let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
-        let next =
-            if more { rows.last().map(|r| format!("{}_{}", r.ts.unix_timestamp_nanos() / 1000, r.id)) } else { None };
-        let items: Vec<Value> = rows
+        let items: Vec<Value> = p
+            .rows
             .into_iter()
-            .map(|r| {
+            .map(|d| {
+                let e = d.entry;
                 json!({
-                    "id": r.id, "timestamp": iso(r.ts), "actor": { "email": r.user_email, "role": r.role },
-                    "action": r.action, "resource": r.resource, "resource_id": r.resource_id, "severity": r.severity,
-                    "details": r.details, "ip": r.ip, "user_agent": r.user_agent, "request_id": r.request_id,
+                    "id": e.id, "timestamp": e.timestamp.iso, "actor": { "email": e.actor_email, "role": d.role },
+                    "action": e.action, "resource": e.resource, "resource_id": e.resource_id, "severity": e.severity,
+                    "details": e.details, "ip": e.ip, "user_agent": d.user_agent, "session_id": d.session_id,
+                    "request_id": d.request_id, "chain_seq": d.chain_seq, "hash": d.hash,
                 })
             })
             .collect();
-        Ok::<_, app::error::AppError>(json!({ "items": items, "next_cursor": next }))
+        Ok::<_, AppError>(json!({ "items": items, "next_cursor": p.next }))
     };
     run.await.map(Json).map_err(|e| internal(&meta, e))
+}
+
+/// The same rows as a streamed CSV or JSON Lines file, recorded as `audit.export`.
+async fn audit_export(
+    State(api): State<ApiState>,
+    Extension(Caller(key)): Extension<Caller>,
+    Extension(meta): Extension<RequestMeta>,
+    query: Pairs,
+) -> Result<Response, Problem> {
+    use app::audit::export::{begin, Format};
+    use app::audit::query::Scope as Within;
+    let pairs = read_pairs(query)?;
+    let filter = audit_filter(&pairs, key.company_id)?;
+    let format_raw = pairs.iter().find(|(k, _)| k == "format").map(|(_, v)| v.as_str()).unwrap_or("jsonl");
+    let format = Format::parse(format_raw).ok_or_else(|| Problem::bad_request("`format` must be csv or jsonl."))?;
+    let who = Who { email: Some(format!("api-key:{}", key.id)), ..Default::default() };
+    let run = async {
+        let tx = app::db::tenant(&api.pool, key.company_id, None).await?;
+        begin(&api.pool, tx, Within::Company(key.company_id), filter, format, &who, &meta, None).await
+    };
+    let stream = run.await.map_err(|e| internal(&meta, e))?;
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, format.content_type())
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"audit.{}\"", format.extension()))
+        .body(axum::body::Body::from_stream(stream))
+        .map_err(|e| internal(&meta, e))?)
 }
 
 #[derive(Deserialize)]

@@ -165,6 +165,10 @@ async fn audit_log_refuses_update_and_delete() {
     let db = TestDb::new().await;
     let pool = db.pool().await;
     migrate::up(&pool, None, |_, _| {}).await.unwrap();
+    sqlx::query("INSERT INTO audit_log (action, resource, \"timestamp\") VALUES ('test.old', 'test', now() - interval '400 days')")
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query("INSERT INTO audit_log (action, resource) VALUES ('test.row', 'test')").execute(&pool).await.unwrap();
     let upd = sqlx::query("UPDATE audit_log SET resource = 'x'").execute(&pool).await.unwrap_err();
     assert!(upd.to_string().contains("append-only"), "{upd}");
@@ -172,12 +176,14 @@ async fn audit_log_refuses_update_and_delete() {
     assert!(del.to_string().contains("append-only"), "{del}");
     let trunc = sqlx::query("TRUNCATE audit_log").execute(&pool).await.unwrap_err();
     assert!(trunc.to_string().contains("append-only"), "{trunc}");
-    // Retention is the one way rows leave.
-    sqlx::query("INSERT INTO audit_log (action, resource, \"timestamp\") VALUES ('test.old', 'test', now() - interval '400 days')")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let removed: i64 = sqlx::query_scalar("SELECT cleanup_old_audit_logs(90)").fetch_one(&pool).await.unwrap();
+    // Retention is the one way rows leave. Platform events are kept 7 years, so look from
+    // six years ahead: the 400-day-old row is then past it, the new one is not.
+    let removed: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(removed), 0)::bigint FROM atrium_audit_prune(now() + interval '2200 days')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(removed, 1);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&pool).await.unwrap();
     assert_eq!(left, 1);
