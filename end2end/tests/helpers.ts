@@ -30,3 +30,14 @@ export async function signIn(page: Page) {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/admin$/);
 }
+
+/** Creates a company as the super-admin and opens it (with a reason) at `first`. */
+export async function newCompany(page: Page, name: string, slug: string, first: string) {
+  await page.goto('/admin/companies/new');
+  await page.getByLabel('Name').fill(name);
+  await page.getByRole('button', { name: 'Create company' }).click();
+  await expect(page).toHaveURL(/\/admin\/companies\/[0-9a-f-]{36}$/);
+  await page.goto(first);
+  await page.getByLabel('Reason').fill('Setting up the customer during onboarding');
+  await page.getByRole('button', { name: 'Open company' }).click();
+}

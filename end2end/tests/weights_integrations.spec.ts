@@ -1,18 +1,8 @@
-import { test, expect, Page } from '@playwright/test';
+import { test, expect } from '@playwright/test';
 import * as http from 'http';
 import * as crypto from 'crypto';
 import { AddressInfo } from 'net';
-import { shoot, hydrated, signIn } from './helpers';
-
-async function newCompany(page: Page, name: string, slug: string, first: string) {
-  await page.goto('/admin/companies/new');
-  await page.getByLabel('Name').fill(name);
-  await page.getByRole('button', { name: 'Create company' }).click();
-  await expect(page).toHaveURL(/\/admin\/companies\/[0-9a-f-]{36}$/);
-  await page.goto(first);
-  await page.getByLabel('Reason').fill('Setting up the customer during onboarding');
-  await page.getByRole('button', { name: 'Open company' }).click();
-}
+import { shoot, hydrated, signIn, newCompany } from './helpers';
 
 test('edit the weights with a reason, see the diff in the history, and restore a version', async ({ page }) => {
   const problems: string[] = [];

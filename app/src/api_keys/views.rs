@@ -248,7 +248,7 @@ fn DailyChart(days: Vec<DayCount>) -> impl IntoView {
 
 #[component]
 pub fn ApiKeyDetailPage() -> impl IntoView {
-    view! { <TenantPage title="API key"><KeyDetailView/></TenantPage> }
+    view! { <TenantPage title="API key"><crate::audit::views::RecordHistory tenant=true resource="api_key" id_param="id"><KeyDetailView/></crate::audit::views::RecordHistory></TenantPage> }
 }
 
 #[component]

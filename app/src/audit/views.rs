@@ -77,7 +77,7 @@ fn FilterForm(base: String, params: FilterParams, across: bool, error: Option<Ap
                 <label for=format!("audit-{id}")>{label}</label>
                 <input id=format!("audit-{id}") name=id type=kind value=value placeholder=hint
                     aria-invalid=invalid.then_some("true") aria-describedby=invalid.then(|| format!("audit-{id}-error"))/>
-                {msg.map(|m| view! { <p class="field-error" id=format!("audit-{id}-error")>{m}</p> })}
+                {msg.map(|m| view! { <p class="error" id=format!("audit-{id}-error")>{m}</p> })}
             </div>
         }
     };
@@ -91,7 +91,7 @@ fn FilterForm(base: String, params: FilterParams, across: bool, error: Option<Ap
                     <option value="">"Any action"</option>
                     {action_options(params.action.clone())}
                 </select>
-                {action_err.map(|m| view! { <p class="field-error">{m}</p> })}
+                {action_err.map(|m| view! { <p class="error">{m}</p> })}
             </div>
             {field("resource", "Resource", "search", params.resource.clone(), "e.g. api_key", err("resource"))}
             {field("resource_id", "Resource id", "search", params.resource_id.clone(), "exact id", err("resource_id"))}
@@ -101,7 +101,7 @@ fn FilterForm(base: String, params: FilterParams, across: bool, error: Option<Ap
                     <option value="">"Any"</option>
                     {Severity::ALL.into_iter().map(|s| view! { <option value=s.as_str() selected=params.severity == s.as_str()>{s.as_str()}</option> }).collect_view()}
                 </select>
-                {severity_err.map(|m| view! { <p class="field-error">{m}</p> })}
+                {severity_err.map(|m| view! { <p class="error">{m}</p> })}
             </div>
             {field("from", "From", "date", params.from.clone(), "", err("from"))}
             {field("to", "To", "date", params.to.clone(), "", err("to"))}
@@ -205,7 +205,7 @@ fn AuditToolbar(slug: Option<String>, base: String, params: FilterParams, can_ex
                         let text = r.to_string();
                         let head = r.head.clone().map(|h| format!("head {}…", &h[..h.len().min(16)]));
                         view! {
-                            <li class=if ok { "alert alert-success" } else { "alert alert-danger" } role=if ok { "status" } else { "alert" }>
+                            <li class=if ok { "alert alert-success" } else { "alert alert-error" } role=if ok { "status" } else { "alert" }>
                                 <strong>{if ok { "Intact" } else { "Broken" }}</strong>" "{text}
                                 {head.map(|h| view! { <span class="muted mono">" · "{h}</span> })}
                             </li>
@@ -330,23 +330,27 @@ fn DetailPanel(detail: AuditDetail, close: String) -> impl IntoView {
 fn RetentionCard(slug: String, retention: Retention, can_edit: bool) -> impl IntoView {
     let save = ServerAction::<SaveRetention>::new();
     let err = action_error(save.value());
-    let current = RETENTION_CHOICES
-        .iter()
-        .find(|(d, _)| *d == retention.days)
-        .map(|(_, l)| l.to_string())
-        .unwrap_or_else(|| format!("{} days", retention.days));
-    let status = if retention.legal_hold {
-        format!(
-            "Rows are kept {current}, but a legal hold is on, so nothing is deleted: {}",
-            retention.legal_hold_reason.clone().unwrap_or_default()
-        )
-    } else {
-        format!("Rows older than {current} are removed each day.")
+    let initial = retention.clone();
+    let status = move || {
+        let r = save.value().get().and_then(|v| v.ok()).unwrap_or_else(|| initial.clone());
+        let period = RETENTION_CHOICES
+            .iter()
+            .find(|(d, _)| *d == r.days)
+            .map(|(_, l)| l.to_string())
+            .unwrap_or_else(|| format!("{} days", r.days));
+        if r.legal_hold {
+            format!(
+                "Rows are kept {period}, but a legal hold is on, so nothing is deleted: {}",
+                r.legal_hold_reason.unwrap_or_default()
+            )
+        } else {
+            format!("Rows older than {period} are removed each day.")
+        }
     };
     view! {
         <section class="card retention" aria-labelledby="retention-title">
             <h2 id="retention-title">"Retention"</h2>
-            <p>{status}</p>
+            <p role="status">{status}</p>
             {can_edit.then(|| view! {
                 <ActionForm action=save attr:class="stack retention-form">
                     <input type="hidden" name="slug" value=slug.clone()/>
@@ -355,7 +359,7 @@ fn RetentionCard(slug: String, retention: Retention, can_edit: bool) -> impl Int
                         <select id="retention-days" name="days">
                             {RETENTION_CHOICES.iter().map(|(d, l)| view! { <option value=d.to_string() selected=*d == retention.days>{*l}</option> }).collect_view()}
                         </select>
-                        {move || field_error(err, "days").get().map(|m| view! { <p class="field-error">{m}</p> })}
+                        {move || field_error(err, "days").get().map(|m| view! { <p class="error">{m}</p> })}
                     </div>
                     <label class="check">
                         <input type="checkbox" name="legal_hold" value="on" checked=retention.legal_hold/>
@@ -365,7 +369,7 @@ fn RetentionCard(slug: String, retention: Retention, can_edit: bool) -> impl Int
                         <label for="retention-reason">"Reason for the hold"</label>
                         <input id="retention-reason" name="legal_hold_reason" value=retention.legal_hold_reason.clone().unwrap_or_default()
                             placeholder="matter or ticket"/>
-                        {move || field_error(err, "legal_hold_reason").get().map(|m| view! { <p class="field-error">{m}</p> })}
+                        {move || field_error(err, "legal_hold_reason").get().map(|m| view! { <p class="error">{m}</p> })}
                     </div>
                     <div>
                         <button type="submit" class="btn btn-primary">"Save retention"</button>
@@ -416,11 +420,11 @@ pub fn HistoryTab(
 
 /// "Details | History" above a record's page; `?tab=history` selects the second.
 #[component]
-pub fn RecordTabs(base: String, history: bool) -> impl IntoView {
+pub fn RecordTabs(base: String, #[prop(into)] history: Signal<bool>) -> impl IntoView {
     view! {
         <nav class="tabs" aria-label="Record">
-            <a href=base.clone() aria-current=(!history).then_some("page")>"Details"</a>
-            <a href=format!("{base}?tab=history") aria-current=history.then_some("page")>"History"</a>
+            <a href=base.clone() aria-current=move || (!history.get()).then_some("page")>"Details"</a>
+            <a href=format!("{base}?tab=history") aria-current=move || history.get().then_some("page")>"History"</a>
         </nav>
     }
 }
@@ -429,4 +433,30 @@ pub fn RecordTabs(base: String, history: bool) -> impl IntoView {
 pub fn use_history_tab() -> impl Fn() -> bool + Copy + Send + Sync + 'static {
     let query = use_query_map();
     move || query.with(|q| q.get("tab").as_deref() == Some("history"))
+}
+
+/// Wraps a record's page in "Details | History" tabs. The record's id comes from the route
+/// parameter `id_param` (None: the resource alone, such as the company on its own pages,
+/// where the company's scope already narrows it to this one).
+#[component]
+pub fn RecordHistory(
+    /// Inside a company's pages (the slug from the route), or the super-admin's.
+    tenant: bool,
+    resource: &'static str,
+    #[prop(optional)] id_param: Option<&'static str>,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let location = leptos_router::hooks::use_location();
+    let history = use_history_tab();
+    let slug = move || if tenant { params.with(|p| p.get("slug")) } else { None };
+    let record_id = move || id_param.and_then(|k| params.with(|p| p.get(k))).unwrap_or_default();
+    view! {
+        <RecordTabs base=location.pathname.get_untracked() history=Signal::derive(history)/>
+        {move || if history() {
+            view! { <HistoryTab slug=slug() resource=resource resource_id=record_id()/> }.into_any()
+        } else {
+            children().into_any()
+        }}
+    }
 }

@@ -158,6 +158,7 @@ pub fn CompanyEditPage() -> impl IntoView {
     view! {
         <Title text="Company · Atrium"/>
         <Frame title="Edit company">
+            <crate::audit::views::RecordHistory tenant=false resource="company" id_param="id">
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match company.await {
@@ -215,13 +216,14 @@ pub fn CompanyEditPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            </crate::audit::views::RecordHistory>
         </Frame>
     }
 }
 
 #[component]
 pub fn CompanyHomePage() -> impl IntoView {
-    view! { <crate::tenancy::TenantPage title="Overview"><CompanyHome/></crate::tenancy::TenantPage> }
+    view! { <crate::tenancy::TenantPage title="Overview"><crate::audit::views::RecordHistory tenant=true resource="company"><CompanyHome/></crate::audit::views::RecordHistory></crate::tenancy::TenantPage> }
 }
 
 #[component]

@@ -150,7 +150,7 @@ fn IntegrationCards() -> impl IntoView {
 
 #[component]
 pub fn IntegrationPage() -> impl IntoView {
-    view! { <TenantPage title="Integration"><IntegrationEditor/></TenantPage> }
+    view! { <TenantPage title="Integration"><crate::audit::views::RecordHistory tenant=true resource="integration" id_param="platform"><IntegrationEditor/></crate::audit::views::RecordHistory></TenantPage> }
 }
 
 #[component]

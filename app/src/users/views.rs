@@ -236,7 +236,7 @@ fn InviteForm() -> impl IntoView {
 
 #[component]
 pub fn UserDetailPage() -> impl IntoView {
-    view! { <TenantPage title="User"><UserDetailView/></TenantPage> }
+    view! { <TenantPage title="User"><crate::audit::views::RecordHistory tenant=true resource="user" id_param="id"><UserDetailView/></crate::audit::views::RecordHistory></TenantPage> }
 }
 
 #[component]
