@@ -5,6 +5,7 @@ use crate::ui::urlencode;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FilterParams {
     /// Part of the actor's email (or `api-key:…`, `system@atrium`).
     pub actor: String,

@@ -271,10 +271,10 @@ pub use scope::{open as open_reader, Reader};
 /// super-admin's view across companies.
 #[leptos::server(endpoint = "audit/view")]
 pub async fn load_audit(
-    slug: Option<String>,
-    filters: FilterParams,
-    cursor: String,
-    entry: Option<i64>,
+    #[server(default)] slug: Option<String>,
+    #[server(default)] filters: FilterParams,
+    #[server(default)] cursor: String,
+    #[server(default)] entry: Option<i64>,
 ) -> Result<AuditView, crate::error::AppError> {
     use crate::domain::Permission;
     use crate::error::AppError;

@@ -287,7 +287,11 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
             ]
         }),
         ("/api/admin/overview", SuperOnly, |_, _| vec![]),
-        ("/api/admin/audit", SuperOnly, |_, _| vec![("company", "".into())]),
+        ("/api/audit/view", Tenant(Some(AuditRead)), |w, t| vec![("slug", w.slug(t).into()), ("cursor", "".into())]),
+        ("/api/audit/verify", Tenant(Some(AuditRead)), |w, t| vec![("slug", w.slug(t).into())]),
+        ("/api/audit/retention", Tenant(Some(AuditRetention)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("days", "90".into()), ("legal_hold_reason", "".into())]
+        }),
         // Both end something for the caller, so they run last.
         ("/api/companies/delete", Platform(CompaniesDelete), |w, t| {
             vec![("id", w.spare[if t == Which::Own { 0 } else { 1 }].to_string())]
@@ -326,6 +330,7 @@ fn pages() -> Vec<(&'static str, Rule, fn(&World, Which) -> String)> {
         ("/t/:slug/deliveries/:id", Tenant(Some(IntegrationsRead)), |w, t| {
             format!("/t/{}/deliveries/{}", w.slug(t), w.delivery(t))
         }),
+        ("/t/:slug/audit", Tenant(Some(AuditRead)), |w, t| format!("/t/{}/audit", w.slug(t))),
         ("/t/:slug/weights", Tenant(Some(WeightsRead)), |w, t| format!("/t/{}/weights", w.slug(t))),
         ("/t/:slug/weights/:category", Tenant(Some(WeightsRead)), |w, t| format!("/t/{}/weights/vis", w.slug(t))),
         ("/t/:slug/weights/:category/history", Tenant(Some(WeightsRead)), |w, t| {
