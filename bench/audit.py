@@ -118,7 +118,7 @@ try:
     d = lambda days: time.strftime("%Y-%m-%d", time.gmtime(time.time() - days * 86400))
     cases = {
         "first page, unfiltered": ("/t/co-1/audit", ">user.update</td>"),
-        "action + 90-day range": (f"/t/co-1/audit?action=api_key.revoke&from={d(90)}&to={d(0)}", ">api_key.revoke</td>"),
+        "action + 90-day range": (f"/t/co-1/audit?action=auth.login&from={d(90)}&to={d(0)}", ">auth.login</td>"),
     }
     print(f"\nviewer pages, one company of {COMPANIES}, {REQUESTS} requests each "
           f"(GET /healthz p50 {healthz[0]:.2f} ms, p95 {healthz[1]:.2f} ms)")

@@ -168,7 +168,6 @@ $$;
 -- others (and the default partition) only the expired rows are deleted. Drops come last,
 -- so the parent's exclusive lock is held only until the caller commits. Returns one row
 -- per chain that lost rows. The caller serialises runs (an advisory lock).
-DROP FUNCTION IF EXISTS cleanup_old_audit_logs(INTEGER);
 CREATE OR REPLACE FUNCTION atrium_audit_prune(at TIMESTAMPTZ DEFAULT now())
 RETURNS TABLE (chain_id UUID, removed BIGINT, pruned_through_seq BIGINT)
 LANGUAGE plpgsql AS $$
@@ -235,6 +234,13 @@ BEGIN
   PERFORM set_config('atrium.audit_retention', 'off', true);
   RETURN QUERY SELECT k.chain_id, k.removed, k.cut_seq - 1 FROM pg_temp.audit_cuts k WHERE k.removed > 0;
 END
+$$;
+
+-- Migration 0005's single-period function, kept for callers of its name: retention is per
+-- company now, so the argument is ignored and the companies' settings apply.
+CREATE OR REPLACE FUNCTION cleanup_old_audit_logs(retention_days INTEGER DEFAULT 90)
+RETURNS BIGINT LANGUAGE sql AS $$
+  SELECT coalesce(sum(p.removed), 0)::bigint FROM atrium_audit_prune(now()) p
 $$;
 
 -- When each periodic job last ran, whichever process ran it.

@@ -477,6 +477,7 @@ async fn the_openapi_document_describes_every_route() {
         ("get", "/api/v1/weights/{category}", Some("read:weights")),
         ("put", "/api/v1/weights/{category}", Some("write:weights")),
         ("get", "/api/v1/audit-log", Some("read:audit")),
+        ("get", "/api/v1/audit-log/export", Some("read:audit")),
         ("post", "/api/v1/integrations/{platform}/deliveries", Some("write:deliveries")),
         ("post", "/api/v1/keys/verify", None),
         ("get", "/api/v1/openapi.json", None),
