@@ -13,7 +13,7 @@
     p50 with and without it (target overhead <= 0.5 ms);
   * runs `atrium audit verify` over every chain: rows/s.
 
-Usage: bench/audit.py  (DATABASE_URL, or `.dev/db start`; and a release build:
+Usage: bench/audit.py  (BENCH_DB=name to keep the seeded database between runs; DATABASE_URL, or `.dev/db start`; and a release build:
 `cargo leptos build --release`). It builds the record example itself."""
 import http.cookiejar, os, re, socket, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
 
@@ -47,10 +47,14 @@ def rss_mb(pid):
 
 db_url = os.environ.get("DATABASE_URL") or sh(os.path.join(ROOT, ".dev/db"), "url")
 parts = urllib.parse.urlsplit(db_url)
-name = f"atrium_bench_audit_{os.getpid()}"
+# BENCH_DB=name keeps the seeded database for the next run (seeding takes about a minute).
+keep = os.environ.get("BENCH_DB")
+name = keep or f"atrium_bench_audit_{os.getpid()}"
 admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
 bench = urllib.parse.urlunsplit(parts._replace(path="/" + name))
-sh(f"{PG_BIN}/psql", admin, "-qc", f"CREATE DATABASE {name}")
+exists = sh(f"{PG_BIN}/psql", admin, "-qAtc", f"SELECT count(*) FROM pg_database WHERE datname = '{name}'") == "1"
+if not exists:
+    sh(f"{PG_BIN}/psql", admin, "-qc", f"CREATE DATABASE {name}")
 
 def psql(sql):
     return sh(f"{PG_BIN}/psql", bench, "-qAtc", sql)
@@ -61,34 +65,39 @@ try:
     binary = os.path.join(ROOT, "target/release/atrium")
     env = dict(os.environ, DATABASE_URL=bench, RUST_LOG="warn", ATRIUM_DATA_DIR=tempfile.mkdtemp(),
                LEPTOS_SITE_ROOT=os.path.join(ROOT, "target/site"), ATRIUM_WORKER="false")
-    sh(binary, "create-superadmin", "--email", "bench@atrium.test", env=dict(env, ATRIUM_PASSWORD="bench password 1234"))
-    psql(f"""INSERT INTO companies (name, slug) SELECT 'Company ' || i, 'co-' || i FROM generate_series(1, {COMPANIES}) i;
-             SELECT atrium_ensure_partitions_between('audit_log', (now() - interval '13 months')::date, now()::date);""")
+    if not exists:
+        sh(binary, "create-superadmin", "--email", "bench@atrium.test", env=dict(env, ATRIUM_PASSWORD="bench password 1234"))
+        psql(f"""INSERT INTO companies (name, slug, audit_retention_days)
+                        SELECT 'Company ' || i, 'co-' || i, 2557 FROM generate_series(1, {COMPANIES}) i;
+                 SELECT atrium_ensure_partitions_between('audit_log', (now() - interval '13 months')::date, now()::date);""")
 
-    # Oldest first, so each company's chain runs in time order; spaced evenly over a year.
-    actions = ["user.update", "api_key.create", "api_key.revoke", "weights.update", "integration.update",
-               "auth.login", "delivery.queue", "user.invite"]
-    arr = "ARRAY[" + ",".join(f"'{a}'" for a in actions) + "]"
-    step = 365 * 86400 / ROWS
-    statements = []
-    for lo in range(0, ROWS, CHUNK):
-        statements.append(f"""INSERT INTO audit_log (company_id, "timestamp", user_email, user_role, action, resource, resource_id,
-                    severity, details, ip_address, user_agent, session_id, request_id)
-            SELECT c.id, now() - make_interval(secs => ({ROWS} - g) * {step}), 'user' || (g % 37) || '@co.test', 'ADMIN',
-                   ({arr})[1 + g % {len(actions)}], 'user', 'u-' || (g % 500),
-                   (CASE WHEN g % 50 = 0 THEN 'warning' ELSE 'info' END)::audit_severity,
-                   jsonb_build_object('before', jsonb_build_object('name', 'Old ' || g), 'after', jsonb_build_object('name', 'New ' || g)),
-                   '10.0.0.1', 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131', 's-' || (g % 1000), 'r-' || g
-              FROM generate_series({lo + 1}, {min(lo + CHUNK, ROWS)}) g
-              JOIN companies c ON c.slug = 'co-' || (1 + g % {COMPANIES})
-             ORDER BY g;""")
-    sql_file = os.path.join(env["ATRIUM_DATA_DIR"], "seed.sql")
-    with open(sql_file, "w") as f:
-        f.write("\n".join(statements) + "\nANALYZE audit_log;\n")
-    t0 = time.time()
-    sh(f"{PG_BIN}/psql", bench, "-qAt", "-v", "ON_ERROR_STOP=1", "-f", sql_file)
-    seed_s = time.time() - t0
-    print(f"seeded {ROWS:,} chained rows across {COMPANIES} companies in {seed_s:.1f} s ({ROWS / seed_s:,.0f} rows/s through the trigger)")
+        # Retention is set to 7 years above: `atrium serve` prunes at start, and the default 90 days
+        # would cut the year of rows to a quarter.
+        # Oldest first, so each company's chain runs in time order; spaced evenly over a year. Row g goes
+        # to company 1 + g % 100; the action and severity follow g / 100, so every company gets them all.
+        actions = ["user.update", "api_key.create", "api_key.revoke", "weights.update", "integration.update",
+                   "auth.login", "delivery.queue", "user.invite"]
+        arr = "ARRAY[" + ",".join(f"'{a}'" for a in actions) + "]"
+        step = 365 * 86400 / ROWS
+        statements = []
+        for lo in range(0, ROWS, CHUNK):
+            statements.append(f"""INSERT INTO audit_log (company_id, "timestamp", user_email, user_role, action, resource, resource_id,
+                        severity, details, ip_address, user_agent, session_id, request_id)
+                SELECT c.id, now() - make_interval(secs => ({ROWS} - g) * {step}), 'user' || (g % 37) || '@co.test', 'ADMIN',
+                       ({arr})[1 + (g / {COMPANIES}) % {len(actions)}], 'user', 'u-' || (g % 500),
+                       (CASE WHEN (g / {COMPANIES}) % 50 = 0 THEN 'warning' ELSE 'info' END)::audit_severity,
+                       jsonb_build_object('before', jsonb_build_object('name', 'Old ' || g), 'after', jsonb_build_object('name', 'New ' || g)),
+                       '10.0.0.1', 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131', 's-' || (g % 1000), 'r-' || g
+                  FROM generate_series({lo + 1}, {min(lo + CHUNK, ROWS)}) g
+                  JOIN companies c ON c.slug = 'co-' || (1 + g % {COMPANIES})
+                 ORDER BY g;""")
+        sql_file = os.path.join(env["ATRIUM_DATA_DIR"], "seed.sql")
+        with open(sql_file, "w") as f:
+            f.write("\n".join(statements) + "\nANALYZE audit_log;\n")
+        t0 = time.time()
+        sh(f"{PG_BIN}/psql", bench, "-qAt", "-v", "ON_ERROR_STOP=1", "-f", sql_file)
+        seed_s = time.time() - t0
+        print(f"seeded {ROWS:,} chained rows across {COMPANIES} companies in {seed_s:.1f} s ({ROWS / seed_s:,.0f} rows/s through the trigger)")
 
     port = free_port()
     server = subprocess.Popen([binary, "serve"], env=dict(env, ATRIUM_ADDR=f"127.0.0.1:{port}"),
@@ -169,4 +178,5 @@ try:
 finally:
     if server:
         server.terminate(); server.wait()
-    sh(f"{PG_BIN}/psql", admin, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    if not keep:
+        sh(f"{PG_BIN}/psql", admin, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -44,13 +44,17 @@ pub async fn anonymous(pool: &PgPool) -> Result<Tx, AppError> {
 
 /// The super-admin's read-only way across companies. Each use is audited with what was read,
 /// and the transaction then runs as `atrium_platform`, whose policies allow SELECT only.
+///
+/// The read is put on record in a transaction of its own, committed before the read begins:
+/// recording takes the platform chain's head lock until commit, and a read that held it (an
+/// export of a million rows, say) would stall every other platform event behind it.
 pub async fn platform_read(pool: &PgPool, actor: &Actor, meta: &RequestMeta, view: &str) -> Result<Tx, AppError> {
     if actor.role != Role::SuperAdmin {
         return Err(AppError::Forbidden);
     }
-    let mut tx = begin_with(pool, None, Some(actor.user_id)).await?;
+    let mut log = begin_with(pool, None, Some(actor.user_id)).await?;
     record(
-        &mut tx,
+        &mut log,
         &Who::from(actor),
         meta,
         Event {
@@ -63,6 +67,8 @@ pub async fn platform_read(pool: &PgPool, actor: &Actor, meta: &RequestMeta, vie
         },
     )
     .await?;
+    log.commit().await?;
+    let mut tx = begin_with(pool, None, Some(actor.user_id)).await?;
     sqlx::query!("SET LOCAL ROLE atrium_platform").execute(&mut *tx).await?;
     Ok(tx)
 }

@@ -323,7 +323,7 @@ const RENDER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Works around a rare hang in server rendering: now and then a page's render never completed
 /// (the process idle, no query running; see the session 2 note). A GET page is rendered into a
 /// buffer under a deadline; past it, the attempt is dropped, logged, and the page rendered
-/// afresh, up to three times, then 503. POSTs and assets pass straight through.
+/// afresh, up to three times, then 503. POSTs, assets and streamed exports pass straight through.
 #[derive(Clone)]
 pub struct RenderDeadline<S> {
     inner: S,
@@ -344,9 +344,11 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let path = req.uri().path();
+        // Audit exports stream without a row cap, so they must never be buffered here.
         let page = req.method() == Method::GET
             && !path.starts_with("/pkg/")
             && !path.starts_with("/api/")
+            && !path.ends_with("/audit/export")
             && path != "/healthz";
         let mut inner = self.inner.clone();
         if !page {

@@ -152,6 +152,19 @@ async fn a_tenant_sees_only_its_own_rows_and_the_super_admin_sees_all() {
     assert!(html.contains("Globex") && html.contains("req-1"));
     // Reading across companies is itself on record.
     assert!(app.audit_count("platform.read").await >= 3);
+
+    // The super-admin's export spans every company. Its read is on record before it starts,
+    // so the export holds no chain lock: it used to wait forever on its own platform.read.
+    let export = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let r = app.get(&root, "/admin/audit/export?format=csv").await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-disposition"].to_str().unwrap().contains("audit-all-companies-"));
+        r.text().await.unwrap()
+    })
+    .await
+    .expect("the all-companies export finished");
+    assert!(export.contains("ann@acme.test") && export.contains("gil@globex.test"), "{export}");
+    assert_eq!(app.audit_count("audit.export").await, 1);
 }
 
 /// A minimal RFC 4180 reader, to check what a spreadsheet would see.
