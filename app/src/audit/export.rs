@@ -1,7 +1,7 @@
 //! Export: exactly the viewer's filter, as CSV or JSON Lines, streamed. A task owns the
 //! read transaction and fills 64 KiB chunks into a small bounded channel, so memory stays
 //! flat whatever the row count, and a client that goes away stops the query.
-use super::query::{plan_per_query, Filter};
+use super::query::{matching, plan_per_query, Filter};
 use super::Severity;
 use crate::db::Tx;
 use serde::Serialize;
@@ -132,41 +132,15 @@ async fn run(
 ) -> Result<(), Stop> {
     use futures::TryStreamExt;
     plan_per_query(&mut tx).await?;
-    let (group, actor) = (f.group_pattern(), f.actor_pattern());
     let mut buf = String::with_capacity(CHUNK + 4096);
     if format == Format::Csv {
         buf.push_str(CSV_HEADER);
     }
     {
-        let mut rows = sqlx::query!(
-            r#"SELECT a.id, a."timestamp" AS ts, c.name AS "company?", a.user_email, a.user_role::text AS role,
-                      a.action, a.resource, a.resource_id, a.severity AS "severity: Severity",
-                      host(a.ip_address) AS ip, a.user_agent, a.session_id, a.request_id,
-                      a.details::text AS "details!", a.chain_seq, encode(a.hash, 'hex') AS "hash!"
-                 FROM audit_log a LEFT JOIN companies c ON c.id = a.company_id
-                WHERE ($1::uuid IS NULL OR a.company_id = $1)
-                  AND ($2::text IS NULL OR a.action = $2)
-                  AND ($3::text IS NULL OR a.action LIKE $3)
-                  AND ($4::text IS NULL OR a.user_email ILIKE $4)
-                  AND ($5::text IS NULL OR a.resource = $5)
-                  AND ($6::text IS NULL OR a.resource_id = $6)
-                  AND ($7::audit_severity IS NULL OR a.severity = $7)
-                  AND ($8::timestamptz IS NULL OR a."timestamp" >= $8)
-                  AND ($9::timestamptz IS NULL OR a."timestamp" < $9)
-                ORDER BY a."timestamp" DESC, a.id DESC"#,
-            company,
-            f.action,
-            group,
-            actor,
-            f.resource,
-            f.resource_id,
-            f.severity as Option<Severity>,
-            f.since,
-            f.until,
-        )
-        .fetch(&mut *tx);
+        let mut rows = matching(&mut tx, company, &f, None, None);
         while let Some(r) = rows.try_next().await? {
             let ts = r.ts.format(&Rfc3339).unwrap_or_default();
+            let hash = hex::encode(&r.hash);
             match format {
                 Format::Csv => {
                     let id = r.id.to_string();
@@ -187,7 +161,7 @@ async fn run(
                         r.request_id.as_deref().unwrap_or(""),
                         &r.details,
                         &seq,
-                        &r.hash,
+                        &hash,
                     ];
                     for (i, cell) in cells.iter().enumerate() {
                         if i > 0 {
@@ -215,7 +189,7 @@ async fn run(
                         request_id: r.request_id.as_deref(),
                         details,
                         chain_seq: r.chain_seq,
-                        hash: &r.hash,
+                        hash: &hash,
                     };
                     // Writing JSON into a String can't fail for these types.
                     if let Ok(line) = serde_json::to_string(&row) {

@@ -170,50 +170,96 @@ pub async fn plan_per_query(conn: &mut PgConnection) -> Result<(), AppError> {
     Ok(())
 }
 
-/// An `AuditDetail` from a row that selects the detail columns (see `page`).
-macro_rules! detail_of {
+/// One audit row as the viewer and the export read it. `details` stays JSON text, so the
+/// export writes it as stored and only the viewer parses it.
+pub struct Row {
+    pub id: i64,
+    pub ts: OffsetDateTime,
+    pub company: Option<String>,
+    pub user_email: Option<String>,
+    pub role: Option<String>,
+    pub action: String,
+    pub resource: String,
+    pub resource_id: Option<String>,
+    pub severity: Severity,
+    pub details: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub session_id: Option<String>,
+    pub request_id: Option<String>,
+    pub chain_seq: i64,
+    pub hash: Vec<u8>,
+    pub prev_hash: Option<Vec<u8>>,
+}
+
+/// A `Row` from a query that selects its columns under their names (`matching`, `detail`).
+macro_rules! row_of {
     ($r:expr) => {{
         let r = $r;
-        AuditDetail {
+        Row {
+            id: r.id,
+            ts: r.ts,
             company: r.company,
+            user_email: r.user_email,
             role: r.role,
+            action: r.action,
+            resource: r.resource,
+            resource_id: r.resource_id,
+            severity: r.severity,
+            details: r.details,
+            ip: r.ip,
             user_agent: r.user_agent,
             session_id: r.session_id,
             request_id: r.request_id,
             chain_seq: r.chain_seq,
-            hash: hex::encode(r.hash),
-            prev_hash: r.prev_hash.map(hex::encode),
-            entry: AuditEntry {
-                id: r.id,
-                timestamp: crate::ui::time::rfc3339(r.ts),
-                actor_email: r.user_email,
-                action: r.action,
-                resource: r.resource,
-                resource_id: r.resource_id,
-                severity: r.severity,
-                details: r.details,
-                ip: r.ip,
-            },
+            hash: r.hash,
+            prev_hash: r.prev_hash,
         }
     }};
 }
 
-/// One page, newest first, after `cursor`. Reads `limit + 1` rows to know whether there
-/// are older ones.
-pub async fn page(
-    conn: &mut PgConnection,
-    scope: Scope,
+impl Row {
+    pub fn into_detail(self) -> AuditDetail {
+        AuditDetail {
+            company: self.company,
+            role: self.role,
+            user_agent: self.user_agent,
+            session_id: self.session_id,
+            request_id: self.request_id,
+            chain_seq: self.chain_seq,
+            hash: hex::encode(self.hash),
+            prev_hash: self.prev_hash.map(hex::encode),
+            entry: AuditEntry {
+                id: self.id,
+                timestamp: crate::ui::time::rfc3339(self.ts),
+                actor_email: self.user_email,
+                action: self.action,
+                resource: self.resource,
+                resource_id: self.resource_id,
+                severity: self.severity,
+                details: serde_json::from_str(&self.details).unwrap_or(serde_json::Value::Null),
+                ip: self.ip,
+            },
+        }
+    }
+}
+
+/// Every row under the filter, newest first, after `cursor`, at most `limit` (None: all of
+/// them): the one query behind the viewer, the REST API and exports. `company` comes from
+/// `company_condition`; run `plan_per_query` in the transaction first.
+pub fn matching<'c>(
+    conn: &'c mut PgConnection,
+    company: Option<Uuid>,
     f: &Filter,
     cursor: Option<Cursor>,
-    limit: i64,
-) -> Result<AuditPage, AppError> {
-    plan_per_query(conn).await?;
-    let company = company_condition(conn, scope, f).await?;
-    let rows = sqlx::query!(
+    limit: Option<i64>,
+) -> futures::stream::BoxStream<'c, Result<Row, sqlx::Error>> {
+    use futures::{StreamExt, TryStreamExt};
+    sqlx::query!(
         r#"SELECT a.id, a."timestamp" AS ts, a.user_email, a.user_role::text AS role, a.action, a.resource,
-                  a.resource_id, a.severity AS "severity: Severity", a.details, host(a.ip_address) AS ip,
-                  a.user_agent, a.session_id, a.request_id, a.chain_seq, a.hash, a.prev_hash,
-                  c.name AS "company?"
+                  a.resource_id, a.severity AS "severity: Severity", a.details::text AS "details!",
+                  host(a.ip_address) AS ip, a.user_agent, a.session_id, a.request_id, a.chain_seq, a.hash,
+                  a.prev_hash, c.name AS "company?"
              FROM audit_log a LEFT JOIN companies c ON c.id = a.company_id
             WHERE ($1::uuid IS NULL OR a.company_id = $1)
               AND ($2::text IS NULL OR a.action = $2)
@@ -238,13 +284,29 @@ pub async fn page(
         f.until,
         cursor.map(|c| c.at),
         cursor.map(|c| c.id),
-        limit + 1,
+        limit,
     )
-    .fetch_all(conn)
-    .await?;
+    .fetch(conn)
+    .map_ok(|r| row_of!(r))
+    .boxed()
+}
+
+/// One page, newest first, after `cursor`. Reads `limit + 1` rows to know whether there
+/// are older ones.
+pub async fn page(
+    conn: &mut PgConnection,
+    scope: Scope,
+    f: &Filter,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> Result<AuditPage, AppError> {
+    use futures::TryStreamExt;
+    plan_per_query(conn).await?;
+    let company = company_condition(conn, scope, f).await?;
+    let rows: Vec<Row> = matching(conn, company, f, cursor, Some(limit + 1)).try_collect().await?;
     let more = rows.len() as i64 > limit;
     let next = if more { rows.get(limit as usize - 1).map(|r| Cursor::encode(r.ts, r.id)) } else { None };
-    let rows = rows.into_iter().take(limit as usize).map(|r| detail_of!(r)).collect();
+    let rows = rows.into_iter().take(limit as usize).map(Row::into_detail).collect();
     Ok(AuditPage { rows, next })
 }
 
@@ -256,9 +318,9 @@ pub async fn detail(conn: &mut PgConnection, scope: Scope, id: i64) -> Result<Op
     };
     let r = sqlx::query!(
         r#"SELECT a.id, a."timestamp" AS ts, a.user_email, a.user_role::text AS role, a.action, a.resource,
-                  a.resource_id, a.severity AS "severity: Severity", a.details, host(a.ip_address) AS ip,
-                  a.user_agent, a.session_id, a.request_id, a.chain_seq, a.hash, a.prev_hash,
-                  c.name AS "company?"
+                  a.resource_id, a.severity AS "severity: Severity", a.details::text AS "details!",
+                  host(a.ip_address) AS ip, a.user_agent, a.session_id, a.request_id, a.chain_seq, a.hash,
+                  a.prev_hash, c.name AS "company?"
              FROM audit_log a LEFT JOIN companies c ON c.id = a.company_id
             WHERE a.id = $1 AND ($2::uuid IS NULL OR a.company_id = $2)"#,
         id,
@@ -266,7 +328,7 @@ pub async fn detail(conn: &mut PgConnection, scope: Scope, id: i64) -> Result<Op
     )
     .fetch_optional(conn)
     .await?;
-    Ok(r.map(|r| detail_of!(r)))
+    Ok(r.map(|r| row_of!(r).into_detail()))
 }
 
 #[cfg(test)]
