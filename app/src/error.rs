@@ -19,6 +19,9 @@ pub enum AppError {
     Unauthenticated(String),
     #[error("You don't have permission to do that.")]
     Forbidden,
+    /// Refused for a reason the actor can act on (403 with that reason).
+    #[error("{0}")]
+    Denied(String),
     #[error("Not found.")]
     NotFound,
     #[error("{0}")]
@@ -56,7 +59,7 @@ impl AppError {
         match self {
             AppError::Validation(_) => 422,
             AppError::Unauthenticated(_) => 401,
-            AppError::Forbidden | AppError::TenantDisabled(_) | AppError::ActAsRequired => 403,
+            AppError::Forbidden | AppError::Denied(_) | AppError::TenantDisabled(_) | AppError::ActAsRequired => 403,
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
             AppError::TooManyRequests(_) => 429,

@@ -17,11 +17,21 @@ pub struct SessionRow {
     pub current: bool,
 }
 
+/// A company's pending invitation to this account: nothing is granted until it is accepted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invitation {
+    pub company_id: Uuid,
+    pub company_name: String,
+    pub role: crate::domain::Role,
+    pub invited: Stamp,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AccountView {
     pub email: String,
     pub name: String,
     pub sessions: Vec<SessionRow>,
+    pub invitations: Vec<Invitation>,
 }
 
 /// "Chrome 156 on Linux" from a user agent string; the full string stays in a tooltip.
@@ -109,8 +119,25 @@ pub async fn load_account() -> Result<AccountView, AppError> {
                 last_seen: rfc3339(s.last_seen_at),
             })
             .collect();
+            let invitations = sqlx::query!(
+                r#"SELECT c.id, c.name, m.role AS "role: crate::domain::Role", m.created_at
+                     FROM memberships m JOIN companies c ON c.id = m.company_id
+                    WHERE m.user_id = $1 AND m.status = 'INVITED' AND c.deleted_at IS NULL
+                    ORDER BY m.created_at"#,
+                actor.user_id
+            )
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|r| Invitation {
+                company_id: r.id,
+                company_name: r.name,
+                role: r.role,
+                invited: rfc3339(r.created_at),
+            })
+            .collect();
             tx.commit().await?;
-            Ok(AccountView { email: actor.email, name: actor.name, sessions })
+            Ok(AccountView { email: actor.email, name: actor.name, sessions, invitations })
         }
         .await,
     )
@@ -233,16 +260,93 @@ pub async fn revoke_sessions(
     )
 }
 
+/// Accepts or declines a company's invitation to this account. Accepting makes the membership
+/// active; declining removes it. Either way the company's audit log says so.
+#[server(endpoint = "account/invitation")]
+pub async fn answer_invitation(company_id: Uuid, answer: String) -> Result<(), AppError> {
+    use crate::audit::record::{record, Event, Who};
+    use crate::audit::{Action, Severity};
+    use crate::server_ctx::*;
+    respond(
+        async {
+            let actor = require_actor().await?;
+            let accept = match answer.as_str() {
+                "accept" => true,
+                "decline" => false,
+                _ => return Err(AppError::field("answer", "Answer accept or decline.")),
+            };
+            let mut tx = crate::db::tenant(&state()?.pool, company_id, Some(actor.user_id)).await?;
+            let role = sqlx::query_scalar!(
+                r#"SELECT role AS "role: crate::domain::Role" FROM memberships
+                    WHERE company_id = $1 AND user_id = $2 AND status = 'INVITED' FOR UPDATE"#,
+                company_id,
+                actor.user_id
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(AppError::NotFound)?;
+            if accept {
+                sqlx::query!(
+                    "UPDATE memberships SET status = 'ACTIVE' WHERE company_id = $1 AND user_id = $2",
+                    company_id,
+                    actor.user_id
+                )
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query!(
+                    "DELETE FROM memberships WHERE company_id = $1 AND user_id = $2",
+                    company_id,
+                    actor.user_id
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            // The invitation's links have done their work either way.
+            sqlx::query!(
+                "UPDATE user_tokens SET used_at = now() WHERE company_id = $1 AND user_id = $2 AND used_at IS NULL",
+                company_id,
+                actor.user_id
+            )
+            .execute(&mut *tx)
+            .await?;
+            let mut who = Who::from(&actor);
+            who.role = Some(role);
+            record(
+                &mut tx,
+                &who,
+                &request_meta(),
+                Event {
+                    company_id: Some(company_id),
+                    action: if accept { Action::UserInviteAccept } else { Action::UserInviteDecline },
+                    resource: "user",
+                    resource_id: Some(actor.user_id.to_string()),
+                    severity: Severity::Info,
+                    details: serde_json::json!({ "via": "account", "role": role }),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            leptos_axum::redirect(if accept { "/account?joined=1" } else { "/account" });
+            Ok(())
+        }
+        .await,
+    )
+}
+
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let profile = ServerAction::<UpdateProfile>::new();
     let password = ServerAction::<ChangePassword>::new();
     let revoke = ServerAction::<RevokeSessions>::new();
+    let answer = ServerAction::<AnswerInvitation>::new();
     let query = leptos_router::hooks::use_query_map();
     let account = Resource::new(
-        move || (profile.version().get(), revoke.version().get(), password.version().get()),
+        move || (profile.version().get(), revoke.version().get(), password.version().get(), answer.version().get()),
         |_| load_account(),
     );
+    let aerr = action_error(answer.value());
+    let joined = move || query.with(|q| q.get("joined").is_some()) || matches!(answer.value().get(), Some(Ok(())));
     let perr = action_error(profile.value());
     let pwerr = action_error(password.value());
     let rerr = action_error(revoke.value());
@@ -257,6 +361,33 @@ pub fn AccountPage() -> impl IntoView {
                     match account.await {
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                         Ok(a) => { let (email, email2, name) = (a.email.clone(), a.email.clone(), a.name.clone()); view! {
+                            {move || joined().then(|| view! { <div class="alert alert-success" role="status">"Done. Your companies are in the switcher."</div> })}
+                            {(!a.invitations.is_empty()).then(|| view! {
+                                <section class="card narrow" id="invitations" data-invitations="">
+                                    <h2>"Invitations"</h2>
+                                    <FormAlert error=aerr/>
+                                    <ul class="invitations">
+                                        {a.invitations.into_iter().map(|i| { let (id, id2) = (i.company_id.to_string(), i.company_id.to_string()); view! {
+                                            <li>
+                                                <p><strong>{format!("{} invites you as {}", i.company_name, i.role.label())}</strong>
+                                                   <span class="muted">" · "<Time stamp=i.invited/></span></p>
+                                                <div class="actions">
+                                                    <ActionForm action=answer>
+                                                        <input type="hidden" name="company_id" value=id/>
+                                                        <input type="hidden" name="answer" value="accept"/>
+                                                        <button type="submit" class="btn btn-primary btn-sm">"Accept"</button>
+                                                    </ActionForm>
+                                                    <ActionForm action=answer>
+                                                        <input type="hidden" name="company_id" value=id2/>
+                                                        <input type="hidden" name="answer" value="decline"/>
+                                                        <button type="submit" class="btn btn-secondary btn-sm">"Decline"</button>
+                                                    </ActionForm>
+                                                </div>
+                                            </li>
+                                        }}).collect_view()}
+                                    </ul>
+                                </section>
+                            })}
                             <section class="card narrow">
                                 <h2>"Profile"</h2>
                                 {move || saved().then(|| view! { <div class="alert alert-success" role="status">"Saved."</div> })}

@@ -48,6 +48,10 @@ actions! {
     UserPasswordReset => "user.password_reset",
     UserInvite => "user.invite",
     UserInviteAccept => "user.invite_accept",
+    UserInviteDecline => "user.invite_decline",
+    // Platform-level: an invitation went to an account that already existed (tenants never
+    // read platform rows, so the inviter cannot learn it from the log).
+    UserInviteExisting => "user.invite_existing",
     UserUpdate => "user.update",
     UserSuspend => "user.suspend",
     UserReactivate => "user.reactivate",

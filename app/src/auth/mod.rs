@@ -47,9 +47,13 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
             let st = state()?;
             // With no company set, row-level security shows only the user's own companies.
             let mut tx = crate::db::account(&st.pool, actor.user_id).await?;
+            // Companies where the membership is active: a pending invitation grants nothing.
             let companies = sqlx::query_as!(
                 crate::tenancy::CompanyRef,
-                "SELECT id, name, slug FROM companies WHERE deleted_at IS NULL ORDER BY lower(name), id"
+                "SELECT c.id, c.name, c.slug FROM companies c
+                   JOIN memberships m ON m.company_id = c.id AND m.user_id = $1 AND m.status = 'ACTIVE'
+                  WHERE c.deleted_at IS NULL ORDER BY lower(c.name), c.id",
+                actor.user_id
             )
             .fetch_all(&mut *tx)
             .await?;

@@ -182,6 +182,9 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
 
     let home = if role == Role::SuperAdmin {
         "/admin".to_string()
+    } else if crate::tenancy::guard::has_pending_invitations(&st.pool, user_id).await? {
+        // A company's invitation waits for this account's answer; show it first.
+        "/account#invitations".to_string()
     } else {
         let slug = crate::tenancy::guard::home_slug(&st.pool, user_id, company_id).await?;
         slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/account".into())

@@ -215,3 +215,16 @@ pub async fn home_slug(
     tx.commit().await?;
     Ok(slug)
 }
+
+/// Does a company's invitation wait for this account's answer?
+pub async fn has_pending_invitations(pool: &sqlx::PgPool, user_id: uuid::Uuid) -> Result<bool, AppError> {
+    let mut tx = db::account(pool, user_id).await?;
+    let pending = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM memberships WHERE user_id = $1 AND status = 'INVITED') AS "pending!""#,
+        user_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(pending)
+}

@@ -138,6 +138,7 @@ pub fn ErrorBox(error: AppError) -> impl IntoView {
     let (title, hint) = match &error {
         AppError::NotFound => ("Not found", "Check the address, or go back to the list."),
         AppError::Forbidden => ("Not allowed", "Your role does not allow this. Ask an administrator if you need it."),
+        AppError::Denied(_) => ("Not allowed", ""),
         AppError::Unauthenticated(_) => ("Signed out", "Sign in again to continue."),
         AppError::Internal(_) => {
             ("Something went wrong", "Try again. If it keeps happening, send the request id to your operator.")

@@ -41,6 +41,8 @@ pub struct UserDetail {
     pub manageable: bool,
     /// The roles the viewer may give.
     pub grantable: Vec<Role>,
+    /// Another company also holds this account: its name and password are its owner's.
+    pub account_shared: bool,
 }
 
 /// A one-time link, shown once to the admin who made it.
@@ -54,17 +56,21 @@ pub struct OneTimeLink {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum InviteOutcome {
-    /// A new account: it starts INVITED, with a link to set a password.
+    /// The membership waits as INVITED, with a link for the person. The answer is the same
+    /// whether or not the email already has an account, so an invitation reveals nothing: a
+    /// new account sets its password through the link, an existing one signs in and accepts.
     Invited(OneTimeLink),
-    /// The account already exists elsewhere; it was added to this company.
-    Added { email: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TokenInfo {
     pub email: String,
     pub company_name: String,
+    pub role: Role,
+    /// A password reset (else the first password of a new account).
     pub reset: bool,
+    /// An invitation for an account that already exists: it is accepted after signing in.
+    pub join: bool,
 }
 
 #[server(endpoint = "users/list")]
@@ -97,11 +103,12 @@ pub async fn get_user(slug: String, id: Uuid) -> Result<UserDetail, AppError> {
             let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
             let mut tx = t.tx().await?;
             let user = queries::get(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
+            let account_shared = queries::account_shared(&mut tx, &t, id).await?;
             tx.commit().await?;
             let can_write = t.require(Permission::UsersWrite).await.is_ok();
             let manageable = can_write && rules::may_manage(t.role, user.role, t.actor.user_id == id);
             let grantable = if manageable { rules::grantable(t.role) } else { Vec::new() };
-            Ok(UserDetail { user, manageable, grantable })
+            Ok(UserDetail { user, manageable, grantable, account_shared })
         }
         .await,
     )

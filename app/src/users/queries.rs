@@ -191,31 +191,43 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
     let existing = sqlx::query_scalar!(r#"SELECT atrium_user_id_by_email($1) AS "id""#, email.as_str())
         .fetch_one(&mut *tx)
         .await?;
-    let (user_id, outcome) = match existing {
+    let (user_id, link) = match existing {
+        // An existing account belongs to its owner: the membership waits, granting nothing,
+        // until they accept it. The inviter gets the same answer as for a new account.
         Some(uid) => {
-            let member = sqlx::query_scalar!(
-                r#"SELECT EXISTS (SELECT 1 FROM memberships WHERE company_id = $1 AND user_id = $2) AS "x!""#,
-                t.company.id,
-                uid
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            if member {
-                return Err(AppError::field(
-                    "email",
-                    format!("{} is already a member of this company.", email.as_str()),
-                ));
-            }
-            sqlx::query!(
-                "INSERT INTO memberships (company_id, user_id, role, status, invited_by) VALUES ($1, $2, $3, 'ACTIVE', $4)",
+            let inserted = sqlx::query!(
+                "INSERT INTO memberships (company_id, user_id, role, status, invited_by) VALUES ($1, $2, $3, 'INVITED', $4)
+                 ON CONFLICT (company_id, user_id) DO NOTHING",
                 t.company.id,
                 uid,
                 role as Role,
                 t.actor.user_id,
             )
             .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                return Err(AppError::field(
+                    "email",
+                    format!("{} is already a member of this company.", email.as_str()),
+                ));
+            }
+            let link = issue_link(&mut tx, t, uid, email.as_str(), "join").await?;
+            record(
+                &mut tx,
+                &t.who(),
+                &request_meta(),
+                Event {
+                    company_id: None,
+                    action: Action::UserInviteExisting,
+                    resource: "user",
+                    resource_id: Some(uid.to_string()),
+                    severity: Severity::Info,
+                    details: json!({ "company_id": t.company.id, "role": role, "pending": true }),
+                },
+            )
             .await?;
-            (uid, InviteOutcome::Added { email: email.as_str().to_string() })
+            (uid, link)
         }
         None => {
             let uid = match sqlx::query_scalar!(
@@ -242,8 +254,7 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
             )
             .execute(&mut *tx)
             .await?;
-            let link = issue_link(&mut tx, t, uid, email.as_str(), "invite").await?;
-            (uid, InviteOutcome::Invited(link))
+            (uid, issue_link(&mut tx, t, uid, email.as_str(), "invite").await?)
         }
     };
     record(
@@ -256,13 +267,43 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
             resource: "user",
             resource_id: Some(user_id.to_string()),
             severity: Severity::Info,
-            details: json!({ "after": { "email": email.as_str(), "name": name, "role": role },
-                             "existing_account": existing.is_some() }),
+            details: json!({ "after": { "email": email.as_str(), "name": name, "role": role, "status": UserStatus::Invited } }),
         },
     )
     .await?;
     tx.commit().await?;
-    Ok(outcome)
+    Ok(InviteOutcome::Invited(link))
+}
+
+/// Shown when a company tries to change what belongs to the account's owner.
+pub const SHARED_ACCOUNT: &str =
+    "This account also belongs to another company; its owner or a super-admin can reset it.";
+
+/// What a company may do with an account beyond its membership.
+struct AccountState {
+    /// Never signed in yet (no password set).
+    never_activated: bool,
+    /// This company alone holds the account, so it may reset, rename or activate it.
+    owned_here: bool,
+}
+
+async fn account_state(conn: &mut PgConnection, t: &Tenant, user: Uuid) -> Result<AccountState, AppError> {
+    let row = sqlx::query!(
+        r#"SELECT status AS "status: UserStatus", atrium_account_owned_by(id, $2) AS "owned!" FROM users WHERE id = $1"#,
+        user,
+        t.company.id
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(AccountState {
+        never_activated: row.status == UserStatus::Invited,
+        owned_here: row.owned || t.role == Role::SuperAdmin,
+    })
+}
+
+/// Is the account shared with another company (so its global fields are not ours to change)?
+pub async fn account_shared(conn: &mut PgConnection, t: &Tenant, user: Uuid) -> Result<bool, AppError> {
+    Ok(!account_state(conn, t, user).await?.owned_here)
 }
 
 /// The member, locked, if the actor may manage them; else the reason why not.
@@ -322,6 +363,9 @@ pub async fn update(t: &Tenant, id: Uuid, name: &str, role: &str) -> Result<(), 
         .await?;
     }
     if name != before.name {
+        if !account_state(&mut tx, t, id).await?.owned_here {
+            return Err(AppError::Denied(SHARED_ACCOUNT.replace("reset", "rename")));
+        }
         sqlx::query!("UPDATE users SET name = $2 WHERE id = $1", id, &name).execute(&mut *tx).await?;
     }
     let b = json!({ "name": before.name, "role": before.role });
@@ -372,9 +416,15 @@ pub async fn set_status(t: &Tenant, id: Uuid, status: &str) -> Result<(), AppErr
     )
     .execute(&mut *tx)
     .await?;
-    // A suspended (or deactivated) user is signed out everywhere, at once.
-    let ended =
-        if status != UserStatus::Active { crate::auth::sessions::end_for_user(&mut tx, id, None).await? } else { 0 };
+    // The membership is this company's; the account is not. Every request checks the
+    // membership, so a suspended member's work in this company stops at once. Their sessions
+    // are signed out only when no other company holds the account: a browser session spans
+    // companies, and another company's work is not ours to end.
+    let ended = if status != UserStatus::Active && account_state(&mut tx, t, id).await?.owned_here {
+        crate::auth::sessions::end_for_user(&mut tx, id, None).await?
+    } else {
+        0
+    };
     record(
         &mut tx,
         &t.who(),
@@ -400,7 +450,15 @@ pub async fn reset_link(t: &Tenant, id: Uuid) -> Result<OneTimeLink, AppError> {
     if user.status == UserStatus::Suspended {
         return Err(AppError::Conflict("Reactivate this user before sending a password link.".into()));
     }
-    let purpose = if user.status == UserStatus::Invited { "invite" } else { "reset" };
+    let account = account_state(&mut tx, t, id).await?;
+    // A pending invitation to an existing account gets a fresh join link, which sets nothing;
+    // a password link needs the account to be this company's alone.
+    let purpose = match (user.status, account.never_activated) {
+        (UserStatus::Invited, false) => "join",
+        _ if !account.owned_here => return Err(AppError::Denied(SHARED_ACCOUNT.into())),
+        (UserStatus::Invited, true) => "invite",
+        _ => "reset",
+    };
     let link = issue_link(&mut tx, t, id, &user.email, purpose).await?;
     record(
         &mut tx,
@@ -424,9 +482,11 @@ struct TokenRow {
     id: Uuid,
     company_id: Uuid,
     user_id: Uuid,
-    reset: bool,
+    purpose: String,
 }
 
+const JOIN_LINK: &str =
+    "This invitation is for an existing Atrium account: sign in, and accept it on your account page.";
 const BAD_LINK: &str = "This link is not valid. Check that you copied all of it, or ask for a new one.";
 
 /// Finds a link's token; an expired or used one gets its own clear message.
@@ -455,7 +515,7 @@ async fn find_token(conn: &mut PgConnection, token: &str) -> Result<TokenRow, Ap
             "This link has expired (links last {LINK_HOURS} hours). Ask your administrator for a new one."
         )));
     }
-    Ok(TokenRow { id: row.id, company_id: row.company_id, user_id: row.user_id, reset: row.purpose == "reset" })
+    Ok(TokenRow { id: row.id, company_id: row.company_id, user_id: row.user_id, purpose: row.purpose })
 }
 
 pub async fn inspect_token(token: &str) -> Result<TokenInfo, AppError> {
@@ -465,14 +525,22 @@ pub async fn inspect_token(token: &str) -> Result<TokenInfo, AppError> {
     anon.commit().await?;
     let mut tx = db::tenant(&pool, row.company_id, Some(row.user_id)).await?;
     let info = sqlx::query!(
-        "SELECT u.email, c.name FROM users u, companies c WHERE u.id = $1 AND c.id = $2",
+        r#"SELECT u.email, c.name, m.role AS "role: Role" FROM users u, companies c, memberships m
+            WHERE u.id = $1 AND c.id = $2 AND m.company_id = c.id AND m.user_id = u.id"#,
         row.user_id,
         row.company_id
     )
-    .fetch_one(&mut *tx)
-    .await?;
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AppError::Conflict(BAD_LINK.into()))?;
     tx.commit().await?;
-    Ok(TokenInfo { email: info.email, company_name: info.name, reset: row.reset })
+    Ok(TokenInfo {
+        email: info.email,
+        company_name: info.name,
+        role: info.role,
+        reset: row.purpose == "reset",
+        join: row.purpose == "join",
+    })
 }
 
 pub async fn accept_token(token: &str, password_raw: &str, confirm: &str) -> Result<(), AppError> {
@@ -486,8 +554,21 @@ pub async fn accept_token(token: &str, password_raw: &str, confirm: &str) -> Res
     let mut anon = db::anonymous(&pool).await?;
     let row = find_token(&mut anon, token).await?;
     anon.commit().await?;
+    if row.purpose == "join" {
+        return Err(AppError::Conflict(JOIN_LINK.into()));
+    }
+    let reset = row.purpose == "reset";
     let hash = password::hash(password_raw.to_string()).await?;
     let mut tx = db::tenant(&pool, row.company_id, Some(row.user_id)).await?;
+    // The link was made by one company; the password is the account's. If another company
+    // has come to hold the account since, the link no longer speaks for it.
+    let owned =
+        sqlx::query_scalar!(r#"SELECT atrium_account_owned_by($1, $2) AS "owned!""#, row.user_id, row.company_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !owned {
+        return Err(AppError::Denied(SHARED_ACCOUNT.into()));
+    }
     // Claimed with a guarded UPDATE, so two submissions of one link cannot both succeed.
     let claimed = sqlx::query!(
         "UPDATE user_tokens SET used_at = now() WHERE id = $1 AND used_at IS NULL AND expires_at > now()",
@@ -513,7 +594,7 @@ pub async fn accept_token(token: &str, password_raw: &str, confirm: &str) -> Res
     )
     .execute(&mut *tx)
     .await?;
-    if row.reset {
+    if reset {
         // A new password ends every existing session.
         crate::auth::sessions::end_for_user(&mut tx, row.user_id, None).await?;
     }
@@ -523,7 +604,7 @@ pub async fn accept_token(token: &str, password_raw: &str, confirm: &str) -> Res
         &request_meta(),
         Event {
             company_id: Some(row.company_id),
-            action: if row.reset { Action::UserPasswordReset } else { Action::UserInviteAccept },
+            action: if reset { Action::UserPasswordReset } else { Action::UserInviteAccept },
             resource: "user",
             resource_id: Some(row.user_id.to_string()),
             severity: Severity::Info,

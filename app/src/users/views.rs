@@ -198,16 +198,10 @@ fn InviteForm() -> impl IntoView {
             <p><a href=format!("/t/{slug}/users")>"← All users"</a></p>
             {match flashed {
                 Some(InviteOutcome::Invited(link)) => view! { <LinkBox link what="Invitation link"/> }.into_any(),
-                Some(InviteOutcome::Added { email }) => view! {
-                    <div class="alert alert-success" role="status">{format!("{email} already had an Atrium account and has been added to this company.")}</div>
-                }.into_any(),
                 None => ().into_any(),
             }}
             {move || match invite.value().get() {
                 Some(Ok(InviteOutcome::Invited(link))) => view! { <LinkBox link what="Invitation link"/> }.into_any(),
-                Some(Ok(InviteOutcome::Added { email })) => view! {
-                    <div class="alert alert-success" role="status">{format!("{email} already had an Atrium account and has been added to this company.")}</div>
-                }.into_any(),
                 _ => ().into_any(),
             }}
             <ActionForm action=invite attr:class="stack" attr:novalidate="">
@@ -224,7 +218,7 @@ fn InviteForm() -> impl IntoView {
                         {move || field_error(err, "role").get().unwrap_or_default()}
                     </p>
                 </div>
-                <p class="help">{format!("They start as Invited, with a one-time link to set a password. The link expires after {LINK_HOURS} hours.")}</p>
+                <p class="help">{format!("They start as Invited, with a one-time link for you to send them: a new account sets its password there, an existing one signs in and accepts. The link expires after {LINK_HOURS} hours.")}</p>
                 <div class="actions"><button type="submit" class="btn btn-primary">"Send invitation"</button></div>
             </ActionForm>
         </section>
@@ -326,6 +320,10 @@ fn UserDetailView() -> impl IntoView {
                                 let suspended = u.status == UserStatus::Suspended;
                                 let away = suspended || u.status == UserStatus::Inactive;
                                 let invited = u.status == UserStatus::Invited;
+                                let shared = d.account_shared;
+                                // A pending invitation to an existing account can be re-sent;
+                                // a shared account's password is not this company's to reset.
+                                let can_link = invited || !shared;
                                 view! {
                                     <section class="card">
                                         <h2>"Edit"</h2>
@@ -333,7 +331,14 @@ fn UserDetailView() -> impl IntoView {
                                             <FormAlert error=Signal::derive(move || err.get().filter(|e| !matches!(e, AppError::Validation(_))))/>
                                             <input type="hidden" name="slug" value=slug.clone()/>
                                             <input type="hidden" name="id" value=uid.clone()/>
-                                            <Field label="Name" name="name" value=u.name.clone() error=field_error(err, "name")/>
+                                            {if shared {
+                                                view! {
+                                                    <input type="hidden" name="name" value=u.name.clone()/>
+                                                    <p class="muted" data-shared-account="">"This account also belongs to another company, so its name and password are its owner's. You manage their role and access here."</p>
+                                                }.into_any()
+                                            } else {
+                                                view! { <Field label="Name" name="name" value=u.name.clone() error=field_error(err, "name")/> }.into_any()
+                                            }}
                                             <div class="field">
                                                 <label for="f-role">"Role"</label>
                                                 <select id="f-role" name="role">
@@ -345,18 +350,20 @@ fn UserDetailView() -> impl IntoView {
                                     </section>
                                     <section class="card">
                                         <h2>"Password"</h2>
-                                        <p>{if invited { "They have not set a password yet. A new invitation link replaces the old one." } else { "A reset link lets them choose a new password. Their sessions end when they use it." }}</p>
+                                        <p>{if invited { "They have not accepted the invitation yet. A new invitation link replaces the old one." } else if shared { "This account also belongs to another company; its owner or a super-admin can reset it." } else { "A reset link lets them choose a new password. Their sessions end when they use it." }}</p>
                                         <FormAlert error=reset_err/>
                                         {flashed.map(|link| view! { <LinkBox link what="Password link"/> })}
                                         {move || match reset.value().get() {
                                             Some(Ok(link)) => view! { <LinkBox link what="Password link"/> }.into_any(),
                                             _ => ().into_any(),
                                         }}
-                                        <ActionForm action=reset>
-                                            <input type="hidden" name="slug" value=reset_slug/>
-                                            <input type="hidden" name="id" value=reset_uid/>
-                                            <button type="submit" class="btn btn-secondary">{if invited { "New invitation link" } else { "Create reset link" }}</button>
-                                        </ActionForm>
+                                        {can_link.then(|| view! {
+                                            <ActionForm action=reset>
+                                                <input type="hidden" name="slug" value=reset_slug/>
+                                                <input type="hidden" name="id" value=reset_uid/>
+                                                <button type="submit" class="btn btn-secondary">{if invited { "New invitation link" } else { "Create reset link" }}</button>
+                                            </ActionForm>
+                                        })}
                                     </section>
                                     {(!invited).then(move || {
                                         let (inactive_slug, inactive_uid) = (status_slug.clone(), status_uid.clone());
@@ -376,7 +383,7 @@ fn UserDetailView() -> impl IntoView {
                                                 }.into_any()
                                             } else {
                                                 view! {
-                                                    <p>"Either way they are signed out everywhere at once and cannot work in this company until reactivated. "
+                                                    <p>"Either way they are signed out of this company at once and cannot work in it until reactivated. "
                                                        "Inactive is for someone who left; suspended is for access that must stop now."</p>
                                                     <div class="actions">
                                                         <ActionForm action=status>
@@ -434,6 +441,12 @@ pub fn AcceptInvitePage() -> impl IntoView {
                                     <p><a href="/login">"Go to sign-in"</a></p>
                                 }.into_any()
                             }
+                            Ok(i) if i.join => view! {
+                                <h1>{format!("Join {}", i.company_name)}</h1>
+                                <p>{format!("{} invites {} as {}.", i.company_name, i.email, i.role.label())}</p>
+                                <p class="muted">"Sign in with your Atrium account, then accept or decline the invitation on your account page. Nothing is granted until you accept."</p>
+                                <a class="btn btn-primary" href="/login?next=/account">"Sign in to answer"</a>
+                            }.into_any(),
                             Ok(i) => view! {
                                 <h1>{if i.reset { "Choose a new password".to_string() } else { format!("Join {}", i.company_name) }}</h1>
                                 <p class="muted">{format!("Signing in as {}", i.email)}</p>

@@ -1,6 +1,7 @@
 //! Atrium's integration tests: one binary, a real PostgreSQL, a fresh database per test.
 mod account;
 mod api_keys;
+mod attacks;
 mod audit;
 mod auth;
 mod cli;

@@ -154,6 +154,10 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
             ]
         }),
         ("/api/account/sessions/revoke", Signed, |_, _| vec![("id", Uuid::nil().to_string())]),
+        // Nobody here has a pending invitation: accepting one for either company is a 404.
+        ("/api/account/invitation", Signed, |w, t| {
+            vec![("company_id", if t == Which::Own { w.a } else { w.b }.to_string()), ("answer", "accept".into())]
+        }),
         ("/api/tenant/shell", Tenant(None), |w, t| vec![("slug", w.slug(t).into())]),
         ("/api/tenant/switch", Tenant(None), |w, t| vec![("slug", w.slug(t).into())]),
         ("/api/tenant/act-as", SuperOnly, |w, t| vec![("slug", w.slug(t).into()), ("reason", "Matrix test".into())]),

@@ -224,3 +224,17 @@ async fn maintenance_keeps_partitions_ahead_and_prunes_old_rows() {
     // Running it again changes nothing.
     assert_eq!(maintenance::run_once(&pool).await.unwrap(), maintenance::Report::default());
 }
+
+#[tokio::test]
+async fn verify_catches_a_security_definer_function_open_to_public() {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    migrate::up(&pool, None, |_, _| {}).await.unwrap();
+    migrate::verify(&pool, |_| {}).await.expect("every definer function follows the rule");
+    sqlx::query("CREATE FUNCTION atrium_sloppy() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = migrate::verify(&pool, |_| {}).await.expect_err("a definer function open to PUBLIC is caught");
+    assert!(err.to_string().contains("atrium_sloppy"), "{err}");
+}

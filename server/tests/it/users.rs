@@ -344,7 +344,7 @@ async fn the_list_searches_filters_and_pages_by_keyset() {
 }
 
 #[tokio::test]
-async fn inviting_someone_from_another_company_adds_a_membership() {
+async fn inviting_someone_from_another_company_waits_for_them_to_accept() {
     let app = spawn_app().await;
     let a = app.company("Acme").await;
     let b = app.company("Borealis").await;
@@ -352,7 +352,17 @@ async fn inviting_someone_from_another_company_adds_a_membership() {
     let (bea, bea_client) = app.member(b, "bea@borealis.test", Role::Admin).await;
     let r = invite(&app, &admin, "bea@borealis.test", "VIEWER").await;
     assert_eq!(r.status(), 200);
-    assert_eq!(json(r).await["Added"]["email"], "bea@borealis.test");
+    let path = json(r).await["Invited"]["path"].as_str().unwrap().to_string();
+    // The link page tells the owner to sign in; it offers no password form.
+    let html = app.get(&client(), &path).await.text().await.unwrap();
+    assert!(html.contains("Acme invites bea@borealis.test as Viewer") && !html.contains("new-password"), "{html}");
+    assert_eq!(app.get(&bea_client, "/t/acme/users").await.status(), 404);
+    let r =
+        app.post(&bea_client, "/api/account/invitation", &[("company_id", &a.to_string()), ("answer", "maybe")]).await;
+    assert_eq!(r.status(), 422);
+    let r =
+        app.post(&bea_client, "/api/account/invitation", &[("company_id", &a.to_string()), ("answer", "accept")]).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let tenants: Vec<Uuid> = sqlx::query_scalar("SELECT unnest(allowed_tenants) FROM users WHERE id = $1")
         .bind(bea)
         .fetch_all(&app.pool)
@@ -369,6 +379,11 @@ async fn inviting_someone_from_another_company_adds_a_membership() {
         .await;
     assert_eq!(r.status(), 403);
     assert_eq!(app.get(&bea_client, "/t/acme/users").await.status(), 200);
+    // Answered once; the invitation is gone.
+    let r = app
+        .post(&bea_client, "/api/account/invitation", &[("company_id", &a.to_string()), ("answer", "decline")])
+        .await;
+    assert_eq!(r.status(), 404);
 }
 
 #[tokio::test]
