@@ -1,3 +1,6 @@
+REVOKE DELETE ON login_failures FROM atrium_app;
+DROP INDEX IF EXISTS login_failures_email_ip_idx;
+ALTER TABLE login_failures DROP COLUMN IF EXISTS throttled;
 -- Back to 0013: definer functions keep their (now fixed) search_path; PUBLIC may run them again.
 DO $$
 DECLARE f RECORD;

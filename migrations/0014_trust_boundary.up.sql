@@ -88,3 +88,10 @@ BEGIN
     END IF;
   END LOOP;
 END $$;
+
+-- Sign-in throttling: an attempt is counted before its password is checked (and the count
+-- taken back when it succeeds), so parallel guesses cannot all reach argon2. Throttled
+-- attempts are kept apart, for the audit log's per-window summary.
+ALTER TABLE login_failures ADD COLUMN IF NOT EXISTS throttled BOOLEAN NOT NULL DEFAULT false;
+CREATE INDEX IF NOT EXISTS login_failures_email_ip_idx ON login_failures (lower(email), ip_address, failed_at DESC);
+GRANT DELETE ON login_failures TO atrium_app;

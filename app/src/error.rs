@@ -34,6 +34,9 @@ pub enum AppError {
     ActAsRequired,
     #[error("{0}")]
     TooManyRequests(String),
+    /// The server is at capacity for this kind of work; try again in a moment (503).
+    #[error("{0}")]
+    Unavailable(String),
     /// The request id lets an operator find the logged cause; the cause never reaches the client.
     #[error("Something went wrong on our side. Request id: {0}")]
     Internal(String),
@@ -63,6 +66,7 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
             AppError::TooManyRequests(_) => 429,
+            AppError::Unavailable(_) => 503,
             AppError::Internal(_) | AppError::Transport(_) => 500,
         }
     }

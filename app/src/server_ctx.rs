@@ -108,6 +108,13 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     result
 }
 
+/// Tells the client when to try again (429 and 503 answers).
+pub fn retry_after(seconds: i64) {
+    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+        opts.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(seconds.max(1)));
+    }
+}
+
 /// Is this a browser's plain form post (no wasm yet), which expects a page back?
 pub fn plain_form_post() -> bool {
     use_context::<Parts>()

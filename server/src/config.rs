@@ -41,6 +41,10 @@ pub struct Config {
     /// The public URL, when Atrium sits behind a proxy; https turns on Secure cookies and HSTS.
     #[arg(long, env = "ATRIUM_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    /// Proxies (CIDRs, comma-separated) whose X-Forwarded-For header names the client. Without
+    /// them the TCP peer is the client, whatever the header says.
+    #[arg(long, env = "ATRIUM_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<sqlx::types::ipnetwork::IpNetwork>,
     /// Where the built site (pkg/, favicon) lives.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", global = true)]
     pub site_root: PathBuf,

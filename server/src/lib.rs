@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api;
 pub mod api_key_cli;
+pub mod client_ip;
 pub mod config;
 pub mod maintenance;
 pub mod migrate;
@@ -115,7 +116,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let router = web::router(
         state,
         api.state.clone(),
-        &web::WebConfig { site_root: config.site_root.clone(), addr, https: config.https() },
+        &web::WebConfig {
+            site_root: config.site_root.clone(),
+            addr,
+            https: config.https(),
+            trusted_proxies: crate::client_ip::TrustedProxies(config.trusted_proxies.clone()),
+        },
     );
     tracing::info!("Atrium is listening on http://{addr}");
     axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())

@@ -3,7 +3,7 @@ use crate::migrate;
 use app::server_ctx::{load_actor, AppState, RequestMeta};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRef, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -28,6 +28,8 @@ pub struct WebConfig {
     pub site_root: PathBuf,
     pub addr: SocketAddr,
     pub https: bool,
+    /// Proxies whose X-Forwarded-For names the client (`ATRIUM_TRUSTED_PROXIES`).
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
 pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -> Router {
@@ -38,6 +40,7 @@ pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -
         .site_addr(cfg.addr)
         .build();
     let routes = generate_route_list(app::App);
+    let proxies = std::sync::Arc::new(cfg.trusted_proxies.clone());
     let state = WebState { leptos_options: leptos_options.clone(), app: app_state.clone() };
 
     let context = {
@@ -89,15 +92,15 @@ pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -
         .layer(middleware::from_fn(bad_args_are_422))
         .layer(middleware::from_fn(read_session_auth))
         .layer(sessions)
-        .layer(middleware::from_fn(same_origin_writes))
+        .layer(middleware::from_fn_with_state(cfg.https, same_origin_writes))
         .layer(middleware::from_fn_with_state(cfg.https, security_headers))
-        .layer(middleware::from_fn(request_meta))
+        .layer(middleware::from_fn_with_state(proxies.clone(), request_meta))
         .with_state(state)
         // The REST API: no cookies, sessions or pages on its path, only what it needs.
         .merge(
             crate::api::routes::router(api)
                 .layer(middleware::from_fn_with_state(cfg.https, security_headers))
-                .layer(middleware::from_fn(request_meta)),
+                .layer(middleware::from_fn_with_state(proxies, request_meta)),
         )
         .layer(RenderDeadlineLayer)
 }
@@ -250,24 +253,33 @@ fn url_encode(s: &str) -> String {
 /// CSRF defence: a request that changes state must come from our own origin. Browsers send
 /// Origin on every POST; Referer is the fallback. Clients that send neither (curl, scripts)
 /// carry no ambient browser credentials worth forging.
-async fn same_origin_writes(req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+/// Refuses a state-changing request that a browser sent from another site. The Origin (or,
+/// without it, the Referer) must be our own origin, scheme included. A request that carries
+/// our session cookie and neither header is refused unless the browser vouches for it with
+/// `Sec-Fetch-Site: same-origin`; one without the cookie (curl, a first sign-in) acts for
+/// nobody and may pass.
+async fn same_origin_writes(State(https): State<bool>, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) || from_our_origin(req.headers(), https) {
         return next.run(req).await;
     }
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_string();
-    let source = req
-        .headers()
-        .get(header::ORIGIN)
-        .or_else(|| req.headers().get(header::REFERER))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Some(source) = source {
-        let authority = source.split("://").nth(1).map(|rest| rest.split('/').next().unwrap_or("")).unwrap_or("");
-        if source == "null" || authority != host {
-            return (StatusCode::FORBIDDEN, "Cross-origin request refused.").into_response();
+    (StatusCode::FORBIDDEN, "Cross-origin request refused.").into_response()
+}
+
+fn from_our_origin(headers: &axum::http::HeaderMap, https: bool) -> bool {
+    let header = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let ours = format!("{}://{}", if https { "https" } else { "http" }, header(header::HOST).unwrap_or(""));
+    match (header(header::ORIGIN), header(header::REFERER)) {
+        (Some(origin), _) => origin == ours,
+        (None, Some(referer)) => {
+            referer == ours || referer.strip_prefix(&ours).is_some_and(|rest| rest.starts_with('/'))
+        }
+        (None, None) => {
+            let has_session = headers.get_all(header::COOKIE).iter().any(|c| {
+                c.to_str().is_ok_and(|c| c.split(';').any(|kv| kv.trim_start().starts_with("atrium_session=")))
+            });
+            !has_session || header(HeaderName::from_static("sec-fetch-site")) == Some("same-origin")
         }
     }
-    next.run(req).await
 }
 
 async fn security_headers(State(https): State<bool>, req: Request, next: Next) -> Response {
@@ -302,9 +314,14 @@ async fn read_session_auth(session: Session, mut req: Request<Body>, next: Next)
     next.run(req).await
 }
 
-async fn request_meta(mut req: Request<Body>, next: Next) -> Response {
+async fn request_meta(
+    State(proxies): State<std::sync::Arc<crate::client_ip::TrustedProxies>>,
+    mut req: Request<Body>,
+    next: Next,
+) -> Response {
     let request_id = uuid::Uuid::now_v7().simple().to_string()[..16].to_string();
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let ip = proxies.client_ip(peer, req.headers());
     let user_agent =
         req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
     req.extensions_mut().insert(RequestMeta { request_id: request_id.clone(), ip, user_agent });

@@ -83,9 +83,43 @@ pub async fn logout() -> Result<(), AppError> {
     crate::server_ctx::respond(signin::sign_out().await)
 }
 
-/// Only same-site paths are followed after sign-in, never another origin.
+/// Only our own paths are followed after sign-in, never another origin. A path that a browser
+/// could read as another host (`//evil`, `/\evil`, a tab or newline inside, which browsers
+/// strip) is refused whole, not repaired.
 pub fn safe_next(next: Option<&str>) -> Option<String> {
-    let n = next?.trim();
-    (n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.starts_with("/api/"))
-        .then(|| n.to_string())
+    let n = next?;
+    let ours = n.starts_with('/')
+        && !n.starts_with("//")
+        && !n.starts_with("/api/")
+        && !n.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\');
+    ours.then(|| n.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_our_origin() {
+        for ok in ["/t/acme/users", "/account#invitations", "/t/acme/users?q=a%20b", "/%2F%2Fevil.test"] {
+            assert_eq!(safe_next(Some(ok)).as_deref(), Some(ok), "{ok}");
+        }
+        for bad in [
+            "https://evil.test/",
+            "//evil.test",
+            "/\\evil.test",
+            "/\\/evil.test",
+            "\\\\evil.test",
+            "/\t/evil.test",
+            "/\n/evil.test",
+            " //evil.test",
+            "/ /evil.test",
+            "/api/logout",
+            "javascript:alert(1)",
+            "",
+            "t/acme",
+        ] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad:?}");
+        }
+    }
 }

@@ -9,42 +9,108 @@ use serde_json::json;
 use sqlx::types::ipnetwork::IpNetwork;
 use uuid::Uuid;
 
+/// Failures per account from one client address, in `WINDOW_MINUTES`: a guesser locks out
+/// only themselves.
 pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
+/// Failures from one client address across accounts, in `WINDOW_MINUTES`.
 pub const MAX_FAILURES_PER_IP: i64 = 20;
 pub const WINDOW_MINUTES: i64 = 15;
+/// The slower back-off per account whatever the address, in `ACCOUNT_WINDOW_MINUTES`: many
+/// addresses guessing one password together still get only so many checks.
+pub const MAX_FAILURES_PER_ACCOUNT_ANY_IP: i64 = 50;
+pub const ACCOUNT_WINDOW_MINUTES: i64 = 60;
 const BAD_CREDENTIALS: &str = "Email or password is incorrect.";
 pub const SESSION_HOURS: i64 = 12;
 
-/// Minutes until sign-in is allowed again for this account or IP, if it is throttled now.
-async fn throttled_for(
-    pool: &sqlx::PgPool,
-    email: &str,
-    ip: Option<std::net::IpAddr>,
-) -> Result<Option<i64>, AppError> {
-    // The failure that reached each limit inside the window, if any.
+enum Attempt {
+    /// Counted as a failure until the password proves right (then the row is removed).
+    Reserved(i64),
+    /// Refused before any password check: retry after `minutes`; `in_window` throttled
+    /// attempts for this account and address so far.
+    Throttled { minutes: i64, in_window: i64 },
+}
+
+/// Checks the throttle and counts the attempt in one step. Attempts for one account (and
+/// from one address) take their turn under advisory locks, so sixty parallel guesses cannot
+/// all pass the check before the first failure is counted.
+async fn reserve_attempt(pool: &sqlx::PgPool, email: &str, ip: Option<std::net::IpAddr>) -> Result<Attempt, AppError> {
+    let ip = ip.map(IpNetwork::from);
+    let mut tx = crate::db::anonymous(pool).await?;
+    // Account first, then address: every attempt takes them in this order, so none deadlock.
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended('login:' || lower($1), 0)),
+                pg_advisory_xact_lock(hashtextextended('login-ip:' || coalesce(host($2::inet), '-'), 0))",
+        email,
+        ip,
+    )
+    .execute(&mut *tx)
+    .await?;
+    // The failure that reached each limit inside its window, if any.
     let row = sqlx::query!(
         r#"SELECT
              (SELECT failed_at FROM login_failures
-               WHERE lower(email) = lower($1) AND failed_at > now() - make_interval(mins => $3::int)
-               ORDER BY failed_at DESC OFFSET $4::int - 1 LIMIT 1) AS by_account,
+               WHERE lower(email) = lower($1) AND ip_address IS NOT DISTINCT FROM $2 AND NOT throttled
+                 AND failed_at > now() - make_interval(mins => $3::int)
+               ORDER BY failed_at DESC OFFSET $4::int - 1 LIMIT 1) AS by_pair,
              (SELECT failed_at FROM login_failures
-               WHERE $2::inet IS NOT NULL AND ip_address = $2 AND failed_at > now() - make_interval(mins => $3::int)
-               ORDER BY failed_at DESC OFFSET $5::int - 1 LIMIT 1) AS by_ip"#,
+               WHERE $2::inet IS NOT NULL AND ip_address = $2 AND NOT throttled
+                 AND failed_at > now() - make_interval(mins => $3::int)
+               ORDER BY failed_at DESC OFFSET $5::int - 1 LIMIT 1) AS by_ip,
+             (SELECT failed_at FROM login_failures
+               WHERE lower(email) = lower($1) AND NOT throttled
+                 AND failed_at > now() - make_interval(mins => $6::int)
+               ORDER BY failed_at DESC OFFSET $7::int - 1 LIMIT 1) AS by_account"#,
         email,
-        ip.map(IpNetwork::from),
+        ip,
         WINDOW_MINUTES as i32,
         MAX_FAILURES_PER_ACCOUNT as i32,
         MAX_FAILURES_PER_IP as i32,
+        ACCOUNT_WINDOW_MINUTES as i32,
+        MAX_FAILURES_PER_ACCOUNT_ANY_IP as i32,
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
-    let (by_account, by_ip) = (row.by_account, row.by_ip);
-    // Blocked until the failure that reached the limit leaves the window.
-    let until = [by_account, by_ip].into_iter().flatten().max();
-    Ok(until.map(|t| {
-        let left = (t + time::Duration::minutes(WINDOW_MINUTES)) - time::OffsetDateTime::now_utc();
-        (left.whole_seconds() + 59).div_euclid(60).max(1)
-    }))
+    // Blocked until the failure that reached a limit leaves its window.
+    let window = time::Duration::minutes(WINDOW_MINUTES);
+    let until = [row.by_pair.map(|t| t + window), row.by_ip.map(|t| t + window)]
+        .into_iter()
+        .chain([row.by_account.map(|t| t + time::Duration::minutes(ACCOUNT_WINDOW_MINUTES))])
+        .flatten()
+        .max();
+    let attempt = match until {
+        Some(until) => {
+            let left = until - time::OffsetDateTime::now_utc();
+            let minutes = (left.whole_seconds() + 59).div_euclid(60).max(1);
+            let in_window = sqlx::query_scalar!(
+                r#"WITH counted AS (INSERT INTO login_failures (email, ip_address, throttled) VALUES ($1, $2, true))
+                   SELECT count(*) + 1 AS "n!" FROM login_failures
+                    WHERE lower(email) = lower($1) AND ip_address IS NOT DISTINCT FROM $2 AND throttled
+                      AND failed_at > now() - make_interval(mins => $3::int)"#,
+                email,
+                ip,
+                WINDOW_MINUTES as i32,
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            Attempt::Throttled { minutes, in_window }
+        }
+        None => Attempt::Reserved(
+            sqlx::query_scalar!(
+                "INSERT INTO login_failures (email, ip_address) VALUES ($1, $2) RETURNING id",
+                email,
+                ip
+            )
+            .fetch_one(&mut *tx)
+            .await?,
+        ),
+    };
+    tx.commit().await?;
+    Ok(attempt)
+}
+
+async fn release_attempt(conn: &mut sqlx::PgConnection, id: i64) -> Result<(), AppError> {
+    sqlx::query!("DELETE FROM login_failures WHERE id = $1", id).execute(conn).await?;
+    Ok(())
 }
 
 /// A transaction whose audit rows belong to the account's home company (platform events for
@@ -81,43 +147,54 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
     .await?
     .map(|u| (u.id, u.password_hash, u.role, u.company_id, u.status));
 
-    if let Some(minutes) = throttled_for(&st.pool, email.as_str(), meta.ip).await? {
-        let user = user.as_ref().map(|u| (u.0, u.3));
-        let mut tx = audit_tx(&st.pool, user).await?;
-        record(
-            &mut tx,
-            &Who { user_id: user.map(|u| u.0), email: Some(email.as_str().into()), ..Default::default() },
-            &meta,
-            Event {
-                company_id: user.and_then(|u| u.1),
-                action: Action::AuthLoginThrottled,
-                resource: "auth",
-                resource_id: None,
-                severity: Severity::Warning,
-                details: json!({ "retry_after_minutes": minutes }),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        return Err(AppError::TooManyRequests(format!(
-            "Too many failed sign-in attempts. Sign-in is paused for {minutes} minute{}; try again later.",
-            if minutes == 1 { "" } else { "s" }
-        )));
-    }
+    let reserved = match reserve_attempt(&st.pool, email.as_str(), meta.ip).await? {
+        Attempt::Reserved(id) => id,
+        Attempt::Throttled { minutes, in_window } => {
+            // One audit row per window and order of magnitude (the 1st, 10th, 100th… refusal),
+            // each with the count so far: a flood cannot flood the log.
+            if is_power_of_ten(in_window) {
+                let user = user.as_ref().map(|u| (u.0, u.3));
+                let mut tx = audit_tx(&st.pool, user).await?;
+                record(
+                    &mut tx,
+                    &Who { user_id: user.map(|u| u.0), email: Some(email.as_str().into()), ..Default::default() },
+                    &meta,
+                    Event {
+                        company_id: user.and_then(|u| u.1),
+                        action: Action::AuthLoginThrottled,
+                        resource: "auth",
+                        resource_id: None,
+                        severity: Severity::Warning,
+                        details: json!({ "retry_after_minutes": minutes, "throttled_in_window": in_window,
+                                         "window_minutes": WINDOW_MINUTES }),
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            retry_after(minutes * 60);
+            return Err(AppError::TooManyRequests(format!(
+                "Too many failed sign-in attempts. Sign-in is paused for {minutes} minute{}; try again later.",
+                if minutes == 1 { "" } else { "s" }
+            )));
+        }
+    };
 
     let stored = user.as_ref().and_then(|u| u.1.clone());
-    let password_ok = password::verify(password_raw, stored).await?;
+    let password_ok = match password::verify(password_raw, stored).await {
+        Ok(ok) => ok,
+        Err(busy) => {
+            // Not a failure of the caller's: take the count back.
+            let mut tx = crate::db::anonymous(&st.pool).await?;
+            release_attempt(&mut tx, reserved).await?;
+            tx.commit().await?;
+            return Err(busy);
+        }
+    };
     let active = user.as_ref().is_some_and(|u| u.4 == UserStatus::Active);
 
     let mut tx = audit_tx(&st.pool, user.as_ref().map(|u| (u.0, u.3))).await?;
     let Some((user_id, _, role, company_id, _)) = user.clone().filter(|_| password_ok && active) else {
-        sqlx::query!(
-            "INSERT INTO login_failures (email, ip_address) VALUES ($1, $2)",
-            email.as_str(),
-            meta.ip.map(IpNetwork::from)
-        )
-        .execute(&mut *tx)
-        .await?;
         let reason = if user.is_none() {
             "unknown_account"
         } else if !password_ok {
@@ -142,6 +219,7 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
         tx.commit().await?;
         return Err(AppError::Unauthenticated(BAD_CREDENTIALS.into()));
     };
+    release_attempt(&mut tx, reserved).await?;
 
     // A new session id at every sign-in: a fixated pre-login id is worthless.
     session.cycle_id().await.map_err(internal)?;
@@ -221,4 +299,11 @@ pub async fn sign_out() -> Result<(), AppError> {
     session.flush().await.map_err(internal)?;
     leptos_axum::redirect("/login");
     Ok(())
+}
+
+fn is_power_of_ten(mut n: i64) -> bool {
+    while n >= 10 && n % 10 == 0 {
+        n /= 10;
+    }
+    n == 1
 }

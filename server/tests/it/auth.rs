@@ -29,7 +29,17 @@ async fn sign_in_sets_a_hardened_cookie_and_audits() {
 async fn cookies_are_secure_behind_https() {
     let app = spawn_app_with(true).await;
     app.user("root@x.test", Role::SuperAdmin, None).await;
-    let r = app.login(&client(), "root@x.test", PASSWORD).await;
+    // Behind https the browser's Origin says https; plain http from the same host is another origin.
+    let login = |scheme: &str| {
+        client()
+            .post(app.url("/api/login"))
+            .header("Origin", format!("{scheme}://{}", app.addr))
+            .form(&[("email", "root@x.test"), ("password", PASSWORD), ("next", "")])
+            .send()
+    };
+    assert_eq!(login("http").await.unwrap().status(), 403);
+    let r = login("https").await.unwrap();
+    assert_eq!(r.status(), 200);
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
 }
 

@@ -111,8 +111,17 @@ pub async fn spawn_app_with(https: bool) -> TestApp {
         credentials: test_keyring(),
     };
     let api = atrium_server::api::Api::start(pool.clone(), app_pool.clone(), pepper, true).await.expect("api starts");
-    let router =
-        web::router(state, api.state.clone(), &web::WebConfig { site_root: "target/site".into(), addr, https });
+    let router = web::router(
+        state,
+        api.state.clone(),
+        &web::WebConfig {
+            site_root: "target/site".into(),
+            addr,
+            https,
+            // Tests play clients at other addresses through X-Forwarded-For from loopback.
+            trusted_proxies: atrium_server::client_ip::TrustedProxies(vec!["127.0.0.1/32".parse().unwrap()]),
+        },
+    );
     tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
     });
@@ -280,7 +289,12 @@ impl TestApp {
         let router = web::router(
             state,
             api.state.clone(),
-            &web::WebConfig { site_root: "target/site".into(), addr, https: false },
+            &web::WebConfig {
+                site_root: "target/site".into(),
+                addr,
+                https: false,
+                trusted_proxies: Default::default(),
+            },
         );
         tokio::spawn(async move {
             axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();

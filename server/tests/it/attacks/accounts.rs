@@ -1,5 +1,4 @@
-//! Attacks on the trust boundary, written the way an attacker would try them: chains of steps
-//! that are each allowed on their own. Each one is refused with a clear 4xx and changes nothing.
+//! Accounts that belong to several companies: no company acts on another's account.
 use crate::helpers::*;
 use app::domain::Role;
 use uuid::Uuid;
