@@ -136,6 +136,30 @@ test('invite people, set passwords through the link, and stay inside your own co
   await viewer.goto(`/t/${slug}/users`);
   await expect(viewer).toHaveURL(/\/login\?next=/);
 
+  // Another company invites the admin's existing account: nothing is granted until the owner
+  // accepts it on their account page.
+  await page.goto(`/t/${other}/users`);
+  await page.getByLabel('Reason').fill('Inviting a partner admin for the customer');
+  await page.getByRole('button', { name: 'Open company' }).click();
+  await expect(page.locator('[data-act-as]')).toContainText(`Acting as Elsewhere ${stamp}`);
+  const joinLink = await invite(page, other, adminEmail, 'VIEWER');
+  const early = await admin.goto(`/t/${other}/`);
+  expect(early?.status()).toBe(404);
+  await admin.goto(joinLink);
+  await expect(admin.getByText(`Elsewhere ${stamp} invites ${adminEmail} as Viewer.`)).toBeVisible();
+  await expect(admin.getByLabel('New password')).toHaveCount(0);
+  await admin.getByRole('link', { name: 'Sign in to answer' }).click();
+  await expect(admin).toHaveURL(/\/account$/);
+  await hydrated(admin);
+  const invitation = admin.locator('[data-invitations]');
+  await expect(invitation).toContainText(`Elsewhere ${stamp} invites you as Viewer`);
+  await shoot(admin, '14b-invitation');
+  await invitation.getByRole('button', { name: 'Accept' }).click();
+  await expect(admin.getByText('Done. Your companies are in the switcher.')).toBeVisible();
+  await expect(admin.locator('[data-invitations]')).toHaveCount(0);
+  const joined = await admin.goto(`/t/${other}/`);
+  expect(joined?.status()).toBe(200);
+
   // Their own account page: sessions listed.
   await admin.goto('/account');
   await expect(admin.getByText('This session')).toBeVisible();

@@ -445,7 +445,7 @@ pub fn AcceptInvitePage() -> impl IntoView {
                                 <h1>{format!("Join {}", i.company_name)}</h1>
                                 <p>{format!("{} invites {} as {}.", i.company_name, i.email, i.role.label())}</p>
                                 <p class="muted">"Sign in with your Atrium account, then accept or decline the invitation on your account page. Nothing is granted until you accept."</p>
-                                <a class="btn btn-primary" href="/login?next=/account">"Sign in to answer"</a>
+                                <a class="btn btn-primary" href="/account">"Sign in to answer"</a>
                             }.into_any(),
                             Ok(i) => view! {
                                 <h1>{if i.reset { "Choose a new password".to_string() } else { format!("Join {}", i.company_name) }}</h1>
