@@ -144,3 +144,7 @@ build_site() {
   # ServeDir sends these to browsers that accept gzip.
   gzip -9 -k -f "$ROOT"/target/site/pkg/*.wasm "$ROOT"/target/site/pkg/*.js "$ROOT"/target/site/pkg/*.css
 }
+
+# The binary defaults to production; these scripts run it for development (a generated secret
+# key, loopback webhook receivers, the demo seed). Set ATRIUM_ENV=production to try otherwise.
+export ATRIUM_ENV="${ATRIUM_ENV:-development}"

@@ -20,6 +20,8 @@ pub struct AppState {
     pub pepper: crate::api_keys::secret::Pepper,
     /// Seals and opens integration credentials (derived from ATRIUM_SECRET_KEY).
     pub credentials: crate::integrations::crypto::Keyring,
+    /// Where integration endpoints may point (checked when saved and before every send).
+    pub egress: crate::integrations::egress::Egress,
 }
 
 /// Set by the server's middleware on every request.

@@ -16,7 +16,9 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "ATRIUM_ADDR", default_value = "127.0.0.1:3000", global = true)]
     pub addr: SocketAddr,
-    #[arg(long = "env", env = "ATRIUM_ENV", value_enum, default_value = "development", global = true)]
+    /// `production` unless set: loopback deliveries, a generated secret key and the demo seed
+    /// are for development, which the scripts in .dev/ ask for explicitly.
+    #[arg(long = "env", env = "ATRIUM_ENV", value_enum, default_value = "production", global = true)]
     pub environment: Environment,
     /// Root secret for the API-key pepper and credential encryption. Required in production;
     /// generated under .data/ in development.
@@ -45,6 +47,10 @@ pub struct Config {
     /// them the TCP peer is the client, whatever the header says.
     #[arg(long, env = "ATRIUM_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
     pub trusted_proxies: Vec<sqlx::types::ipnetwork::IpNetwork>,
+    /// Networks (CIDRs, comma-separated) that integration endpoints may reach although they are
+    /// private, e.g. an on-premises receiver. Everything inside the network is refused otherwise.
+    #[arg(long, env = "ATRIUM_WEBHOOK_ALLOW_CIDRS", value_delimiter = ',', global = true)]
+    pub webhook_allow_cidrs: Vec<sqlx::types::ipnetwork::IpNetwork>,
     /// Where the built site (pkg/, favicon) lives.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", global = true)]
     pub site_root: PathBuf,
@@ -72,6 +78,16 @@ impl Config {
 
     pub fn production(&self) -> bool {
         self.environment == Environment::Production
+    }
+
+    /// Deliveries reach public addresses and the operator's allow-list; loopback only in
+    /// development, where the receivers of tests and local tools live.
+    pub fn egress(&self) -> app::integrations::egress::Egress {
+        app::integrations::egress::Egress {
+            allow_loopback: !self.production(),
+            allow: self.webhook_allow_cidrs.clone(),
+            resolver: std::sync::Arc::new(app::integrations::egress::SystemResolver),
+        }
     }
 
     /// The root secret: from the environment, or in development from .data/secret_key.

@@ -57,6 +57,7 @@ pub fn app_state(pool: PgPool, config: &Config) -> anyhow::Result<AppState> {
         production: config.production(),
         pepper: app::api_keys::secret::Pepper::derive(&config.secret_key()?),
         credentials: config.keyring()?,
+        egress: config.egress(),
     })
 }
 
@@ -68,6 +69,7 @@ pub async fn worker(config: &Config) -> anyhow::Result<outbox::Worker> {
         concurrency: config.worker_concurrency.max(1),
         max_attempts: config.worker_max_attempts.max(1),
         base_backoff: Duration::from_millis(config.worker_backoff_ms),
+        egress: config.egress(),
         ..Default::default()
     };
     outbox::Worker::new(pool, config.keyring()?, cfg)

@@ -7,6 +7,7 @@
 //! mid-send loses nothing: the lease runs out and the next claim sends again under the same
 //! `webhook-id`, which lets the receiver deduplicate.
 use app::integrations::crypto::Keyring;
+use app::integrations::egress::Egress;
 use app::integrations::outbox::CHANNEL;
 use app::integrations::platform::Credentials;
 use app::integrations::Platform;
@@ -29,7 +30,7 @@ pub const EXCERPT_BYTES: usize = 2048;
 /// The most of a response body read at all.
 const READ_BYTES: usize = 16 * 1024;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WorkerConfig {
     /// Deliveries in flight at once in this worker.
     pub concurrency: usize,
@@ -44,6 +45,8 @@ pub struct WorkerConfig {
     pub max_backoff: Duration,
     /// How often an idle worker looks for due retries (new deliveries wake it at once).
     pub idle_poll: Duration,
+    /// Where deliveries may connect.
+    pub egress: Egress,
 }
 
 impl Default for WorkerConfig {
@@ -56,6 +59,7 @@ impl Default for WorkerConfig {
             base_backoff: Duration::from_secs(30),
             max_backoff: Duration::from_secs(6 * 3600),
             idle_poll: Duration::from_secs(1),
+            egress: Egress::production(),
         }
     }
 }
@@ -119,6 +123,10 @@ impl Worker {
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
             // A redirect is not a delivery: 3xx counts as a failure.
             .redirect(reqwest::redirect::Policy::none())
+            // Names resolve through the egress check, and the connection goes to the very
+            // addresses it approved; no proxy from the environment stands in between.
+            .dns_resolver(Arc::new(CheckedResolver(cfg.egress.clone())))
+            .no_proxy()
             .user_agent(concat!("Atrium-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Worker { pool, keyring, http, cfg })
@@ -270,6 +278,16 @@ impl Worker {
         };
         let Some(key) = creds.signing_key() else { return fail("no signing secret is set".into()) };
         let Some(endpoint) = c.endpoint.as_deref() else { return fail("no endpoint is set".into()) };
+        // A literal address never reaches the resolver: judge it here, before any connection.
+        if let Some(Err(why)) = endpoint
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string()))
+            .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+            .map(|ip| self.cfg.egress.check(ip))
+        {
+            return fail(format!("refused: {why}"));
+        }
         let body = envelope(&c.payload, c.created_at);
         let timestamp = started.unix_timestamp();
         let mut req = self
@@ -410,6 +428,8 @@ pub fn sign(key: &[u8], webhook_id: &str, timestamp: i64, body: &str) -> String 
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         format!("no answer within {} s", timeout.as_secs_f64())
+    } else if let Some(refused) = refusal(e) {
+        refused
     } else if e.is_connect() {
         "could not connect to the endpoint".into()
     } else {
@@ -417,6 +437,19 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
         let cause = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
         format!("request failed: {cause}")
     }
+}
+
+/// The egress check's own words, when it refused the endpoint's addresses.
+fn refusal(e: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if text.starts_with("refused: ") {
+            return Some(text);
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// Seconds, or an HTTP date.
@@ -523,5 +556,22 @@ mod tests {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
         assert!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT").is_some());
         assert_eq!(parse_retry_after("soon"), None);
+    }
+}
+
+/// reqwest's resolver, through the egress policy: a name that resolves to any refused address
+/// is refused before a connection is made.
+struct CheckedResolver(Egress);
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let egress = self.0.clone();
+        Box::pin(async move {
+            let addrs = egress
+                .resolve_checked(name.as_str(), 0)
+                .await
+                .map_err(|why| -> Box<dyn std::error::Error + Send + Sync> { format!("refused: {why}").into() })?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }

@@ -9,6 +9,8 @@ use uuid::Uuid;
 #[cfg(feature = "ssr")]
 pub mod crypto;
 #[cfg(feature = "ssr")]
+pub mod egress;
+#[cfg(feature = "ssr")]
 pub mod outbox;
 #[cfg(feature = "ssr")]
 pub mod platform;
@@ -305,6 +307,7 @@ pub async fn save_integration(
                 signing_secret.as_deref().unwrap_or(""),
                 !st.production,
             )?;
+            st.egress.check_endpoint(&input.endpoint).await.map_err(|why| AppError::field("endpoint", why))?;
             let mut tx = t.tx().await?;
             queries::save(&mut tx, &st.credentials, t.company.id, platform, &t.who(), &request_meta(), input).await?;
             tx.commit().await?;

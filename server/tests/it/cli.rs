@@ -11,7 +11,8 @@ fn atrium(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env("DATABASE_URL", db.options.to_url_lossy().as_str())
         .env("ATRIUM_DATA_DIR", &dir)
         .env("RUST_LOG", "warn")
-        .env_remove("ATRIUM_ENV")
+        // The binary defaults to production; these tests run it as a developer would.
+        .env("ATRIUM_ENV", "development")
         .env_remove("ATRIUM_PASSWORD");
     for (k, v) in env {
         cmd.env(k, v);
@@ -34,24 +35,24 @@ async fn migrate_status_up_down_verify() {
     let db = TestDb::new().await;
     let out = atrium(&db, &["migrate", "status"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("0 applied, 13 pending"), "{}", text(&out));
+    assert!(text(&out).contains("0 applied, 14 pending"), "{}", text(&out));
 
     let out = atrium(&db, &["migrate", "up", "--to", "3"], &[]);
     assert!(text(&out).contains("3 migration(s) applied"), "{}", text(&out));
     let out = atrium(&db, &["migrate", "up"], &[]);
-    assert!(text(&out).contains("10 migration(s) applied"), "{}", text(&out));
+    assert!(text(&out).contains("11 migration(s) applied"), "{}", text(&out));
     let out = atrium(&db, &["migrate", "status"], &[]);
     let t = text(&out);
-    assert!(t.contains("13 applied, 0 pending") && t.contains("rbac_roles") && t.contains("ok "), "{t}");
+    assert!(t.contains("14 applied, 0 pending") && t.contains("rbac_roles") && t.contains("ok "), "{t}");
 
     let out = atrium(&db, &["migrate", "verify"], &[]);
-    assert!(out.status.success() && text(&out).contains("13 verify script(s) passed"), "{}", text(&out));
+    assert!(out.status.success() && text(&out).contains("14 verify script(s) passed"), "{}", text(&out));
 
     // `down` without --to reverts only the latest migration.
     let out = atrium(&db, &["migrate", "down"], &[]);
-    assert!(text(&out).contains("reverted 0013") && text(&out).contains("1 migration(s) reverted"), "{}", text(&out));
+    assert!(text(&out).contains("reverted 0014") && text(&out).contains("1 migration(s) reverted"), "{}", text(&out));
     let out = atrium(&db, &["migrate", "down", "--to", "0"], &[]);
-    assert!(text(&out).contains("12 migration(s) reverted"), "{}", text(&out));
+    assert!(text(&out).contains("13 migration(s) reverted"), "{}", text(&out));
 
     // An edited migration makes status fail loudly.
     atrium(&db, &["migrate", "up"], &[]);
@@ -122,6 +123,7 @@ async fn two_servers_racing_on_an_empty_database_both_come_up() {
                 .arg("serve")
                 .env("DATABASE_URL", db.options.to_url_lossy().as_str())
                 .env("ATRIUM_ADDR", format!("127.0.0.1:{port}"))
+                .env("ATRIUM_ENV", "development")
                 .env("ATRIUM_DATA_DIR", tempdir())
                 .env("RUST_LOG", "warn")
                 .stdout(std::process::Stdio::null())
@@ -252,6 +254,7 @@ async fn rotate_secret_reseals_and_a_separate_worker_process_delivers_with_the_n
         .arg("worker")
         .env("DATABASE_URL", app.db.options.to_url_lossy().as_str())
         .env("ATRIUM_SECRET_KEY", NEW_ROOT)
+        .env("ATRIUM_ENV", "development")
         .env("ATRIUM_DATA_DIR", tempdir())
         .env("RUST_LOG", "warn")
         .spawn()
@@ -262,4 +265,21 @@ async fn rotate_secret_reseals_and_a_separate_worker_process_delivers_with_the_n
     Command::new("kill").args(["-TERM", &worker.id().to_string()]).status().unwrap();
     let status = worker.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn without_atrium_env_the_server_is_production_and_wants_a_secret_key() {
+    let db = TestDb::new().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_atrium"))
+        .arg("serve")
+        .env("DATABASE_URL", db.options.to_url_lossy().as_str())
+        .env("ATRIUM_ADDR", "127.0.0.1:0")
+        .env("ATRIUM_DATA_DIR", tempdir())
+        .env("RUST_LOG", "warn")
+        .env_remove("ATRIUM_ENV")
+        .env_remove("ATRIUM_SECRET_KEY")
+        .output()
+        .expect("atrium runs");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("ATRIUM_SECRET_KEY is required"), "{}", text(&out));
 }

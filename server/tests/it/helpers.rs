@@ -80,6 +80,26 @@ pub fn test_keyring() -> app::integrations::crypto::Keyring {
     app::integrations::crypto::Keyring::new(TEST_SECRET, &[])
 }
 
+/// Tests deliver to receivers on loopback only; names resolve from a fixed table, so no DNS
+/// query leaves the machine. `rebind.test` answers a private address, as a rebinding name would.
+pub fn test_egress() -> app::integrations::egress::Egress {
+    use std::net::IpAddr;
+    let table: std::collections::HashMap<String, Vec<IpAddr>> = [
+        ("localhost", vec!["127.0.0.1".parse().unwrap()]),
+        ("hooks.test", vec!["93.184.216.34".parse().unwrap()]),
+        ("rebind.test", vec!["10.0.0.5".parse().unwrap()]),
+        ("metadata.test", vec!["169.254.169.254".parse().unwrap()]),
+    ]
+    .into_iter()
+    .map(|(h, ips)| (h.to_string(), ips))
+    .collect();
+    app::integrations::egress::Egress {
+        allow_loopback: true,
+        allow: Vec::new(),
+        resolver: std::sync::Arc::new(app::integrations::egress::StaticResolver(table)),
+    }
+}
+
 /// A request that hangs fails the test with its URL instead of stalling the suite.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -109,6 +129,7 @@ pub async fn spawn_app_with(https: bool) -> TestApp {
         production: false,
         pepper: pepper.clone(),
         credentials: test_keyring(),
+        egress: test_egress(),
     };
     let api = atrium_server::api::Api::start(pool.clone(), app_pool.clone(), pepper, true).await.expect("api starts");
     let router = web::router(
@@ -282,6 +303,7 @@ impl TestApp {
             production: false,
             pepper: pepper.clone(),
             credentials: test_keyring(),
+            egress: test_egress(),
         };
         let api = atrium_server::api::Api::start(owner, app_pool, pepper, true).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -313,6 +335,7 @@ pub fn fast_worker() -> atrium_server::outbox::WorkerConfig {
         base_backoff: std::time::Duration::from_millis(50),
         max_backoff: std::time::Duration::from_secs(5),
         idle_poll: std::time::Duration::from_millis(50),
+        egress: test_egress(),
     }
 }
 

@@ -114,6 +114,7 @@ async fn seed_is_refused_in_production() {
         worker_max_attempts: 1,
         worker_backoff_ms: 1,
         trusted_proxies: Vec::new(),
+        webhook_allow_cidrs: Vec::new(),
     };
     let err = atrium_server::accounts::seed_demo(&pool, &config).await.unwrap_err();
     assert!(err.to_string().contains("production"));

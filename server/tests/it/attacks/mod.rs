@@ -3,3 +3,4 @@
 mod accounts;
 mod signin;
 mod web;
+mod webhooks;

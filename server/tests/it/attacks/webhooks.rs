@@ -1,0 +1,100 @@
+//! Webhooks cannot reach the inside. No packet leaves loopback: private addresses are refused
+//! on literals and through the tests' fixed resolver table, before any connection.
+use crate::helpers::*;
+use crate::receiver::Receiver;
+use app::domain::Role;
+use app::integrations::Platform;
+use serde_json::json;
+use std::time::Duration;
+
+async fn attempt_of(app: &TestApp, id: i64) -> (Option<i32>, Option<String>, Option<String>) {
+    sqlx::query_as(
+        "SELECT response_status, error, response_excerpt FROM integration_delivery_attempts
+          WHERE delivery_id = $1 ORDER BY attempt DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_cannot_save_an_endpoint_inside_the_network() {
+    let app = spawn_app().await;
+    let acme = app.company("Acme").await;
+    let (_, admin) = app.member(acme, "boss@acme.test", Role::Admin).await;
+    let before = app.fingerprint().await;
+    for endpoint in [
+        "https://10.0.0.5/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://100.64.1.1/hook",
+        "https://[fd00::1]/hook",
+        "https://[::ffff:192.168.1.1]/hook",
+        "https://rebind.test/hook",
+        "https://metadata.test/",
+    ] {
+        let r = app
+            .post(
+                &admin,
+                "/api/integrations/save",
+                &[
+                    ("slug", "acme"),
+                    ("platform", "benevity"),
+                    ("enabled", "on"),
+                    ("endpoint", endpoint),
+                    ("config", r#"{"program_id": "p1"}"#),
+                    ("api_token", "tok_attacker_123456"),
+                    ("signing_secret", ""),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 422, "{endpoint}");
+        let why = json(r).await["Validation"]["endpoint"].as_str().unwrap().to_string();
+        assert!(why.contains("cannot go inside the network"), "{endpoint}: {why}");
+    }
+    assert_eq!(app.fingerprint().await, before);
+}
+
+/// In production nothing on loopback is reachable either, by address or by name; the worker
+/// refuses before it connects, so the receiver listening there hears nothing.
+#[tokio::test]
+async fn in_production_the_sender_refuses_loopback_before_connecting() {
+    let app = spawn_app().await;
+    let acme = app.company("Acme").await;
+    let rx = Receiver::start().await;
+    let port = rx.url.rsplit(':').next().unwrap().trim_end_matches("/hook").to_string();
+    let production = atrium_server::outbox::WorkerConfig {
+        egress: app::integrations::egress::Egress { allow_loopback: false, ..test_egress() },
+        ..fast_worker()
+    };
+    for endpoint in [rx.url.clone(), format!("http://localhost:{port}/hook"), format!("http://[::1]:{port}/hook")] {
+        // Stored directly, as if an older version had accepted it.
+        app.integration(acme, Platform::Benevity, &endpoint).await;
+        let q = app.enqueue(acme, Platform::Benevity, json!({"n": 1})).await;
+        let worker = app.worker(production.clone());
+        app.wait_for(q.id, "failed", Duration::from_secs(10)).await;
+        worker.shutdown().await;
+        let (status, error, excerpt) = attempt_of(&app, q.id).await;
+        assert_eq!(status, None, "{endpoint}");
+        assert!(error.as_deref().unwrap_or("").contains("loopback"), "{endpoint}: {error:?}");
+        assert_eq!(excerpt, None);
+    }
+    assert!(rx.hits().is_empty(), "no request reached the receiver");
+}
+
+/// A name that looked public when it was saved and answers a private address when it is sent
+/// (DNS rebinding) is refused at send time, by the resolver the connection uses.
+#[tokio::test]
+async fn a_rebinding_name_is_refused_when_sent() {
+    let app = spawn_app().await;
+    let acme = app.company("Acme").await;
+    app.integration(acme, Platform::Benevity, "https://rebind.test/hook").await;
+    let q = app.enqueue(acme, Platform::Benevity, json!({"n": 1})).await;
+    let worker = app.worker(fast_worker());
+    app.wait_for(q.id, "failed", Duration::from_secs(10)).await;
+    worker.shutdown().await;
+    let (status, error, excerpt) = attempt_of(&app, q.id).await;
+    assert_eq!((status, excerpt), (None, None));
+    let error = error.unwrap();
+    assert!(error.contains("rebind.test resolves to 10.0.0.5 is a private address"), "{error}");
+}
