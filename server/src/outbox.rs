@@ -255,7 +255,13 @@ impl Worker {
         };
         let plain = self
             .keyring
-            .open(c.company_id, platform.as_str(), sealed, *version)
+            .open(
+                c.company_id,
+                platform.as_str(),
+                &app::integrations::platform::origin(c.endpoint.as_deref().unwrap_or("")),
+                sealed,
+                *version,
+            )
             .map_err(|e| format!("credentials cannot be opened: {e}"))?;
         serde_json::from_slice(&plain).map_err(|_| "credentials are damaged".to_string())
     }

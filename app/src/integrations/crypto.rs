@@ -53,8 +53,14 @@ pub enum CryptoError {
     Corrupt,
 }
 
-fn aad(company: Uuid, platform: &str) -> Vec<u8> {
-    format!("{company}:{platform}").into_bytes()
+/// What a sealed value is bound to: its row and, since 0014, the origin of the endpoint it is
+/// sent to, so credentials moved to another host (by a form or in the database) do not open.
+fn aad(company: Uuid, platform: &str, origin: &str) -> Vec<u8> {
+    if origin.is_empty() {
+        format!("{company}:{platform}").into_bytes()
+    } else {
+        format!("{company}:{platform}:{origin}").into_bytes()
+    }
 }
 
 impl Keyring {
@@ -70,19 +76,28 @@ impl Keyring {
     }
 
     /// nonce ‖ ciphertext+tag, and the key version to store beside it.
-    pub fn seal(&self, company: Uuid, platform: &str, plaintext: &[u8]) -> (Vec<u8>, i32) {
+    pub fn seal(&self, company: Uuid, platform: &str, origin: &str, plaintext: &[u8]) -> (Vec<u8>, i32) {
         let nonce: [u8; NONCE_LEN] = rand::random();
         let sealed = self
             .current
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad(company, platform) })
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad(company, platform, origin) })
             .expect("AES-GCM encryption does not fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         (out, self.current.version)
     }
 
-    pub fn open(&self, company: Uuid, platform: &str, sealed: &[u8], version: i32) -> Result<Vec<u8>, CryptoError> {
+    /// Opens a value sealed for `origin`. Values sealed before origins were bound (no origin in
+    /// their binding) still open, until the next save or `rotate-secret` re-seals them.
+    pub fn open(
+        &self,
+        company: Uuid,
+        platform: &str,
+        origin: &str,
+        sealed: &[u8],
+        version: i32,
+    ) -> Result<Vec<u8>, CryptoError> {
         let key = std::iter::once(&self.current)
             .chain(&self.previous)
             .find(|k| k.version == version)
@@ -91,8 +106,9 @@ impl Keyring {
             return Err(CryptoError::Corrupt);
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        key.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: &aad(company, platform) })
+        let open = |aad: &[u8]| key.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad });
+        open(&aad(company, platform, origin))
+            .or_else(|_| open(&aad(company, platform, "")))
             .map_err(|_| CryptoError::Corrupt)
     }
 }
@@ -105,25 +121,30 @@ mod tests {
     fn seals_and_opens_and_binds_the_row() {
         let ring = Keyring::new("root one, long enough to be a real secret", &[]);
         let c = Uuid::new_v4();
-        let (sealed, v) = ring.seal(c, "benevity", b"{\"api_token\":\"s3cret\"}");
+        let (sealed, v) = ring.seal(c, "benevity", "https://a.test:443", b"{\"api_token\":\"s3cret\"}");
         assert!(!sealed.windows(6).any(|w| w == b"s3cret"));
-        assert_eq!(ring.open(c, "benevity", &sealed, v).unwrap(), b"{\"api_token\":\"s3cret\"}");
-        assert_eq!(ring.open(c, "workday", &sealed, v), Err(CryptoError::Corrupt));
-        assert_eq!(ring.open(Uuid::new_v4(), "benevity", &sealed, v), Err(CryptoError::Corrupt));
+        assert_eq!(ring.open(c, "benevity", "https://a.test:443", &sealed, v).unwrap(), b"{\"api_token\":\"s3cret\"}");
+        assert_eq!(ring.open(c, "workday", "https://a.test:443", &sealed, v), Err(CryptoError::Corrupt));
+        assert_eq!(ring.open(Uuid::new_v4(), "benevity", "https://a.test:443", &sealed, v), Err(CryptoError::Corrupt));
+        // Moved to another host, the credentials do not open.
+        assert_eq!(ring.open(c, "benevity", "https://evil.test:443", &sealed, v), Err(CryptoError::Corrupt));
         let mut flipped = sealed.clone();
         flipped[20] ^= 1;
-        assert_eq!(ring.open(c, "benevity", &flipped, v), Err(CryptoError::Corrupt));
+        assert_eq!(ring.open(c, "benevity", "https://a.test:443", &flipped, v), Err(CryptoError::Corrupt));
     }
 
     #[test]
     fn a_rotated_ring_opens_old_rows_and_seals_with_the_new_key() {
         let old = Keyring::new("the old root secret, long enough", &[]);
         let c = Uuid::new_v4();
-        let (sealed, v_old) = old.seal(c, "goodera", b"x");
+        let (sealed, v_old) = old.seal(c, "goodera", "https://a.test:443", b"x");
         let new = Keyring::new("the new root secret, long enough", &["the old root secret, long enough".into()]);
         assert_ne!(new.current_version(), v_old);
-        assert_eq!(new.open(c, "goodera", &sealed, v_old).unwrap(), b"x");
+        assert_eq!(new.open(c, "goodera", "https://a.test:443", &sealed, v_old).unwrap(), b"x");
         let without = Keyring::new("the new root secret, long enough", &[]);
-        assert_eq!(without.open(c, "goodera", &sealed, v_old), Err(CryptoError::UnknownKey(v_old)));
+        assert_eq!(
+            without.open(c, "goodera", "https://a.test:443", &sealed, v_old),
+            Err(CryptoError::UnknownKey(v_old))
+        );
     }
 }

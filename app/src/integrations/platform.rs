@@ -183,6 +183,15 @@ pub fn parse_endpoint(raw: &str, allow_loopback_http: bool) -> Result<String, St
     }
 }
 
+/// The origin (scheme, host, port) credentials are bound to: `https://hooks.example.com:443`.
+/// Empty for no endpoint.
+pub fn origin(endpoint: &str) -> String {
+    let Ok(uri) = endpoint.trim().parse::<http::Uri>() else { return String::new() };
+    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else { return String::new() };
+    let port = uri.port_u16().unwrap_or(if scheme == "http" { 80 } else { 443 });
+    format!("{}://{}:{port}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())
+}
+
 /// What the encrypted blob holds. Never Serialize outside this module's sealing, never logged.
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Credentials {
@@ -264,6 +273,15 @@ mod tests {
         assert!(parse_config(Platform::Workday, "{nope").unwrap_err().contains("not valid JSON"));
         let e = parse_config(Platform::Workday, r#"{"tenant": "acme", "sync_interval_hours": 0}"#).unwrap_err();
         assert!(e.contains("1 to 168"), "{e}");
+    }
+
+    #[test]
+    fn an_origin_is_scheme_host_and_port() {
+        assert_eq!(origin("https://Hooks.Example.com/a?b"), "https://hooks.example.com:443");
+        assert_eq!(origin("https://hooks.example.com:443/other"), "https://hooks.example.com:443");
+        assert_eq!(origin("http://127.0.0.1:9000/hook"), "http://127.0.0.1:9000");
+        assert_ne!(origin("https://hooks.example.com/a"), origin("https://hooks.example.com.evil.test/a"));
+        assert_eq!(origin(""), "");
     }
 
     #[test]

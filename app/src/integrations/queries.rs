@@ -107,13 +107,14 @@ pub fn open_credentials(
     keyring: &Keyring,
     company: Uuid,
     platform: Platform,
+    endpoint: Option<&str>,
     sealed: Option<&(Vec<u8>, i32)>,
 ) -> Result<Credentials, AppError> {
     let Some((bytes, version)) = sealed else {
         return Ok(Credentials::default());
     };
     let plain = keyring
-        .open(company, platform.as_str(), bytes, *version)
+        .open(company, platform.as_str(), &platform::origin(endpoint.unwrap_or("")), bytes, *version)
         .map_err(|e| crate::server_ctx::internal(format!("integration credentials for {company}/{platform:?}: {e}")))?;
     serde_json::from_slice(&plain).map_err(|_| crate::server_ctx::internal("integration credentials are not JSON"))
 }
@@ -160,7 +161,13 @@ pub async fn detail(
 ) -> Result<IntegrationDetail, AppError> {
     let row = load(conn, company, platform).await?;
     let failed = if row.is_some() { failed_count(conn, company, Some(platform)).await? } else { 0 };
-    let creds = open_credentials(keyring, company, platform, row.as_ref().and_then(|r| r.credentials.as_ref()))?;
+    let creds = open_credentials(
+        keyring,
+        company,
+        platform,
+        row.as_ref().and_then(|r| r.api_endpoint.as_deref()),
+        row.as_ref().and_then(|r| r.credentials.as_ref()),
+    )?;
     Ok(IntegrationDetail {
         summary: summary(platform, row.as_ref(), failed),
         config: row
@@ -198,9 +205,31 @@ pub async fn save(
 ) -> Result<(), AppError> {
     lock(conn, company, platform).await?;
     let existing = load(conn, company, platform).await?;
-    let mut creds =
-        open_credentials(keyring, company, platform, existing.as_ref().and_then(|r| r.credentials.as_ref()))?;
-    let mut changed = false;
+    let old_endpoint = existing.as_ref().and_then(|r| r.api_endpoint.as_deref());
+    let had_credentials = existing.as_ref().is_some_and(|r| r.credentials.is_some());
+    let origin = platform::origin(&input.endpoint);
+    // Stored credentials go only where they were entered for: a new host needs them again, so
+    // a token cannot be redirected to a host of someone else's choosing.
+    let moved = had_credentials && platform::origin(old_endpoint.unwrap_or("")) != origin;
+    if moved && input.signing_secret.is_none() {
+        return Err(AppError::field(
+            "signing_secret",
+            "The endpoint's host changed, so the stored credentials were not carried over. Enter the signing secret \
+             (and the API token, if the receiver needs one) again.",
+        ));
+    }
+    let mut creds = if moved {
+        Credentials::default()
+    } else {
+        open_credentials(
+            keyring,
+            company,
+            platform,
+            old_endpoint,
+            existing.as_ref().and_then(|r| r.credentials.as_ref()),
+        )?
+    };
+    let mut changed = moved;
     if let Some(t) = input.api_token {
         changed |= creds.api_token.as_deref() != Some(t.as_str());
         creds.api_token = Some(t);
@@ -241,7 +270,7 @@ pub async fn save(
     }
     let sealed = changed.then(|| {
         let plain = serde_json::to_vec(&creds).expect("credentials serialize");
-        keyring.seal(company, platform.as_str(), &plain)
+        keyring.seal(company, platform.as_str(), &origin, &plain)
     });
     let (bytes, version) = match sealed {
         Some((b, v)) => (Some(b), Some(v)),
@@ -329,7 +358,8 @@ pub async fn disable(
 /// owner (all companies); returns how many rows were re-sealed.
 pub async fn reseal_all(conn: &mut PgConnection, keyring: &Keyring) -> Result<u64, AppError> {
     let rows = sqlx::query!(
-        r#"SELECT id, company_id, platform, credentials_encrypted AS "sealed!", credentials_key_version AS "version!"
+        r#"SELECT id, company_id, platform, api_endpoint, credentials_encrypted AS "sealed!",
+                  credentials_key_version AS "version!"
              FROM integration_configs
             WHERE credentials_encrypted IS NOT NULL AND credentials_key_version <> $1
             FOR UPDATE"#,
@@ -339,10 +369,11 @@ pub async fn reseal_all(conn: &mut PgConnection, keyring: &Keyring) -> Result<u6
     .await?;
     let mut n = 0;
     for r in rows {
+        let origin = platform::origin(r.api_endpoint.as_deref().unwrap_or(""));
         let plain = keyring
-            .open(r.company_id, &r.platform, &r.sealed, r.version)
+            .open(r.company_id, &r.platform, &origin, &r.sealed, r.version)
             .map_err(|e| AppError::Conflict(format!("integration {} ({}): {e}", r.id, r.platform)))?;
-        let (sealed, version) = keyring.seal(r.company_id, &r.platform, &plain);
+        let (sealed, version) = keyring.seal(r.company_id, &r.platform, &origin, &plain);
         sqlx::query!(
             "UPDATE integration_configs SET credentials_encrypted = $2, credentials_key_version = $3 WHERE id = $1",
             r.id,

@@ -141,7 +141,8 @@ async fn credentials_are_sealed_and_never_reach_the_browser_the_audit_log_or_a_d
             .await
             .unwrap();
     assert_eq!(version, test_keyring().current_version());
-    let opened = test_keyring().open(company, "goodera", &sealed, version).unwrap();
+    let opened =
+        test_keyring().open(company, "goodera", "https://hooks.goodera.example:443", &sealed, version).unwrap();
     assert!(String::from_utf8(opened).unwrap().contains(TOKEN), "the sealed blob opens to the token");
 
     let detail =

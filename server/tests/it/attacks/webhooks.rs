@@ -98,3 +98,56 @@ async fn a_rebinding_name_is_refused_when_sent() {
     let error = error.unwrap();
     assert!(error.contains("rebind.test resolves to 10.0.0.5 is a private address"), "{error}");
 }
+
+async fn save(app: &TestApp, c: &reqwest::Client, endpoint: &str, token: &str, secret: &str) -> reqwest::Response {
+    app.post(
+        c,
+        "/api/integrations/save",
+        &[
+            ("slug", "acme"),
+            ("platform", "benevity"),
+            ("enabled", "on"),
+            ("endpoint", endpoint),
+            ("config", r#"{"program_id": "p1"}"#),
+            ("api_token", token),
+            ("signing_secret", secret),
+        ],
+    )
+    .await
+}
+
+/// Stored credentials go only to the host they were entered for: pointing the integration at
+/// another host needs them again, and a host changed behind the app's back opens nothing.
+#[tokio::test]
+async fn stored_credentials_do_not_follow_the_endpoint_to_another_host() {
+    let app = spawn_app().await;
+    let acme = app.company("Acme").await;
+    let (_, admin) = app.member(acme, "boss@acme.test", Role::Admin).await;
+    let secret = app::integrations::platform::generate_signing_secret();
+    let r = save(&app, &admin, "https://hooks.test/atrium", "tok_live_customer_secret", &secret).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Same host, another path: the credentials stay.
+    let r = save(&app, &admin, "https://hooks.test/v2", "", "").await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Another host without the credentials again: refused, nothing changed.
+    let before = app.fingerprint().await;
+    let r = save(&app, &admin, "https://hooks.test.evil.test/steal", "", "").await;
+    assert_eq!(r.status(), 422);
+    assert!(json(r).await["Validation"]["signing_secret"].as_str().unwrap().contains("host changed"));
+    assert_eq!(app.fingerprint().await, before);
+
+    // A host changed in the database (bypassing the form): the worker cannot open the
+    // credentials for it, so the token is never sent there.
+    let thief = Receiver::start().await;
+    let honest = Receiver::start().await;
+    app.integration(acme, Platform::Benevity, &honest.url).await;
+    let thief_url = thief.url.replace("127.0.0.1", "localhost");
+    sqlx::query("UPDATE integration_configs SET api_endpoint = $1").bind(&thief_url).execute(&app.pool).await.unwrap();
+    let q = app.enqueue(acme, Platform::Benevity, json!({"n": 1})).await;
+    let worker = app.worker(fast_worker());
+    app.wait_for(q.id, "failed", Duration::from_secs(10)).await;
+    worker.shutdown().await;
+    let (_, error, _) = attempt_of(&app, q.id).await;
+    assert!(error.unwrap().contains("credentials cannot be opened"));
+    assert!(thief.hits().is_empty() && honest.hits().is_empty());
+}
