@@ -4,3 +4,4 @@ mod accounts;
 mod signin;
 mod web;
 mod webhooks;
+mod keys;
