@@ -68,7 +68,13 @@ pub async fn platform_read(pool: &PgPool, actor: &Actor, meta: &RequestMeta, vie
     )
     .await?;
     log.commit().await?;
-    let mut tx = begin_with(pool, None, Some(actor.user_id)).await?;
+    platform(pool, actor.user_id).await
+}
+
+/// A read-only transaction across companies as `atrium_platform`, for a read already put on
+/// record by `platform_read` (an export continues the read its page started).
+pub async fn platform(pool: &PgPool, user: Uuid) -> Result<Tx, AppError> {
+    let mut tx = begin_with(pool, None, Some(user)).await?;
     sqlx::query!("SET LOCAL ROLE atrium_platform").execute(&mut *tx).await?;
     Ok(tx)
 }

@@ -22,6 +22,8 @@ pub struct AppState {
     pub credentials: crate::integrations::crypto::Keyring,
     /// Where integration endpoints may point (checked when saved and before every send).
     pub egress: crate::integrations::egress::Egress,
+    /// Audit exports: their own pool and caps.
+    pub exports: std::sync::Arc<crate::audit::export::ExportGate>,
 }
 
 /// Set by the server's middleware on every request.
@@ -128,14 +130,43 @@ pub fn plain_form_post() -> bool {
 
 const FLASH_KEY: &str = "flash";
 
+/// A flashed value lives this long: long enough to follow a redirect.
+const FLASH_MINUTES: i64 = 5;
+
+/// What the session store holds for a flash: the value sealed (AES-GCM under the root key,
+/// bound to its expiry), never the one-time link or key itself.
+#[derive(Serialize, Deserialize)]
+struct SealedFlash {
+    sealed: String,
+    version: i32,
+    expires: i64,
+}
+
+fn flash_binding(expires: i64) -> String {
+    format!("session-flash:{expires}")
+}
+
 /// Keeps a value for the next page this browser loads (and only that one). A plain form
 /// post cannot receive a server function's answer, so a one-time link travels this way.
 pub async fn set_flash<T: Serialize>(value: &T) -> Result<(), AppError> {
-    session()?.insert(FLASH_KEY, value).await.map_err(internal)
+    let plain = serde_json::to_vec(value).map_err(internal)?;
+    let expires = (time::OffsetDateTime::now_utc() + time::Duration::minutes(FLASH_MINUTES)).unix_timestamp();
+    let (sealed, version) = state()?.credentials.seal(Uuid::nil(), "flash", &flash_binding(expires), &plain);
+    let flash = SealedFlash { sealed: hex::encode(sealed), version, expires };
+    session()?.insert(FLASH_KEY, flash).await.map_err(internal)
 }
 
 pub async fn take_flash<T: serde::de::DeserializeOwned>() -> Result<Option<T>, AppError> {
-    session()?.remove::<T>(FLASH_KEY).await.map_err(internal)
+    let Some(flash) = session()?.remove::<SealedFlash>(FLASH_KEY).await.ok().flatten() else { return Ok(None) };
+    if flash.expires < time::OffsetDateTime::now_utc().unix_timestamp() {
+        return Ok(None);
+    }
+    let sealed = hex::decode(&flash.sealed).map_err(internal)?;
+    let plain = state()?
+        .credentials
+        .open(Uuid::nil(), "flash", &flash_binding(flash.expires), &sealed, flash.version)
+        .map_err(internal)?;
+    Ok(serde_json::from_slice(&plain).ok())
 }
 
 /// Loads the signed-in actor from the session, or None. Revoked, expired or suspended

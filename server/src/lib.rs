@@ -31,16 +31,38 @@ async fn connect_owner(database_url: &str, max: u32) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
+/// Time limits for the connections that serve requests: a statement or an idle transaction
+/// that outlives them is a bug or an attack, and must not hold a connection.
+const REQUEST_LIMITS: [&str; 2] = ["SET statement_timeout = '60s'", "SET idle_in_transaction_session_timeout = '60s'"];
+/// Exports stream for as long as their client reads; a client that stops reading for ten
+/// minutes lets go of its connection.
+const EXPORT_LIMITS: [&str; 2] =
+    ["SET statement_timeout = '30min'", "SET idle_in_transaction_session_timeout = '10min'"];
+/// Audit exports at once per process (the exports pool's size).
+pub const EXPORT_SLOTS: u32 = 4;
+
 /// The pool that serves requests. Each connection switches to `atrium_app` (neither superuser
 /// nor BYPASSRLS) before first use, so row-level security holds even when DATABASE_URL names
 /// a superuser. Needs the migrations applied (0010 creates the role).
 pub async fn connect_app(database_url: &str) -> anyhow::Result<PgPool> {
+    connect_as_app(database_url, 20, REQUEST_LIMITS).await
+}
+
+/// The exports' pool: `atrium_app` too, with longer limits, apart from the request pool.
+pub async fn connect_exports(database_url: &str) -> anyhow::Result<PgPool> {
+    connect_as_app(database_url, EXPORT_SLOTS, EXPORT_LIMITS).await
+}
+
+async fn connect_as_app(database_url: &str, size: u32, limits: [&'static str; 2]) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
-        .max_connections(20)
+        .max_connections(size)
         .acquire_timeout(Duration::from_secs(5))
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
             Box::pin(async move {
-                sqlx::query!("SET ROLE atrium_app").execute(conn).await?;
+                sqlx::query!("SET ROLE atrium_app").execute(&mut *conn).await?;
+                for limit in limits {
+                    sqlx::query(limit).execute(&mut *conn).await?;
+                }
                 Ok(())
             })
         })
@@ -50,7 +72,20 @@ pub async fn connect_app(database_url: &str) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
-pub fn app_state(pool: PgPool, config: &Config) -> anyhow::Result<AppState> {
+/// The audit exports' gate over their own pool.
+pub async fn export_gate(database_url: &str) -> anyhow::Result<std::sync::Arc<app::audit::export::ExportGate>> {
+    Ok(app::audit::export::ExportGate::new(
+        connect_exports(database_url).await?,
+        EXPORT_SLOTS as usize,
+        app::audit::export::ExportGate::PER_COMPANY,
+    ))
+}
+
+pub fn app_state(
+    pool: PgPool,
+    exports: std::sync::Arc<app::audit::export::ExportGate>,
+    config: &Config,
+) -> anyhow::Result<AppState> {
     Ok(AppState {
         pool,
         secure_cookies: config.https(),
@@ -58,6 +93,7 @@ pub fn app_state(pool: PgPool, config: &Config) -> anyhow::Result<AppState> {
         pepper: app::api_keys::secret::Pepper::derive(&config.secret_key()?),
         credentials: config.keyring()?,
         egress: config.egress(),
+        exports,
     })
 }
 
@@ -112,9 +148,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
     });
     let housekeeping = tokio::spawn(maintenance::run_forever(pool.clone()));
-    let state = app_state(app_pool.clone(), &config)?;
+    let exports = export_gate(config.database_url()?).await?;
+    let state = app_state(app_pool.clone(), exports.clone(), &config)?;
     let deliveries = if config.worker { Some(worker(&config).await?.spawn()) } else { None };
-    let api = api::Api::start(pool.clone(), app_pool.clone(), state.pepper.clone(), config.api_key_cache).await?;
+    let api =
+        api::Api::start(pool.clone(), app_pool.clone(), exports, state.pepper.clone(), config.api_key_cache).await?;
     let router = web::router(
         state,
         api.state.clone(),

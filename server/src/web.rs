@@ -176,7 +176,12 @@ async fn audit_export(state: WebState, slug: Option<String>, pairs: Vec<(String,
                 }
                 other => other.to_string(),
             };
-            (status, [(header::CACHE_CONTROL, "no-store")], detail).into_response()
+            let mut res = (status, [(header::CACHE_CONTROL, "no-store")], detail).into_response();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(app::audit::export::EXPORT_RETRY_SECONDS));
+            }
+            res
         }
     }
 }

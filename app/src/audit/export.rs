@@ -95,6 +95,69 @@ struct JsonActor<'a> {
 
 pub type Chunk = Result<Vec<u8>, std::io::Error>;
 
+/// Exports run on a pool of their own, so slow downloads can never hold the connections that
+/// serve pages and the API. A company runs at most `per_company` at once, and the process at
+/// most as many as that pool has connections; beyond either, 429.
+pub struct ExportGate {
+    pub pool: sqlx::PgPool,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    running: std::sync::Mutex<std::collections::HashMap<Option<Uuid>, usize>>,
+    per_company: usize,
+}
+
+/// A running export's place; it is given back when the export ends or its client goes away.
+pub struct ExportPass {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    gate: std::sync::Arc<ExportGate>,
+    company: Option<Uuid>,
+}
+
+impl Drop for ExportPass {
+    fn drop(&mut self) {
+        let mut running = self.gate.running.lock().expect("export gate lock");
+        if let Some(n) = running.get_mut(&self.company) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.company);
+            }
+        }
+    }
+}
+
+/// How long a refused export is told to wait.
+pub const EXPORT_RETRY_SECONDS: i64 = 30;
+
+impl ExportGate {
+    pub const PER_COMPANY: usize = 2;
+
+    /// `pool` carries the exports' own, longer time limits; its size is the process's cap.
+    pub fn new(pool: sqlx::PgPool, slots: usize, per_company: usize) -> std::sync::Arc<ExportGate> {
+        std::sync::Arc::new(ExportGate {
+            pool,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
+            running: Default::default(),
+            per_company,
+        })
+    }
+
+    /// A place for an export of `company` (None: across companies), or 429 at once.
+    pub fn enter(self: &std::sync::Arc<Self>, company: Option<Uuid>) -> Result<ExportPass, crate::error::AppError> {
+        use crate::error::AppError;
+        let mut running = self.running.lock().expect("export gate lock");
+        let n = running.entry(company).or_default();
+        if *n >= self.per_company {
+            return Err(AppError::TooManyRequests(format!(
+                "{n} exports of this audit log are already running. Wait for one to finish, then try again."
+            )));
+        }
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+            AppError::TooManyRequests("Too many exports are running right now. Try again in a minute.".into())
+        })?;
+        *n += 1;
+        Ok(ExportPass { _slot: slot, gate: self.clone(), company })
+    }
+}
+
 /// Starts the export on its own task and returns the stream of chunks. `company` is the
 /// resolved company condition (see `query::company_condition`).
 pub fn spawn(
@@ -102,9 +165,11 @@ pub fn spawn(
     company: Option<Uuid>,
     filter: Filter,
     format: Format,
+    pass: ExportPass,
 ) -> impl futures::Stream<Item = Chunk> + Send + 'static {
     let (send, recv) = tokio::sync::mpsc::channel::<Chunk>(4);
     tokio::spawn(async move {
+        let _pass = pass;
         if let Err(e) = run(tx, company, filter, format, &send).await {
             tracing::warn!("audit export stopped: {e}");
             let _ = send.send(Err(std::io::Error::other(e.to_string()))).await;
@@ -234,13 +299,15 @@ mod tests {
     }
 }
 
-/// Starts an export on `tx` (the reader's transaction, scoped already) after recording
-/// `audit.export` in a transaction of its own, committed first, so the export is on record
-/// even if the download is cut short. `user` is the reader's user, if a person.
+/// Starts an export after recording `audit.export` in a transaction of its own, committed
+/// first, so the export is on record even if the download is cut short. The export's own
+/// transaction is on the gate's pool, scoped like any read: one company under row-level
+/// security, or (the super-admin, `Scope::All`) as `atrium_platform`. `user` is the reader's
+/// user, if a person.
 #[allow(clippy::too_many_arguments)]
 pub async fn begin(
+    gate: &std::sync::Arc<ExportGate>,
     pool: &sqlx::PgPool,
-    mut tx: Tx,
     scope: super::query::Scope,
     filter: Filter,
     format: Format,
@@ -250,6 +317,15 @@ pub async fn begin(
 ) -> Result<impl futures::Stream<Item = Chunk> + Send + 'static, crate::error::AppError> {
     use super::query::{company_condition, Scope};
     use super::record::{record, Event};
+    let pass = gate.enter(match scope {
+        Scope::Company(c) => Some(c),
+        Scope::All => None,
+    })?;
+    let mut tx = match (scope, user) {
+        (Scope::Company(c), _) => crate::db::tenant(&gate.pool, c, user).await?,
+        (Scope::All, Some(u)) => crate::db::platform(&gate.pool, u).await?,
+        (Scope::All, None) => return Err(crate::error::AppError::Forbidden),
+    };
     let company = company_condition(&mut tx, scope, &filter).await?;
     let (company_id, mut log) = match (scope, user) {
         (Scope::Company(c), _) => (Some(c), crate::db::tenant(pool, c, user).await?),
@@ -271,7 +347,7 @@ pub async fn begin(
     )
     .await?;
     log.commit().await?;
-    Ok(spawn(tx, company, filter, format))
+    Ok(spawn(tx, company, filter, format, pass))
 }
 
 /// The console's download: the reader's checks (membership and `audit.export` in the
@@ -290,7 +366,10 @@ pub async fn download(
         .unwrap_or_default();
     let name = format!("audit-{}-{stamp}.{}", slug.as_deref().unwrap_or("all-companies"), format.extension());
     let filter = Filter::parse(&params, r.scope)?;
+    // The checks are done; the rows are read on the exports' own pool.
+    r.tx.commit().await?;
+    let st = state()?;
     let stream =
-        begin(&state()?.pool, r.tx, r.scope, filter, format, &who, &request_meta(), Some(r.actor.user_id)).await?;
+        begin(&st.exports, &st.pool, r.scope, filter, format, &who, &request_meta(), Some(r.actor.user_id)).await?;
     Ok((name, stream))
 }

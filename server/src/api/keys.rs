@@ -9,7 +9,7 @@ use app::api_keys::secret::{ApiKeySecret, Pepper};
 use app::api_keys::Scope;
 use sqlx::PgPool;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -78,6 +78,13 @@ pub struct Verifier {
     cache: Option<RwLock<HashMap<[u8; 32], Cached>>>,
     /// Bumped by every notification: a lookup that raced one is not cached.
     epoch: AtomicU64,
+    /// The cache is used only while this process demonstrably hears key changes: set once
+    /// LISTEN is established and a ping has come back through it, cleared the moment the
+    /// connection is lost or a ping goes unanswered. Until then every lookup asks PostgreSQL.
+    listening: AtomicBool,
+    /// When the notification connection last delivered anything (ms since `started`).
+    last_heard_ms: AtomicU64,
+    started: Instant,
 }
 
 impl Verifier {
@@ -85,14 +92,49 @@ impl Verifier {
     pub fn new(pool: PgPool, pepper: Pepper, cache: bool) -> Verifier {
         let (lookups, queue) = tokio::sync::mpsc::channel(4096);
         tokio::spawn(batch_lookups(pool, queue));
-        Verifier { lookups, pepper, cache: cache.then(|| RwLock::new(HashMap::new())), epoch: AtomicU64::new(0) }
+        Verifier {
+            lookups,
+            pepper,
+            cache: cache.then(|| RwLock::new(HashMap::new())),
+            epoch: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            last_heard_ms: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    fn cache(&self) -> Option<&RwLock<HashMap<[u8; 32], Cached>>> {
+        self.cache.as_ref().filter(|_| self.listening.load(Ordering::Acquire))
+    }
+
+    /// The notification connection works: note it, and if it had been lost, start afresh
+    /// (whatever changed meanwhile was not heard).
+    fn heard(&self) {
+        self.last_heard_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Release);
+        if !self.listening.load(Ordering::Acquire) {
+            self.clear();
+            self.listening.store(true, Ordering::Release);
+        }
+    }
+
+    /// Key changes may be going unheard: serve no cached key until they are heard again.
+    fn deaf(&self, why: &str) {
+        if self.listening.swap(false, Ordering::AcqRel) {
+            tracing::warn!("api-key cache off: {why}");
+        }
+        self.clear();
+    }
+
+    /// Is the cache in use (for tests and metrics)?
+    pub fn listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
     }
 
     /// The key's record, if the key is well formed and exists; `Err(Invalid)` otherwise.
     pub async fn lookup(&self, raw: &str) -> Result<Arc<KeyInfo>, Refusal> {
         let secret = ApiKeySecret::parse(raw).ok_or(Refusal::Invalid)?;
         let hash = self.pepper.hash(&secret);
-        if let Some(cache) = &self.cache {
+        if let Some(cache) = self.cache() {
             if let Some(hit) = cache.read().expect("cache lock").get(&hash) {
                 if hit.loaded.elapsed() < REVALIDATE {
                     return Ok(hit.info.clone());
@@ -104,7 +146,7 @@ impl Verifier {
         self.lookups.send(Lookup { hash, reply }).await.map_err(|_| Refusal::Unavailable)?;
         let info = answer.await.map_err(|_| Refusal::Unavailable)?.map_err(|_| Refusal::Unavailable)?;
         let info = info.ok_or(Refusal::Invalid)?;
-        if let Some(cache) = &self.cache {
+        if let Some(cache) = self.cache() {
             let mut map = cache.write().expect("cache lock");
             if self.epoch.load(Ordering::Acquire) == epoch {
                 if map.len() >= MAX_ENTRIES {
@@ -123,8 +165,13 @@ impl Verifier {
         Ok(info)
     }
 
-    /// Applies one notification payload: `key:<hash hex>` or `company:<uuid>`.
+    /// Applies one notification payload: `key:<hash hex>` or `company:<uuid>`; a `ping:` only
+    /// proves the connection works.
     pub fn invalidate(&self, payload: &str) {
+        self.heard();
+        if payload.starts_with("ping:") {
+            return;
+        }
         self.epoch.fetch_add(1, Ordering::AcqRel);
         let Some(cache) = &self.cache else { return };
         let mut map = cache.write().expect("cache lock");
@@ -235,27 +282,54 @@ pub fn check(info: &KeyInfo, now: OffsetDateTime) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// How often each process pings itself through the notification channel, and how long an
+/// unanswered ping may stay unanswered before the cache is switched off. A connection that
+/// drops is noticed at once; these catch one that silently stops delivering.
+const PING_EVERY: Duration = Duration::from_secs(2);
+const PING_DEADLINE: Duration = Duration::from_secs(5);
+
 /// LISTENs for key changes until the process ends. Returns once listening, so a caller can
-/// start serving knowing invalidations will be heard.
+/// start serving knowing invalidations will be heard. The cache serves only while the
+/// connection is known to work (see `Verifier::listening`).
 pub async fn listen(pool: &PgPool, verifier: Arc<Verifier>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
+    verifier.heard();
+    let pinger = tokio::spawn(ping(pool.clone(), verifier.clone()));
     Ok(tokio::spawn(async move {
+        let _pinger = AbortOnDrop(pinger);
         loop {
             match listener.try_recv().await {
                 Ok(Some(n)) => verifier.invalidate(n.payload()),
                 // The connection dropped: anything may have changed meanwhile. The next
-                // try_recv reconnects and listens again.
-                Ok(None) => {
-                    tracing::warn!("lost the api-key notification connection; cache cleared");
-                    verifier.clear();
-                }
+                // try_recv reconnects and listens again; the first ping heard through it turns
+                // the cache back on.
+                Ok(None) => verifier.deaf("lost the notification connection"),
                 Err(e) => {
-                    tracing::warn!("api-key notifications: {e}; cache cleared, retrying");
-                    verifier.clear();
+                    verifier.deaf(&format!("notifications: {e}"));
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         }
     }))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn ping(pool: PgPool, verifier: Arc<Verifier>) {
+    let mut tick = tokio::time::interval(PING_EVERY);
+    loop {
+        tick.tick().await;
+        let sent = sqlx::query("SELECT pg_notify($1, 'ping:' || pg_backend_pid())").bind(CHANNEL).execute(&pool).await;
+        let silent_ms = verifier.started.elapsed().as_millis() as u64 - verifier.last_heard_ms.load(Ordering::Acquire);
+        if sent.is_err() || silent_ms > PING_DEADLINE.as_millis() as u64 {
+            verifier.deaf("the notification connection stopped answering");
+        }
+    }
 }

@@ -27,6 +27,8 @@ pub struct ApiState {
     pub verifier: Arc<Verifier>,
     pub limiter: Arc<RateLimiter>,
     pub usage: Arc<Usage>,
+    /// Audit exports run on their own pool, within caps (see `ExportGate`).
+    pub exports: Arc<app::audit::export::ExportGate>,
 }
 
 /// The API's moving parts, and the background work that keeps them honest.
@@ -40,14 +42,20 @@ pub struct Api {
 impl Api {
     /// Starts listening for key changes and flushing usage. `owner_pool` listens and writes
     /// usage across companies; `app_pool` serves.
-    pub async fn start(owner_pool: PgPool, app_pool: PgPool, pepper: Pepper, cache: bool) -> anyhow::Result<Api> {
+    pub async fn start(
+        owner_pool: PgPool,
+        app_pool: PgPool,
+        exports: Arc<app::audit::export::ExportGate>,
+        pepper: Pepper,
+        cache: bool,
+    ) -> anyhow::Result<Api> {
         let verifier = Arc::new(Verifier::new(app_pool.clone(), pepper, cache));
         let listener = keys::listen(&owner_pool, verifier.clone()).await?;
         let usage = Arc::new(Usage::new(owner_pool));
         let limiter = Arc::new(RateLimiter::default());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let flusher = tokio::spawn(usage::run(usage.clone(), limiter.clone(), stopped));
-        Ok(Api { state: ApiState { pool: app_pool, verifier, limiter, usage }, listener, flusher, stop })
+        Ok(Api { state: ApiState { pool: app_pool, verifier, limiter, usage, exports }, listener, flusher, stop })
     }
 
     /// Flushes the last usage counts and stops the background work.

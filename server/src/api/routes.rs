@@ -576,11 +576,13 @@ async fn audit_export(
     let format_raw = pairs.iter().find(|(k, _)| k == "format").map(|(_, v)| v.as_str()).unwrap_or("jsonl");
     let format = Format::parse(format_raw).ok_or_else(|| Problem::bad_request("`format` must be csv or jsonl."))?;
     let who = Who { email: Some(format!("api-key:{}", key.id)), ..Default::default() };
-    let run = async {
-        let tx = app::db::tenant(&api.pool, key.company_id, None).await?;
-        begin(&api.pool, tx, Within::Company(key.company_id), filter, format, &who, &meta, None).await
-    };
-    let stream = run.await.map_err(|e| internal(&meta, e))?;
+    let stream = begin(&api.exports, &api.pool, Within::Company(key.company_id), filter, format, &who, &meta, None)
+        .await
+        .map_err(|e| match e {
+            AppError::TooManyRequests(detail) => Problem::new(429, "too-many-exports", "Too many exports", detail)
+                .with(json!({ "retry_after": app::audit::export::EXPORT_RETRY_SECONDS })),
+            e => internal(&meta, e),
+        })?;
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, format.content_type())
         .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"audit.{}\"", format.extension()))
@@ -595,8 +597,33 @@ struct VerifyBody {
     scope: Option<String>,
 }
 
+/// Unauthenticated checks per client address per minute: enough for an integration's health
+/// checks, too few to be a key-guessing oracle or a load lever.
+pub const VERIFY_PER_MINUTE: u32 = 60;
+
+/// The limiter's slot for one client address (kept apart from key ids by the prefix).
+fn verify_slot(ip: Option<std::net::IpAddr>) -> uuid::Uuid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("verify-ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()));
+    uuid::Uuid::from_slice(&digest[..16]).expect("16 bytes")
+}
+
 async fn verify(State(api): State<ApiState>, req: Request) -> Response {
     let meta = meta(&req);
+    let decision = api.limiter.check(verify_slot(meta.ip), VERIFY_PER_MINUTE);
+    if !decision.allowed {
+        return Problem::new(
+            429,
+            "rate-limited",
+            "Rate limit exceeded",
+            format!(
+                "Key checks from one address are limited to {VERIFY_PER_MINUTE} a minute. Retry after {} s.",
+                decision.retry_after.max(1)
+            ),
+        )
+        .with(json!({ "limit": VERIFY_PER_MINUTE, "retry_after": decision.retry_after.max(1) }))
+        .into_response();
+    }
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -122,6 +122,7 @@ pub async fn spawn_app_with(https: bool) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let url = db.options.to_url_lossy().to_string();
     let app_pool = atrium_server::connect_app(&url).await.expect("app pool");
+    let exports = atrium_server::export_gate(&url).await.expect("exports pool");
     let pepper = app::api_keys::secret::Pepper::derive(TEST_SECRET);
     let state = app::server_ctx::AppState {
         pool: app_pool.clone(),
@@ -130,8 +131,11 @@ pub async fn spawn_app_with(https: bool) -> TestApp {
         pepper: pepper.clone(),
         credentials: test_keyring(),
         egress: test_egress(),
+        exports: exports.clone(),
     };
-    let api = atrium_server::api::Api::start(pool.clone(), app_pool.clone(), pepper, true).await.expect("api starts");
+    let api = atrium_server::api::Api::start(pool.clone(), app_pool.clone(), exports, pepper, true)
+        .await
+        .expect("api starts");
     let router = web::router(
         state,
         api.state.clone(),
@@ -296,6 +300,7 @@ impl TestApp {
         let url = self.db.options.to_url_lossy().to_string();
         let owner = atrium_server::connect(&url).await.unwrap();
         let app_pool = atrium_server::connect_app(&url).await.unwrap();
+        let exports = atrium_server::export_gate(&url).await.unwrap();
         let pepper = app::api_keys::secret::Pepper::derive(TEST_SECRET);
         let state = app::server_ctx::AppState {
             pool: app_pool.clone(),
@@ -304,8 +309,9 @@ impl TestApp {
             pepper: pepper.clone(),
             credentials: test_keyring(),
             egress: test_egress(),
+            exports: exports.clone(),
         };
-        let api = atrium_server::api::Api::start(owner, app_pool, pepper, true).await.unwrap();
+        let api = atrium_server::api::Api::start(owner, app_pool, exports, pepper, true).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = web::router(

@@ -16,7 +16,7 @@ async fn a_key_revoked_while_the_listener_is_cut_is_refused_within_a_second() {
     }
     let cut: i64 = sqlx::query_scalar(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-          WHERE datname = current_database() AND query ILIKE '%LISTEN%atrium_api_keys%'",
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE '%LISTEN%atrium_api_keys%'",
     )
     .fetch_one(&app.pool)
     .await
@@ -42,4 +42,34 @@ async fn a_key_revoked_while_the_listener_is_cut_is_refused_within_a_second() {
         assert!(start.elapsed() < Duration::from_secs(10), "the listener did not come back");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The unauthenticated key check is rate limited per client address, so it is neither a
+/// guessing oracle nor a way to load the server; another address is not affected.
+#[tokio::test]
+async fn the_unauthenticated_key_check_is_limited_per_address() {
+    let app = spawn_app().await;
+    let acme = app.company("Acme").await;
+    let (_, key) = app.api_key(acme, &["read:company"], None).await;
+    let check = |ip: &'static str, key: String| {
+        client()
+            .post(app.url("/api/v1/keys/verify"))
+            .header("X-Forwarded-For", ip)
+            .json(&serde_json::json!({ "key": key }))
+            .send()
+    };
+    let limit = atrium_server::api::routes::VERIFY_PER_MINUTE as usize;
+    let mut answered = 0;
+    for i in 0..limit {
+        let guess = format!("atr_live_{i:0>49}");
+        assert_eq!(check("198.51.100.20", guess).await.unwrap().status(), 200);
+        answered += 1;
+    }
+    assert_eq!(answered, limit);
+    let r = check("198.51.100.20", key.clone()).await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u32>().unwrap() >= 1);
+    let r = check("203.0.113.9", key).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await["valid"], true);
 }
