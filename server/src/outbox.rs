@@ -278,22 +278,23 @@ impl Worker {
             retry_after: None,
             ok: false,
         };
+        let Some(endpoint) = c.endpoint.as_deref() else { return fail("no endpoint is set".into()) };
+        // The destination first: a literal address never reaches the resolver, so judge it
+        // here, read by the same URL parser the client uses, before credentials are opened.
+        match app::integrations::egress::endpoint_host(endpoint) {
+            Err(why) => return fail(format!("refused: {why}")),
+            Ok(app::integrations::egress::EndpointHost::Address(ip)) => {
+                if let Err(why) = self.cfg.egress.check(ip) {
+                    return fail(format!("refused: {why}"));
+                }
+            }
+            Ok(app::integrations::egress::EndpointHost::Name(..)) => {}
+        }
         let creds = match self.credentials(c) {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
         let Some(key) = creds.signing_key() else { return fail("no signing secret is set".into()) };
-        let Some(endpoint) = c.endpoint.as_deref() else { return fail("no endpoint is set".into()) };
-        // A literal address never reaches the resolver: judge it here, before any connection.
-        if let Some(Err(why)) = endpoint
-            .parse::<http::Uri>()
-            .ok()
-            .and_then(|u| u.host().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string()))
-            .and_then(|h| h.parse::<std::net::IpAddr>().ok())
-            .map(|ip| self.cfg.egress.check(ip))
-        {
-            return fail(format!("refused: {why}"));
-        }
         let body = envelope(&c.payload, c.created_at);
         let timestamp = started.unix_timestamp();
         let mut req = self

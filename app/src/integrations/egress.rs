@@ -136,13 +136,35 @@ impl Egress {
     /// judged by what it resolves to now. A name that does not resolve yet is accepted (the
     /// sender checks again before every connection).
     pub async fn check_endpoint(&self, url: &str) -> Result<(), String> {
-        let Ok(uri) = url.parse::<http::Uri>() else { return Ok(()) };
-        let Some(host) = uri.host() else { return Ok(()) };
-        let port = uri.port_u16().unwrap_or(443);
-        match self.resolve_checked(host, port).await {
-            Err(e) if e.contains("does not resolve") || e.contains("no addresses") => Ok(()),
-            other => other.map(|_| ()),
+        match endpoint_host(url)? {
+            EndpointHost::Address(ip) => self.check(ip),
+            EndpointHost::Name(host, port) => match self.resolve_checked(&host, port).await {
+                Err(e) if e.contains("does not resolve") || e.contains("no addresses") => Ok(()),
+                other => other.map(|_| ()),
+            },
         }
+    }
+}
+
+/// An endpoint's host as the sender will see it.
+pub enum EndpointHost {
+    /// The URL names an address: the connection goes there without any resolver.
+    Address(IpAddr),
+    Name(String, u16),
+}
+
+/// Reads the host with the URL parser the sender itself uses (WHATWG rules), so every form
+/// that ends up as an address (`127.1`, `2130706433`, `0x7f.1`, `169.254.169.254.`) is judged
+/// as that address and never mistaken for a name.
+pub fn endpoint_host(endpoint: &str) -> Result<EndpointHost, String> {
+    let url =
+        url::Url::parse(endpoint.trim()).map_err(|e| format!("\u{201c}{endpoint}\u{201d} is not a URL ({e})."))?;
+    let port = url.port_or_known_default().unwrap_or(443);
+    match url.host() {
+        Some(url::Host::Ipv4(v4)) => Ok(EndpointHost::Address(IpAddr::V4(v4))),
+        Some(url::Host::Ipv6(v6)) => Ok(EndpointHost::Address(IpAddr::V6(v6))),
+        Some(url::Host::Domain(name)) => Ok(EndpointHost::Name(name.trim_end_matches('.').to_string(), port)),
+        None => Err("The URL needs a host.".into()),
     }
 }
 
@@ -210,6 +232,19 @@ mod tests {
         assert!(e.check_endpoint("https://unknown.test/x").await.is_ok());
         assert!(e.check_endpoint("https://mixed.test/x").await.is_err());
         assert!(e.check_endpoint("https://169.254.169.254/latest/meta-data").await.is_err());
+        // Every spelling the sender would read as an inside address is one.
+        for sneaky in [
+            "https://169.254.169.254./latest",
+            "https://127.0.0.1./x",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://127.1/",
+            "http://017700000001/",
+            "https://[::ffff:7f00:1]/",
+            "https://[0:0:0:0:0:ffff:a9fe:a9fe]/",
+        ] {
+            assert!(e.check_endpoint(sneaky).await.is_err(), "{sneaky}");
+        }
     }
 
     #[tokio::test]

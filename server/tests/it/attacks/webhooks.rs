@@ -32,6 +32,11 @@ async fn an_admin_cannot_save_an_endpoint_inside_the_network() {
         "https://[::ffff:192.168.1.1]/hook",
         "https://rebind.test/hook",
         "https://metadata.test/",
+        // Spellings a URL parser reads as an address, not a name.
+        "https://169.254.169.254./latest/meta-data/",
+        "https://167772161/hook",
+        "https://0xa9.254.169.254/hook",
+        "https://10.1/hook",
     ] {
         let r = app
             .post(
@@ -49,7 +54,8 @@ async fn an_admin_cannot_save_an_endpoint_inside_the_network() {
             )
             .await;
         assert_eq!(r.status(), 422, "{endpoint}");
-        let why = json(r).await["Validation"]["endpoint"].as_str().unwrap().to_string();
+        let body = json(r).await;
+        let why = body["Validation"]["endpoint"].as_str().unwrap_or_else(|| panic!("{endpoint}: {body}")).to_string();
         assert!(why.contains("cannot go inside the network"), "{endpoint}: {why}");
     }
     assert_eq!(app.fingerprint().await, before);
@@ -67,9 +73,20 @@ async fn in_production_the_sender_refuses_loopback_before_connecting() {
         egress: app::integrations::egress::Egress { allow_loopback: false, ..test_egress() },
         ..fast_worker()
     };
-    for endpoint in [rx.url.clone(), format!("http://localhost:{port}/hook"), format!("http://[::1]:{port}/hook")] {
+    for endpoint in [
+        rx.url.clone(),
+        format!("http://localhost:{port}/hook"),
+        format!("http://[::1]:{port}/hook"),
+        format!("http://127.0.0.1.:{port}/hook"),
+        format!("http://2130706433:{port}/hook"),
+    ] {
         // Stored directly, as if an older version had accepted it.
-        app.integration(acme, Platform::Benevity, &endpoint).await;
+        app.integration(acme, Platform::Benevity, &rx.url).await;
+        sqlx::query("UPDATE integration_configs SET api_endpoint = $1")
+            .bind(&endpoint)
+            .execute(&app.pool)
+            .await
+            .unwrap();
         let q = app.enqueue(acme, Platform::Benevity, json!({"n": 1})).await;
         let worker = app.worker(production.clone());
         app.wait_for(q.id, "failed", Duration::from_secs(10)).await;
