@@ -1,3 +1,5 @@
+DROP TRIGGER IF EXISTS memberships_guard_acceptance ON memberships;
+DROP FUNCTION IF EXISTS atrium_memberships_guard_acceptance();
 REVOKE DELETE ON login_failures FROM atrium_app;
 DROP INDEX IF EXISTS login_failures_email_ip_idx;
 ALTER TABLE login_failures DROP COLUMN IF EXISTS throttled;

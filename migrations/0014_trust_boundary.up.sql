@@ -95,3 +95,30 @@ END $$;
 ALTER TABLE login_failures ADD COLUMN IF NOT EXISTS throttled BOOLEAN NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS login_failures_email_ip_idx ON login_failures (lower(email), ip_address, failed_at DESC);
 GRANT DELETE ON login_failures TO atrium_app;
+
+-- Memberships an earlier version granted at once to accounts that already existed elsewhere
+-- (an invitation into a company other than the account's home) were never accepted by their
+-- owners: they go back to waiting for an answer.
+UPDATE memberships m SET status = 'INVITED'
+  FROM users u
+ WHERE u.id = m.user_id AND m.invited_by IS NOT NULL AND m.company_id <> u.company_id
+   AND m.status = 'ACTIVE' AND u.status <> 'INVITED';
+
+-- Only the account itself accepts a pending membership, and a company transaction cannot
+-- create one already accepted: the guard behind the app's join-link check.
+CREATE OR REPLACE FUNCTION atrium_memberships_guard_acceptance() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
+BEGIN
+  IF current_user = 'atrium_app' AND NEW.status <> 'INVITED'
+     AND (TG_OP = 'INSERT' OR OLD.status = 'INVITED')
+     AND NEW.user_id IS DISTINCT FROM atrium_user()
+     AND NOT atrium_actor_is_super_admin() THEN
+    RAISE EXCEPTION 'only the account itself accepts a membership'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS memberships_guard_acceptance ON memberships;
+CREATE TRIGGER memberships_guard_acceptance BEFORE INSERT OR UPDATE OF status ON memberships
+  FOR EACH ROW EXECUTE FUNCTION atrium_memberships_guard_acceptance();

@@ -19,20 +19,20 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return Some(peer);
         }
-        let mut hops = Vec::new();
+        let mut hops: Vec<&str> = Vec::new();
         for value in headers.get_all("x-forwarded-for") {
+            // A header we cannot read at all leaves only the proxy we know.
             let Ok(value) = value.to_str() else { return Some(peer) };
-            for hop in value.split(',') {
-                // An entry we cannot read ends the chain we can vouch for.
-                let Ok(ip) = hop.trim().parse::<IpAddr>() else { return Some(peer) };
-                hops.push(ip);
-            }
+            hops.extend(value.split(',').map(str::trim));
         }
-        // From the hop nearest us outwards, past our own proxies.
+        // From the hop nearest us outwards, past our own proxies. Only the proxies wrote the
+        // entries on the right; anything further left is the client's to forge, so an entry we
+        // cannot read ends the walk at the last address a trusted proxy vouched for.
         let mut client = peer;
         for hop in hops.into_iter().rev() {
-            client = hop;
-            if !self.trusts(hop) {
+            let Ok(ip) = hop.parse::<IpAddr>() else { break };
+            client = ip;
+            if !self.trusts(ip) {
                 break;
             }
         }
@@ -76,9 +76,12 @@ mod tests {
         assert_eq!(t.client_ip(Some(proxy), &h), Some("10.0.0.9".parse().unwrap()));
         // No header: the proxy itself.
         assert_eq!(t.client_ip(Some(proxy), &HeaderMap::new()), Some(proxy));
-        // Garbage ends the chain at the peer.
+        // Garbage ends the chain: where a proxy wrote it, at that proxy; where the client
+        // wrote it (further left), it changes nothing.
         let h = headers(&["198.51.100.7, not-an-ip"]);
         assert_eq!(t.client_ip(Some(proxy), &h), Some(proxy));
+        let h = headers(&["not-an-ip, 198.51.100.7"]);
+        assert_eq!(t.client_ip(Some(proxy), &h), Some("198.51.100.7".parse().unwrap()));
         let h = headers(&["2001:db8::1"]);
         assert_eq!(t.client_ip(Some(proxy), &h), Some("2001:db8::1".parse().unwrap()));
     }

@@ -263,7 +263,11 @@ pub async fn revoke_sessions(
 /// Accepts or declines a company's invitation to this account. Accepting makes the membership
 /// active; declining removes it. Either way the company's audit log says so.
 #[server(endpoint = "account/invitation")]
-pub async fn answer_invitation(company_id: Uuid, answer: String) -> Result<(), AppError> {
+pub async fn answer_invitation(
+    company_id: Uuid,
+    answer: String,
+    #[server(default)] token: Option<String>,
+) -> Result<(), AppError> {
     use crate::audit::record::{record, Event, Who};
     use crate::audit::{Action, Severity};
     use crate::server_ctx::*;
@@ -286,6 +290,9 @@ pub async fn answer_invitation(company_id: Uuid, answer: String) -> Result<(), A
             .await?
             .ok_or(AppError::NotFound)?;
             if accept {
+                // Declining needs only the account; accepting needs the link as well.
+                let token = token.as_deref().unwrap_or("");
+                crate::users::queries::claim_join_token(&mut tx, token, company_id, actor.user_id).await?;
                 sqlx::query!(
                     "UPDATE memberships SET status = 'ACTIVE' WHERE company_id = $1 AND user_id = $2",
                     company_id,
@@ -367,18 +374,14 @@ pub fn AccountPage() -> impl IntoView {
                                     <h2>"Invitations"</h2>
                                     <FormAlert error=aerr/>
                                     <ul class="invitations">
-                                        {a.invitations.into_iter().map(|i| { let (id, id2) = (i.company_id.to_string(), i.company_id.to_string()); view! {
+                                        {a.invitations.into_iter().map(|i| { let id = i.company_id.to_string(); view! {
                                             <li>
                                                 <p><strong>{format!("{} invites you as {}", i.company_name, i.role.label())}</strong>
                                                    <span class="muted">" · "<Time stamp=i.invited/></span></p>
+                                                <p class="muted">"To accept, open the invitation link they sent you. Nothing is granted until then."</p>
                                                 <div class="actions">
                                                     <ActionForm action=answer>
                                                         <input type="hidden" name="company_id" value=id/>
-                                                        <input type="hidden" name="answer" value="accept"/>
-                                                        <button type="submit" class="btn btn-primary btn-sm">"Accept"</button>
-                                                    </ActionForm>
-                                                    <ActionForm action=answer>
-                                                        <input type="hidden" name="company_id" value=id2/>
                                                         <input type="hidden" name="answer" value="decline"/>
                                                         <button type="submit" class="btn btn-secondary btn-sm">"Decline"</button>
                                                     </ActionForm>

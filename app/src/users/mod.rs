@@ -71,6 +71,10 @@ pub struct TokenInfo {
     pub reset: bool,
     /// An invitation for an account that already exists: it is accepted after signing in.
     pub join: bool,
+    pub company_id: Uuid,
+    /// Someone is signed in in this browser, and (`for_viewer`) it is the invited account.
+    pub signed_in: bool,
+    pub for_viewer: bool,
 }
 
 #[server(endpoint = "users/list")]

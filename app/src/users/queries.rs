@@ -518,6 +518,32 @@ async fn find_token(conn: &mut PgConnection, token: &str) -> Result<TokenRow, Ap
     Ok(TokenRow { id: row.id, company_id: row.company_id, user_id: row.user_id, purpose: row.purpose })
 }
 
+/// Spends the join link that `company` sent to `user`: accepting an invitation takes the
+/// link, not only the account, so an account someone else set up for an address cannot
+/// accept what was meant for the person who reads that address's mail.
+pub async fn claim_join_token(conn: &mut PgConnection, token: &str, company: Uuid, user: Uuid) -> Result<(), AppError> {
+    let denied = || {
+        AppError::Denied(
+            "To accept, open the invitation link the company sent you, and accept there while signed in.".into(),
+        )
+    };
+    let row = find_token(conn, token).await.map_err(|_| denied())?;
+    if row.purpose != "join" || row.company_id != company || row.user_id != user {
+        return Err(denied());
+    }
+    let claimed = sqlx::query!(
+        "UPDATE user_tokens SET used_at = now() WHERE id = $1 AND used_at IS NULL AND expires_at > now()",
+        row.id
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if claimed != 1 {
+        return Err(denied());
+    }
+    Ok(())
+}
+
 pub async fn inspect_token(token: &str) -> Result<TokenInfo, AppError> {
     let pool = state()?.pool;
     let mut anon = db::anonymous(&pool).await?;
@@ -534,12 +560,16 @@ pub async fn inspect_token(token: &str) -> Result<TokenInfo, AppError> {
     .await?
     .ok_or_else(|| AppError::Conflict(BAD_LINK.into()))?;
     tx.commit().await?;
+    let viewer = crate::server_ctx::current_actor().await?.map(|a| a.user_id);
     Ok(TokenInfo {
         email: info.email,
         company_name: info.name,
+        company_id: row.company_id,
         role: info.role,
         reset: row.purpose == "reset",
         join: row.purpose == "join",
+        signed_in: viewer.is_some(),
+        for_viewer: viewer == Some(row.user_id),
     })
 }
 

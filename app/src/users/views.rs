@@ -425,6 +425,8 @@ pub fn AcceptInvitePage() -> impl IntoView {
     let info = Resource::new(token, inspect_token);
     let accept = ServerAction::<AcceptToken>::new();
     let err = action_error(accept.value());
+    let answer = ServerAction::<crate::account::AnswerInvitation>::new();
+    let answer_err = action_error(answer.value());
     view! {
         <Title text="Set your password · Atrium"/>
         <main class="login-wrap" id="main">
@@ -441,12 +443,42 @@ pub fn AcceptInvitePage() -> impl IntoView {
                                     <p><a href="/login">"Go to sign-in"</a></p>
                                 }.into_any()
                             }
-                            Ok(i) if i.join => view! {
+                            Ok(i) if i.join => {
+                                let company = i.company_id.to_string();
+                                let (company2, token2) = (company.clone(), token());
+                                view! {
                                 <h1>{format!("Join {}", i.company_name)}</h1>
                                 <p>{format!("{} invites {} as {}.", i.company_name, i.email, i.role.label())}</p>
-                                <p class="muted">"Sign in with your Atrium account, then accept or decline the invitation on your account page. Nothing is granted until you accept."</p>
-                                <a class="btn btn-primary" href="/account">"Sign in to answer"</a>
-                            }.into_any(),
+                                {if i.for_viewer {
+                                    view! {
+                                        <p class="muted">"Nothing is granted until you accept."</p>
+                                        <FormAlert error=answer_err/>
+                                        <div class="actions" data-join="">
+                                            <ActionForm action=answer>
+                                                <input type="hidden" name="company_id" value=company/>
+                                                <input type="hidden" name="answer" value="accept"/>
+                                                <input type="hidden" name="token" value=token()/>
+                                                <button type="submit" class="btn btn-primary">"Accept"</button>
+                                            </ActionForm>
+                                            <ActionForm action=answer>
+                                                <input type="hidden" name="company_id" value=company2/>
+                                                <input type="hidden" name="answer" value="decline"/>
+                                                <input type="hidden" name="token" value=token2/>
+                                                <button type="submit" class="btn btn-secondary">"Decline"</button>
+                                            </ActionForm>
+                                        </div>
+                                    }.into_any()
+                                } else if i.signed_in {
+                                    view! {
+                                        <p class="muted">{format!("You are signed in as someone else. Sign out, then open this link again and sign in as {}.", i.email)}</p>
+                                    }.into_any()
+                                } else {
+                                    view! {
+                                        <p class="muted">"Sign in with your Atrium account to accept or decline. Nothing is granted until you accept."</p>
+                                        <a class="btn btn-primary" href=format!("/login?next=/invite/{}", token())>"Sign in to answer"</a>
+                                    }.into_any()
+                                }}
+                            }.into_any() }
                             Ok(i) => view! {
                                 <h1>{if i.reset { "Choose a new password".to_string() } else { format!("Join {}", i.company_name) }}</h1>
                                 <p class="muted">{format!("Signing in as {}", i.email)}</p>

@@ -360,8 +360,13 @@ async fn inviting_someone_from_another_company_waits_for_them_to_accept() {
     let r =
         app.post(&bea_client, "/api/account/invitation", &[("company_id", &a.to_string()), ("answer", "maybe")]).await;
     assert_eq!(r.status(), 422);
-    let r =
-        app.post(&bea_client, "/api/account/invitation", &[("company_id", &a.to_string()), ("answer", "accept")]).await;
+    let r = app
+        .post(
+            &bea_client,
+            "/api/account/invitation",
+            &[("company_id", &a.to_string()), ("answer", "accept"), ("token", &token_of(&path))],
+        )
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let tenants: Vec<Uuid> = sqlx::query_scalar("SELECT unnest(allowed_tenants) FROM users WHERE id = $1")
         .bind(bea)

@@ -15,6 +15,11 @@ async fn accept_link(app: &TestApp, token: &str, password: &str) -> reqwest::Res
     app.post(&client(), "/api/invite/accept", &[("token", token), ("password", password), ("confirm", password)]).await
 }
 
+async fn answer(app: &TestApp, c: &reqwest::Client, form: Vec<(&'static str, String)>) -> reqwest::Response {
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    app.post(c, "/api/account/invitation", &form).await
+}
+
 async fn membership_status(app: &TestApp, company: Uuid, user: Uuid) -> Option<String> {
     sqlx::query_scalar("SELECT status::text FROM memberships WHERE company_id = $1 AND user_id = $2")
         .bind(company)
@@ -135,6 +140,7 @@ async fn a_shared_account_belongs_to_its_owner_not_to_either_company() {
         )
         .await;
     assert_eq!(r.status(), 200);
+    let join = token_of(json(r).await["Invited"]["path"].as_str().unwrap());
 
     // Sam signs in and is shown the invitation first; the account page lists it.
     let sam2 = client();
@@ -143,14 +149,21 @@ async fn a_shared_account_belongs_to_its_owner_not_to_either_company() {
     assert_eq!(r.headers()["location"], "/account#invitations");
     let html = app.get(&sam2, "/account").await.text().await.unwrap();
     assert!(html.contains("Globex invites you as Viewer"), "{html}");
-    // Only the invited account can answer, and only for a pending invitation.
-    let r = app
-        .post(&acme_admin, "/api/account/invitation", &[("company_id", &globex.to_string()), ("answer", "accept")])
-        .await;
-    assert_eq!(r.status(), 404);
-    let r =
-        app.post(&sam2, "/api/account/invitation", &[("company_id", &globex.to_string()), ("answer", "accept")]).await;
+    // Only the invited account can answer, only for a pending invitation, and accepting
+    // takes the link Globex sent as well as the account.
+    let globex_id = globex.to_string();
+    let accept = |token: &str| {
+        vec![("company_id", globex_id.clone()), ("answer", "accept".to_string()), ("token", token.to_string())]
+    };
+    assert_eq!(answer(&app, &acme_admin, accept(&join)).await.status(), 404);
+    let r = answer(&app, &sam2, vec![("company_id", globex_id.clone()), ("answer", "accept".into())]).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(answer(&app, &sam2, accept(&"0".repeat(64))).await.status(), 403);
+    assert_eq!(membership_status(&app, globex, sam).await.as_deref(), Some("INVITED"));
+    let r = answer(&app, &sam2, accept(&join)).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // The link is spent.
+    assert_eq!(app.get(&client(), &format!("/invite/{join}")).await.status(), 409);
     assert_eq!(membership_status(&app, globex, sam).await.as_deref(), Some("ACTIVE"));
     assert_eq!(app.audit_count("user.invite_accept").await, 1);
     let r = app.get(&sam2, "/t/globex/").await;
@@ -236,6 +249,7 @@ async fn an_account_created_by_one_company_cannot_be_activated_by_another() {
         )
         .await;
     assert_eq!(r.status(), 200);
+    let globex_link = json(r).await["Invited"]["path"].as_str().unwrap().to_string();
     let user: Uuid =
         sqlx::query_scalar("SELECT id FROM users WHERE email = 'new@hire.test'").fetch_one(&app.pool).await.unwrap();
     // Globex asks for a password link: refused, the account is Acme's until someone signs in.
@@ -250,6 +264,20 @@ async fn an_account_created_by_one_company_cannot_be_activated_by_another() {
     assert_eq!(r.status(), 200);
     // The waiting invitation is shown first.
     assert_eq!(r.headers()["location"], "/account#invitations");
+    // Whoever set that password (Acme's admin held the link) cannot accept Globex's invitation
+    // with the account alone, nor with Acme's spent link; Globex's link went to the person.
+    for token in [None, Some(token_of(&acme_link))] {
+        let mut form = vec![("company_id", globex.to_string()), ("answer", "accept".to_string())];
+        if let Some(t) = token {
+            form.push(("token", t));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(app.post(&c, "/api/account/invitation", &form).await.status(), 403);
+    }
+    assert_eq!(membership_status(&app, globex, user).await.as_deref(), Some("INVITED"));
+    // The join link's page, seen by this account, offers the answer; it stays unused here.
+    let html = app.get(&c, &globex_link).await.text().await.unwrap();
+    assert!(html.contains("data-join") && html.contains("Globex invites new@hire.test as Admin"), "{html}");
     let r =
         app.post(&c, "/api/account/invitation", &[("company_id", &globex.to_string()), ("answer", "decline")]).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
