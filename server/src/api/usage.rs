@@ -3,7 +3,7 @@
 //! (DESIGN.md, defect 5). `last_used_at` rides along in the same batch.
 use sqlx::types::ipnetwork::IpNetwork;
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -11,6 +11,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Distinct callers (address and user agent) recorded per key per day by one process; later
+/// callers that day are counted under "other", so a client that varies its User-Agent cannot
+/// grow the table without bound.
+pub const CALLERS_PER_KEY_PER_DAY: usize = 50;
+/// What the callers beyond the cap are recorded as.
+pub const OTHER_CALLER: &str = "other";
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Bucket {
@@ -26,6 +32,8 @@ struct Bucket {
 struct Pending {
     counts: HashMap<Bucket, i64>,
     last_used: HashMap<Uuid, OffsetDateTime>,
+    /// The callers already recorded per key and day (kept across flushes, pruned daily).
+    callers: HashMap<(Uuid, i64), HashSet<(Option<IpAddr>, Option<String>)>>,
 }
 
 pub struct Usage {
@@ -41,22 +49,34 @@ impl Usage {
 
     pub fn record(&self, key: Uuid, company: Uuid, endpoint: &'static str, ip: Option<IpAddr>, ua: Option<&str>) {
         let now = OffsetDateTime::now_utc();
-        let bucket = Bucket {
-            key,
-            company,
-            minute: now.unix_timestamp().div_euclid(60),
-            endpoint,
-            ip,
-            user_agent: ua.map(|u| u.chars().take(512).collect()),
-        };
+        let minute = now.unix_timestamp().div_euclid(60);
+        let mut caller = (ip, ua.map(|u| u.chars().take(512).collect::<String>()));
         let mut p = self.pending.lock().expect("usage lock");
+        let seen = p.callers.entry((key, minute.div_euclid(24 * 60))).or_default();
+        if !seen.contains(&caller) {
+            if seen.len() < CALLERS_PER_KEY_PER_DAY {
+                seen.insert(caller.clone());
+            } else {
+                caller = (None, Some(OTHER_CALLER.to_string()));
+            }
+        }
+        let bucket = Bucket { key, company, minute, endpoint, ip: caller.0, user_agent: caller.1 };
         *p.counts.entry(bucket).or_insert(0) += 1;
         p.last_used.insert(key, now);
     }
 
     /// Writes what has been counted; returns the number of requests written.
     pub async fn flush(&self) -> Result<i64, sqlx::Error> {
-        let taken = std::mem::take(&mut *self.pending.lock().expect("usage lock"));
+        let taken = {
+            let mut p = self.pending.lock().expect("usage lock");
+            let today = OffsetDateTime::now_utc().unix_timestamp().div_euclid(24 * 3600);
+            p.callers.retain(|(_, day), _| *day >= today - 1);
+            Pending {
+                counts: std::mem::take(&mut p.counts),
+                last_used: std::mem::take(&mut p.last_used),
+                callers: HashMap::new(),
+            }
+        };
         if taken.counts.is_empty() {
             return Ok(0);
         }

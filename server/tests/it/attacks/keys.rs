@@ -73,3 +73,53 @@ async fn the_unauthenticated_key_check_is_limited_per_address() {
     assert_eq!(r.status(), 200);
     assert_eq!(json(r).await["valid"], true);
 }
+
+/// A key holder who varies the User-Agent on every request cannot grow the usage table: past
+/// the daily cap of distinct callers, requests are counted as "other", and none is lost.
+#[tokio::test]
+async fn varying_callers_cannot_bloat_the_usage_table() {
+    let app = spawn_app().await;
+    let acme = app.company("Acme").await;
+    let (id, key) = app.api_key(acme, &["read:company"], None).await;
+    let cap = atrium_server::api::usage::CALLERS_PER_KEY_PER_DAY;
+    let total = cap + 30;
+    for i in 0..total {
+        let r = client()
+            .get(app.url("/api/v1/company"))
+            .bearer_auth(&key)
+            .header("User-Agent", format!("bloat/{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let start = Instant::now();
+    loop {
+        let counted: i64 =
+            sqlx::query_scalar("SELECT coalesce(sum(request_count), 0)::int8 FROM api_key_usage WHERE api_key_id = $1")
+                .bind(id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        if counted == total as i64 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{counted} of {total} requests counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let callers: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT (ip_address, user_agent)) FROM api_key_usage WHERE api_key_id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(callers, cap as i64 + 1, "the cap's callers and \"other\"");
+    let other: i64 = sqlx::query_scalar(
+        "SELECT sum(request_count)::int8 FROM api_key_usage WHERE api_key_id = $1 AND user_agent = 'other'",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(other, 30);
+}
