@@ -38,21 +38,7 @@ async fn an_admin_cannot_save_an_endpoint_inside_the_network() {
         "https://0xa9.254.169.254/hook",
         "https://10.1/hook",
     ] {
-        let r = app
-            .post(
-                &admin,
-                "/api/integrations/save",
-                &[
-                    ("slug", "acme"),
-                    ("platform", "benevity"),
-                    ("enabled", "on"),
-                    ("endpoint", endpoint),
-                    ("config", r#"{"program_id": "p1"}"#),
-                    ("api_token", "tok_attacker_123456"),
-                    ("signing_secret", ""),
-                ],
-            )
-            .await;
+        let r = save(&app, &admin, endpoint, "tok_attacker_123456", "").await;
         assert_eq!(r.status(), 422, "{endpoint}");
         let body = json(r).await;
         let why = body["Validation"]["endpoint"].as_str().unwrap_or_else(|| panic!("{endpoint}: {body}")).to_string();
