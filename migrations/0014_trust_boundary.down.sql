@@ -27,3 +27,4 @@ DROP FUNCTION IF EXISTS atrium_account_owned_by(UUID, UUID);
 DELETE FROM user_tokens WHERE purpose = 'join';
 ALTER TABLE user_tokens DROP CONSTRAINT IF EXISTS user_tokens_purpose_check;
 ALTER TABLE user_tokens ADD CONSTRAINT user_tokens_purpose_check CHECK (purpose IN ('invite', 'reset'));
+ALTER TABLE memberships DROP COLUMN IF EXISTS invited_name;

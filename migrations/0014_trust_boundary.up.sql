@@ -8,6 +8,10 @@
 -- * sessions gets row-level security like every tenant table.
 -- * Every SECURITY DEFINER function: no EXECUTE for PUBLIC and a fixed search_path.
 
+-- What the inviting company calls a pending member: shown instead of the account's own name
+-- (and sign-in history) until they join, so an invitation tells nothing about an account.
+ALTER TABLE memberships ADD COLUMN IF NOT EXISTS invited_name VARCHAR(200);
+
 ALTER TABLE user_tokens DROP CONSTRAINT IF EXISTS user_tokens_purpose_check;
 ALTER TABLE user_tokens ADD CONSTRAINT user_tokens_purpose_check CHECK (purpose IN ('invite', 'reset', 'join'));
 

@@ -107,7 +107,8 @@ pub async fn get_user(slug: String, id: Uuid) -> Result<UserDetail, AppError> {
             let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
             let mut tx = t.tx().await?;
             let user = queries::get(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
-            let account_shared = queries::account_shared(&mut tx, &t, id).await?;
+            // A pending member's account is not shown to the company yet, shared or not.
+            let account_shared = user.status != UserStatus::Invited && queries::account_shared(&mut tx, &t, id).await?;
             tx.commit().await?;
             let can_write = t.require(Permission::UsersWrite).await.is_ok();
             let manageable = can_write && rules::may_manage(t.role, user.role, t.actor.user_id == id);

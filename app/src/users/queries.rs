@@ -65,8 +65,10 @@ macro_rules! user_row {
 
 pub async fn list(conn: &mut PgConnection, company: Uuid, f: &Filter) -> Result<UserPage, AppError> {
     let rows = sqlx::query!(
-        r#"SELECT u.id, u.email, u.name, m.role AS "role: Role", m.status AS "status: UserStatus",
-                  u.last_login_at, m.created_at AS joined
+        r#"SELECT u.id, u.email, CASE WHEN m.status = 'INVITED' THEN coalesce(m.invited_name, '') ELSE u.name END AS "name!",
+                  m.role AS "role: Role", m.status AS "status: UserStatus",
+                  CASE WHEN m.status = 'INVITED' THEN NULL ELSE u.last_login_at END AS last_login_at,
+                  m.created_at AS joined
              FROM memberships m JOIN users u ON u.id = m.user_id
             WHERE m.company_id = $1
               AND ($2::text IS NULL OR lower(u.email || ' ' || u.name) LIKE $2)
@@ -106,8 +108,10 @@ pub async fn list(conn: &mut PgConnection, company: Uuid, f: &Filter) -> Result<
 
 pub async fn get(conn: &mut PgConnection, company: Uuid, id: Uuid) -> Result<Option<UserRow>, AppError> {
     let row = sqlx::query!(
-        r#"SELECT u.id, u.email, u.name, m.role AS "role: Role", m.status AS "status: UserStatus",
-                  u.last_login_at, m.created_at AS joined
+        r#"SELECT u.id, u.email, CASE WHEN m.status = 'INVITED' THEN coalesce(m.invited_name, '') ELSE u.name END AS "name!",
+                  m.role AS "role: Role", m.status AS "status: UserStatus",
+                  CASE WHEN m.status = 'INVITED' THEN NULL ELSE u.last_login_at END AS last_login_at,
+                  m.created_at AS joined
              FROM memberships m JOIN users u ON u.id = m.user_id
             WHERE m.company_id = $1 AND m.user_id = $2"#,
         company,
@@ -196,12 +200,14 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
         // until they accept it. The inviter gets the same answer as for a new account.
         Some(uid) => {
             let inserted = sqlx::query!(
-                "INSERT INTO memberships (company_id, user_id, role, status, invited_by) VALUES ($1, $2, $3, 'INVITED', $4)
+                "INSERT INTO memberships (company_id, user_id, role, status, invited_by, invited_name)
+                 VALUES ($1, $2, $3, 'INVITED', $4, $5)
                  ON CONFLICT (company_id, user_id) DO NOTHING",
                 t.company.id,
                 uid,
                 role as Role,
                 t.actor.user_id,
+                &name,
             )
             .execute(&mut *tx)
             .await?
@@ -247,10 +253,11 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
                 Err(e) => return Err(e.into()),
             };
             sqlx::query!(
-                "UPDATE memberships SET invited_by = $3 WHERE company_id = $1 AND user_id = $2",
+                "UPDATE memberships SET invited_by = $3, invited_name = $4 WHERE company_id = $1 AND user_id = $2",
                 t.company.id,
                 uid,
-                t.actor.user_id
+                t.actor.user_id,
+                &name,
             )
             .execute(&mut *tx)
             .await?;
@@ -362,7 +369,18 @@ pub async fn update(t: &Tenant, id: Uuid, name: &str, role: &str) -> Result<(), 
         .execute(&mut *tx)
         .await?;
     }
-    if name != before.name {
+    if name != before.name && before.status == UserStatus::Invited {
+        // Until they join, the name is the company's label for the invitation, whether or not
+        // the address already has an account.
+        sqlx::query!(
+            "UPDATE memberships SET invited_name = $3 WHERE company_id = $1 AND user_id = $2",
+            t.company.id,
+            id,
+            &name
+        )
+        .execute(&mut *tx)
+        .await?;
+    } else if name != before.name {
         if !account_state(&mut tx, t, id).await?.owned_here {
             return Err(AppError::Denied(SHARED_ACCOUNT.replace("reset", "rename")));
         }
@@ -470,7 +488,9 @@ pub async fn reset_link(t: &Tenant, id: Uuid) -> Result<OneTimeLink, AppError> {
             resource: "user",
             resource_id: Some(id.to_string()),
             severity: Severity::Warning,
-            details: json!({ "email": user.email, "purpose": purpose }),
+            // A pending invitation's link reads the same whether or not the account existed.
+            details: json!({ "email": user.email,
+                             "purpose": if user.status == UserStatus::Invited { "invite" } else { purpose } }),
         },
     )
     .await?;

@@ -77,6 +77,22 @@ async fn another_companys_admin_cannot_take_over_an_account_by_inviting_it() {
             .await,
         1
     );
+    // The member pages show the inviter only what they typed, alike for both: no name of the
+    // account's own, no sign-in history, no hint of other companies.
+    let fresh_id: Uuid =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'nobody@else.test'").fetch_one(&app.pool).await.unwrap();
+    let mut seen = Vec::new();
+    for id in [victim, fresh_id] {
+        let r = app.post(&attacker, "/api/users/get", &[("slug", "globex"), ("id", &id.to_string())]).await;
+        let mut d = json(r).await;
+        for volatile in ["id", "email", "joined"] {
+            d["user"].as_object_mut().unwrap().remove(volatile);
+        }
+        seen.push(d);
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0]["user"]["name"], "Target");
+    assert!(seen[0]["user"]["last_login"].is_null() && seen[0]["account_shared"] == false);
     // Nothing is granted: the membership waits, and the victim's account is untouched.
     assert_eq!(membership_status(&app, globex, victim).await.as_deref(), Some("INVITED"));
 
@@ -102,7 +118,8 @@ async fn another_companys_admin_cannot_take_over_an_account_by_inviting_it() {
     let r = app.login(&client(), "vic@acme.test", "attacker chosen password").await;
     assert_eq!(r.status(), 401);
 
-    // Renaming the pending member is refused as well: the name is the account's.
+    // Renaming the pending member renames only Globex's label for the invitation; the
+    // account's name is its owner's.
     let r = app
         .post(
             &attacker,
@@ -110,7 +127,10 @@ async fn another_companys_admin_cannot_take_over_an_account_by_inviting_it() {
             &[("slug", "globex"), ("id", &victim.to_string()), ("name", "Owned"), ("role", "VIEWER")],
         )
         .await;
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 200);
+    let name: String =
+        sqlx::query_scalar("SELECT name FROM users WHERE id = $1").bind(victim).fetch_one(&app.pool).await.unwrap();
+    assert_eq!(name, "Test User");
 
     // The victim still works in Acme, and Globex is not in their switcher until they accept.
     let r = app.get(&victim_client, "/t/acme/users").await;
