@@ -121,35 +121,9 @@ pub async fn spawn_app_with(https: bool) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let url = db.options.to_url_lossy().to_string();
-    let app_pool = atrium_server::connect_app(&url).await.expect("app pool");
-    let exports = atrium_server::export_gate(&url).await.expect("exports pool");
-    let pepper = app::api_keys::secret::Pepper::derive(TEST_SECRET);
-    let state = app::server_ctx::AppState {
-        pool: app_pool.clone(),
-        secure_cookies: https,
-        production: false,
-        pepper: pepper.clone(),
-        credentials: test_keyring(),
-        egress: test_egress(),
-        exports: exports.clone(),
-    };
-    let api = atrium_server::api::Api::start(pool.clone(), app_pool.clone(), exports, pepper, true)
-        .await
-        .expect("api starts");
-    let router = web::router(
-        state,
-        api.state.clone(),
-        &web::WebConfig {
-            site_root: "target/site".into(),
-            addr,
-            https,
-            // Tests play clients at other addresses through X-Forwarded-For from loopback.
-            trusted_proxies: atrium_server::client_ip::TrustedProxies(vec!["127.0.0.1/32".parse().unwrap()]),
-        },
-    );
-    tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
-    });
+    let trusted = vec!["127.0.0.1/32".parse().unwrap()];
+    // Tests play clients at other addresses through X-Forwarded-For from loopback.
+    let (app_pool, api) = serve_process(pool.clone(), &url, listener, https, trusted).await;
     TestApp { addr, pool, app_pool, db, api: std::sync::Arc::new(tokio::sync::Mutex::new(Some(api))) }
 }
 
@@ -299,36 +273,50 @@ impl TestApp {
     pub async fn peer(&self) -> (std::net::SocketAddr, atrium_server::api::Api) {
         let url = self.db.options.to_url_lossy().to_string();
         let owner = atrium_server::connect(&url).await.unwrap();
-        let app_pool = atrium_server::connect_app(&url).await.unwrap();
-        let exports = atrium_server::export_gate(&url).await.unwrap();
-        let pepper = app::api_keys::secret::Pepper::derive(TEST_SECRET);
-        let state = app::server_ctx::AppState {
-            pool: app_pool.clone(),
-            secure_cookies: false,
-            production: false,
-            pepper: pepper.clone(),
-            credentials: test_keyring(),
-            egress: test_egress(),
-            exports: exports.clone(),
-        };
-        let api = atrium_server::api::Api::start(owner, app_pool, exports, pepper, true).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = web::router(
-            state,
-            api.state.clone(),
-            &web::WebConfig {
-                site_root: "target/site".into(),
-                addr,
-                https: false,
-                trusted_proxies: Default::default(),
-            },
-        );
-        tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
-        });
+        let (_, api) = serve_process(owner, &url, listener, false, Vec::new()).await;
         (addr, api)
     }
+}
+
+/// One Atrium process serving on `listener`: its own pools, API background work and router,
+/// as `atrium serve` builds them (with the tests' keyring and egress table).
+async fn serve_process(
+    owner: PgPool,
+    url: &str,
+    listener: tokio::net::TcpListener,
+    https: bool,
+    trusted_proxies: Vec<sqlx::types::ipnetwork::IpNetwork>,
+) -> (PgPool, atrium_server::api::Api) {
+    let addr = listener.local_addr().unwrap();
+    let app_pool = atrium_server::connect_app(url).await.expect("app pool");
+    let exports = atrium_server::export_gate(url).await.expect("exports pool");
+    let pepper = app::api_keys::secret::Pepper::derive(TEST_SECRET);
+    let state = app::server_ctx::AppState {
+        pool: app_pool.clone(),
+        secure_cookies: https,
+        production: false,
+        pepper: pepper.clone(),
+        credentials: test_keyring(),
+        egress: test_egress(),
+        exports: exports.clone(),
+    };
+    let api = atrium_server::api::Api::start(owner, app_pool.clone(), exports, pepper, true).await.expect("api starts");
+    let router = web::router(
+        state,
+        api.state.clone(),
+        &web::WebConfig {
+            site_root: "target/site".into(),
+            addr,
+            https,
+            trusted_proxies: atrium_server::client_ip::TrustedProxies(trusted_proxies),
+        },
+    );
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+    });
+    (app_pool, api)
 }
 
 /// A worker tuned for tests: short timeout, lease and backoff.
