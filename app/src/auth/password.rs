@@ -10,10 +10,11 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// flood of sign-ins queues here instead of exhausting memory or starving every request.
 static PERMITS: LazyLock<Semaphore> =
     LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)));
-/// How long a password check waits for a free core before the server says it is busy.
-const QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// How long a password check waits for a free core before the server says it is busy (the
+/// waiters hold no argon2 memory; a loaded 2-core machine takes up to a second per check).
+const QUEUE_WAIT: Duration = Duration::from_secs(5);
 /// The Retry-After a busy answer carries.
-pub const BUSY_RETRY_SECONDS: i64 = 2;
+pub const BUSY_RETRY_SECONDS: i64 = 5;
 
 async fn permit() -> Result<SemaphorePermit<'static>, AppError> {
     match tokio::time::timeout(QUEUE_WAIT, PERMITS.acquire()).await {

@@ -25,8 +25,12 @@ async fn sixty_parallel_guesses_get_at_most_five_password_checks() {
     let answers = futures::future::join_all(guesses).await;
     let checked = answers.iter().filter(|r| r.status() == 401).count();
     let throttled: Vec<_> = answers.iter().filter(|r| r.status() == 429).collect();
+    // On a loaded machine one of the few admitted guesses may instead find every core busy
+    // (503): it is not checked either, and its count is taken back.
+    let busy = answers.iter().filter(|r| r.status() == 503 && r.headers().contains_key("retry-after")).count();
     assert!(checked <= 5, "{checked} guesses reached the password check");
-    assert_eq!(checked + throttled.len(), 60, "every other guess is throttled");
+    assert!(throttled.len() >= 55 - busy, "{} throttled", throttled.len());
+    assert_eq!(checked + throttled.len() + busy, 60, "every other guess is throttled");
     assert!(throttled.iter().all(|r| r.headers()["retry-after"].to_str().unwrap().parse::<u32>().unwrap() > 60));
     assert_eq!(app.scalar_i64("SELECT count(*) FROM login_failures WHERE NOT throttled").await, checked as i64);
     // The refusals are summarised, not logged one by one: the 1st and the 10th in the window.
