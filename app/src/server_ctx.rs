@@ -24,6 +24,8 @@ pub struct AppState {
     pub egress: crate::integrations::egress::Egress,
     /// Audit exports: their own pool and caps.
     pub exports: std::sync::Arc<crate::audit::export::ExportGate>,
+    /// The operator's audit retention floor and platform period.
+    pub audit_policy: crate::audit::retention::Policy,
 }
 
 /// Set by the server's middleware on every request.

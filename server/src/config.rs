@@ -51,6 +51,13 @@ pub struct Config {
     /// private, e.g. an on-premises receiver. Everything inside the network is refused otherwise.
     #[arg(long, env = "ATRIUM_WEBHOOK_ALLOW_CIDRS", value_delimiter = ',', global = true)]
     pub webhook_allow_cidrs: Vec<sqlx::types::ipnetwork::IpNetwork>,
+    /// The least number of days any company's audit rows are kept, whatever its admins choose.
+    #[arg(long, env = "ATRIUM_AUDIT_MIN_RETENTION_DAYS", default_value_t = 365, global = true)]
+    pub audit_min_retention_days: i32,
+    /// How long platform audit rows are kept (platform events, and the copies of what a
+    /// super-admin did while acting as a company). At least the floor above.
+    #[arg(long, env = "ATRIUM_AUDIT_PLATFORM_RETENTION_DAYS", default_value_t = 2557, global = true)]
+    pub audit_platform_retention_days: i32,
     /// Where the built site (pkg/, favicon) lives.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", global = true)]
     pub site_root: PathBuf,
@@ -64,6 +71,11 @@ pub struct Config {
 }
 
 impl Config {
+    pub fn audit_policy(&self) -> anyhow::Result<app::audit::retention::Policy> {
+        app::audit::retention::Policy::new(self.audit_min_retention_days, self.audit_platform_retention_days)
+            .map_err(|e| anyhow::anyhow!("ATRIUM_AUDIT_MIN_RETENTION_DAYS / ATRIUM_AUDIT_PLATFORM_RETENTION_DAYS: {e}"))
+    }
+
     pub fn database_url(&self) -> anyhow::Result<&str> {
         self.database_url.as_deref().ok_or_else(|| {
             anyhow::anyhow!(

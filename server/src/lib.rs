@@ -94,6 +94,7 @@ pub fn app_state(
         credentials: config.keyring()?,
         egress: config.egress(),
         exports,
+        audit_policy: config.audit_policy()?,
     })
 }
 
@@ -147,7 +148,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         use tower_sessions::ExpiredDeletion;
         let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
     });
-    let housekeeping = tokio::spawn(maintenance::run_forever(pool.clone()));
+    let housekeeping = tokio::spawn(maintenance::run_forever(pool.clone(), config.audit_policy()?));
     let exports = export_gate(config.database_url()?).await?;
     let state = app_state(app_pool.clone(), exports.clone(), &config)?;
     let deliveries = if config.worker { Some(worker(&config).await?.spawn()) } else { None };

@@ -85,7 +85,8 @@ enum AuditAction {
         #[arg(long)]
         company: Option<String>,
     },
-    /// Apply each company's retention now (serve does this daily).
+    /// Apply each company's retention (never below ATRIUM_AUDIT_MIN_RETENTION_DAYS) now; serve
+    /// does this daily.
     Prune,
 }
 
@@ -225,9 +226,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
                 AuditAction::Prune => {
-                    let r = app::audit::retention::prune(&pool, time::OffsetDateTime::now_utc())
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let r =
+                        app::audit::retention::prune(&pool, time::OffsetDateTime::now_utc(), &config.audit_policy()?)
+                            .await
+                            .map_err(|e| anyhow::anyhow!("{e}"))?;
                     if r.skipped {
                         println!("another process is pruning; nothing done");
                     } else {

@@ -46,9 +46,9 @@ async fn prune_due(pool: &PgPool) -> Result<bool, sqlx::Error> {
     .await
 }
 
-async fn retention(pool: &PgPool) {
+async fn retention(pool: &PgPool, policy: &app::audit::retention::Policy) {
     match prune_due(pool).await {
-        Ok(true) => match app::audit::retention::prune(pool, time::OffsetDateTime::now_utc()).await {
+        Ok(true) => match app::audit::retention::prune(pool, time::OffsetDateTime::now_utc(), policy).await {
             Ok(r) if !r.skipped => {
                 tracing::info!(
                     audit_rows = r.audit_rows(),
@@ -65,7 +65,7 @@ async fn retention(pool: &PgPool) {
     }
 }
 
-pub async fn run_forever(pool: PgPool) {
+pub async fn run_forever(pool: PgPool, policy: app::audit::retention::Policy) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
@@ -74,7 +74,7 @@ pub async fn run_forever(pool: PgPool) {
             Ok(_) => {}
             Err(e) => tracing::warn!("maintenance failed: {e}"),
         }
-        retention(&pool).await;
+        retention(&pool, &policy).await;
     }
 }
 

@@ -63,6 +63,9 @@ actions! {
     TenantActAs => "tenant.act_as",
     TenantActAsEnd => "tenant.act_as_end",
     PlatformRead => "platform.read",
+    // The platform's copy of a row a super-admin wrote while acting as a company (kept under
+    // the platform's retention, whatever the company's).
+    PlatformActAsCopy => "platform.act_as_copy",
     ApiKeyCreate => "api_key.create",
     ApiKeyRevoke => "api_key.revoke",
     ApiKeyRoll => "api_key.roll",
@@ -184,9 +187,12 @@ impl std::fmt::Display for ChainReport {
 /// suspends deletion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Retention {
+    /// The period in force: the company's own, raised to the platform's floor.
     pub days: i32,
     pub legal_hold: bool,
     pub legal_hold_reason: Option<String>,
+    /// The platform's floor (`ATRIUM_AUDIT_MIN_RETENTION_DAYS`): no company keeps less.
+    pub floor_days: i32,
 }
 
 /// The retention periods offered (30 days to 7 years); any whole number of days in that
@@ -282,7 +288,7 @@ pub async fn load_audit(
 ) -> Result<AuditView, crate::error::AppError> {
     use crate::domain::Permission;
     use crate::error::AppError;
-    use crate::server_ctx::respond;
+    use crate::server_ctx::{respond, state};
     respond(
         async {
             let mut r = open_reader(slug.as_deref(), Permission::AuditRead, "audit").await?;
@@ -299,7 +305,7 @@ pub async fn load_audit(
                 None => None,
             };
             let retention = match r.scope {
-                query::Scope::Company(c) => Some(retention::get(&mut r.tx, c).await?),
+                query::Scope::Company(c) => Some(retention::get(&mut r.tx, c, &state()?.audit_policy).await?),
                 query::Scope::All => None,
             };
             let can_export = r.may(Permission::AuditExport).await;
@@ -381,10 +387,11 @@ pub async fn save_retention(
     respond(
         async {
             let t = crate::tenancy::guard::require_in(&slug, Permission::AuditRetention).await?;
-            let next =
-                retention::RetentionInput { days, legal_hold: legal_hold.is_some(), legal_hold_reason }.parse()?;
+            let policy = state()?.audit_policy;
+            let next = retention::RetentionInput { days, legal_hold: legal_hold.is_some(), legal_hold_reason }
+                .parse(&policy)?;
             let mut tx = t.tx().await?;
-            let saved = retention::save(&mut tx, &t.who(), &request_meta(), t.company.id, &next).await?;
+            let saved = retention::save(&mut tx, &t.who(), &request_meta(), t.company.id, &next, &policy).await?;
             tx.commit().await?;
             Ok(saved)
         }

@@ -49,10 +49,35 @@ pub struct Event {
 
 /// No RETURNING: row-level security would demand the new row be readable, and platform
 /// events (no company) are not readable by a tenant's transaction.
+///
+/// What a super-admin does while acting as a company is written twice: into the company's
+/// chain, which the company reads and whose retention it sets, and as a
+/// `platform.act_as_copy` into the platform chain, which follows the platform's retention,
+/// so the company's settings never decide how long the platform remembers it.
 pub async fn record(conn: &mut PgConnection, who: &Who, meta: &RequestMeta, mut event: Event) -> Result<(), AppError> {
     if let (Some(reason), Some(details)) = (&who.acting_reason, event.details.as_object_mut()) {
         details.insert("acting_as".into(), serde_json::json!({ "super_admin": who.email, "reason": reason }));
     }
+    insert(&mut *conn, who, meta, &event).await?;
+    if let (Some(_), Some(company)) = (&who.acting_reason, event.company_id) {
+        let copy = Event {
+            company_id: None,
+            action: Action::PlatformActAsCopy,
+            resource: event.resource,
+            resource_id: event.resource_id.take(),
+            severity: event.severity,
+            details: serde_json::json!({
+                "company_id": company,
+                "action": event.action.as_str(),
+                "details": std::mem::take(&mut event.details),
+            }),
+        };
+        insert(conn, who, meta, &copy).await?;
+    }
+    Ok(())
+}
+
+async fn insert(conn: &mut PgConnection, who: &Who, meta: &RequestMeta, event: &Event) -> Result<(), AppError> {
     sqlx::query!(
         r#"INSERT INTO audit_log (company_id, user_id, user_email, user_role, action, resource, resource_id,
                                   severity, details, ip_address, user_agent, session_id, request_id)

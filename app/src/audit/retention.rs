@@ -16,6 +16,43 @@ use uuid::Uuid;
 /// API usage rows (per key, endpoint and minute) are kept this long, for every company.
 pub const USAGE_RETENTION_DAYS: i32 = 400;
 
+/// The operator's retention policy: a floor under every company's period, and the period
+/// of the platform chain (platform events, and the copies of what a super-admin did while
+/// acting as a company), which no tenant setting touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub min_days: i32,
+    pub platform_days: i32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { min_days: 365, platform_days: RETENTION_MAX_DAYS }
+    }
+}
+
+impl Policy {
+    pub fn new(min_days: i32, platform_days: i32) -> Result<Policy, String> {
+        let range = RETENTION_MIN_DAYS..=RETENTION_MAX_DAYS;
+        if !range.contains(&min_days) || !range.contains(&platform_days) {
+            return Err(format!(
+                "audit retention must be between {RETENTION_MIN_DAYS} and {RETENTION_MAX_DAYS} days (got {min_days} and {platform_days})"
+            ));
+        }
+        if platform_days < min_days {
+            return Err(format!(
+                "the platform's audit retention ({platform_days} days) cannot be shorter than the floor ({min_days} days)"
+            ));
+        }
+        Ok(Policy { min_days, platform_days })
+    }
+
+    /// The period that applies to a company that chose `days`.
+    pub fn in_force(&self, days: i32) -> i32 {
+        days.max(self.min_days)
+    }
+}
+
 /// The form's raw input.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RetentionInput {
@@ -25,15 +62,15 @@ pub struct RetentionInput {
 }
 
 impl RetentionInput {
-    pub fn parse(&self) -> Result<Retention, AppError> {
+    pub fn parse(&self, policy: &Policy) -> Result<Retention, AppError> {
         let mut errors = FieldErrors::new();
-        let days =
-            self.days.trim().parse::<i32>().ok().filter(|d| (RETENTION_MIN_DAYS..=RETENTION_MAX_DAYS).contains(d));
+        let floor = policy.min_days;
+        let days = self.days.trim().parse::<i32>().ok().filter(|d| (floor..=RETENTION_MAX_DAYS).contains(d));
         if days.is_none() {
             errors.insert(
                 "days".into(),
                 format!(
-                    "Keep rows between {RETENTION_MIN_DAYS} and {RETENTION_MAX_DAYS} days (7 years), in whole days."
+                    "Keep rows between {floor} days (the platform's minimum) and {RETENTION_MAX_DAYS} days (7 years), in whole days."
                 ),
             );
         }
@@ -49,13 +86,16 @@ impl RetentionInput {
                 days,
                 legal_hold: self.legal_hold,
                 legal_hold_reason: self.legal_hold.then(|| reason.to_string()),
+                floor_days: floor,
             }),
             _ => Err(AppError::Validation(errors)),
         }
     }
 }
 
-pub async fn get(conn: &mut PgConnection, company: Uuid) -> Result<Retention, AppError> {
+/// The company's retention as it applies: a period stored below today's floor (set before
+/// the floor was raised) reads as the floor, because that is what the prune keeps.
+pub async fn get(conn: &mut PgConnection, company: Uuid, policy: &Policy) -> Result<Retention, AppError> {
     let r = sqlx::query!(
         "SELECT audit_retention_days, audit_legal_hold, audit_legal_hold_reason FROM companies WHERE id = $1",
         company
@@ -64,9 +104,10 @@ pub async fn get(conn: &mut PgConnection, company: Uuid) -> Result<Retention, Ap
     .await?
     .ok_or(AppError::NotFound)?;
     Ok(Retention {
-        days: r.audit_retention_days,
+        days: policy.in_force(r.audit_retention_days),
         legal_hold: r.audit_legal_hold,
         legal_hold_reason: r.audit_legal_hold_reason,
+        floor_days: policy.min_days,
     })
 }
 
@@ -82,8 +123,9 @@ pub async fn save(
     meta: &RequestMeta,
     company: Uuid,
     next: &Retention,
+    policy: &Policy,
 ) -> Result<Retention, AppError> {
-    let before = get(conn, company).await?;
+    let before = get(conn, company, policy).await?;
     if &before == next {
         return Ok(before);
     }
@@ -131,9 +173,9 @@ impl PruneReport {
     }
 }
 
-/// Prunes as of `at` (now, outside tests), in one transaction with an `audit.prune` row in
-/// each chain that lost rows. Must run as the schema owner.
-pub async fn prune(pool: &PgPool, at: OffsetDateTime) -> Result<PruneReport, AppError> {
+/// Prunes as of `at` (now, outside tests) under the operator's `policy`, in one transaction
+/// with an `audit.prune` row in each chain that lost rows. Must run as the schema owner.
+pub async fn prune(pool: &PgPool, at: OffsetDateTime, policy: &Policy) -> Result<PruneReport, AppError> {
     let mut tx = pool.begin().await?;
     let locked = sqlx::query_scalar!(r#"SELECT pg_try_advisory_xact_lock(hashtext('atrium.audit_prune')) AS "ok!""#)
         .fetch_one(&mut *tx)
@@ -146,8 +188,10 @@ pub async fn prune(pool: &PgPool, at: OffsetDateTime) -> Result<PruneReport, App
     sqlx::query!("SET LOCAL lock_timeout = '5s'").execute(&mut *tx).await?;
     let rows = sqlx::query!(
         r#"SELECT chain_id AS "chain_id!", removed AS "removed!", pruned_through_seq AS "through!"
-             FROM atrium_audit_prune($1)"#,
-        at
+             FROM atrium_audit_prune($1, $2, $3)"#,
+        at,
+        policy.min_days,
+        policy.platform_days,
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -195,11 +239,26 @@ mod tests {
 
     #[test]
     fn bounds_and_hold_reason() {
-        assert_eq!(input("30", false, "ignored").parse().unwrap().legal_hold_reason, None);
-        assert_eq!(input("2557", true, "Case 12").parse().unwrap().days, 2557);
+        let lowest = Policy::new(30, 2557).unwrap();
+        assert_eq!(input("30", false, "ignored").parse(&lowest).unwrap().legal_hold_reason, None);
+        assert_eq!(input("2557", true, "Case 12").parse(&lowest).unwrap().days, 2557);
         for bad in ["29", "2558", "90.5", "", "ninety"] {
-            assert!(input(bad, false, "").parse().unwrap_err().field_error("days").is_some(), "{bad}");
+            assert!(input(bad, false, "").parse(&lowest).unwrap_err().field_error("days").is_some(), "{bad}");
         }
-        assert!(input("90", true, " ").parse().unwrap_err().field_error("legal_hold_reason").is_some());
+        assert!(input("90", true, " ").parse(&lowest).unwrap_err().field_error("legal_hold_reason").is_some());
+    }
+
+    #[test]
+    fn the_platform_floor_holds() {
+        let policy = Policy::default();
+        assert_eq!(policy.min_days, 365);
+        let err = input("90", false, "").parse(&policy).unwrap_err();
+        assert!(err.field_error("days").unwrap().contains("365 days (the platform's minimum)"));
+        assert_eq!(input("365", false, "").parse(&policy).unwrap().floor_days, 365);
+        assert_eq!(policy.in_force(90), 365);
+        assert_eq!(policy.in_force(730), 730);
+        assert!(Policy::new(29, 2557).is_err());
+        assert!(Policy::new(400, 300).is_err());
+        assert!(Policy::new(30, 2558).is_err());
     }
 }

@@ -333,11 +333,7 @@ fn RetentionCard(slug: String, retention: Retention, can_edit: bool) -> impl Int
     let initial = retention.clone();
     let status = move || {
         let r = save.value().get().and_then(|v| v.ok()).unwrap_or_else(|| initial.clone());
-        let period = RETENTION_CHOICES
-            .iter()
-            .find(|(d, _)| *d == r.days)
-            .map(|(_, l)| l.to_string())
-            .unwrap_or_else(|| format!("{} days", r.days));
+        let period = period_label(r.days);
         if r.legal_hold {
             format!(
                 "Rows are kept {period}, but a legal hold is on, so nothing is deleted: {}",
@@ -347,6 +343,14 @@ fn RetentionCard(slug: String, retention: Retention, can_edit: bool) -> impl Int
             format!("Rows older than {period} are removed each day.")
         }
     };
+    // The platform's floor is the shortest period offered; a floor between the usual
+    // choices is offered as it is.
+    let floor = retention.floor_days;
+    let choices: Vec<(i32, String)> = (!RETENTION_CHOICES.iter().any(|(d, _)| *d == floor))
+        .then(|| (floor, period_label(floor)))
+        .into_iter()
+        .chain(RETENTION_CHOICES.iter().filter(|(d, _)| *d >= floor).map(|(d, l)| (*d, l.to_string())))
+        .collect();
     view! {
         <section class="card retention" aria-labelledby="retention-title">
             <h2 id="retention-title">"Retention"</h2>
@@ -356,9 +360,10 @@ fn RetentionCard(slug: String, retention: Retention, can_edit: bool) -> impl Int
                     <input type="hidden" name="slug" value=slug.clone()/>
                     <div class="field">
                         <label for="retention-days">"Keep audit rows for"</label>
-                        <select id="retention-days" name="days">
-                            {RETENTION_CHOICES.iter().map(|(d, l)| view! { <option value=d.to_string() selected=*d == retention.days>{*l}</option> }).collect_view()}
+                        <select id="retention-days" name="days" aria-describedby="retention-floor">
+                            {choices.into_iter().map(|(d, l)| view! { <option value=d.to_string() selected=d == retention.days>{l}</option> }).collect_view()}
                         </select>
+                        <p id="retention-floor" class="muted">{format!("The platform keeps every company's rows at least {}.", period_label(floor))}</p>
                         {move || field_error(err, "days").get().map(|m| view! { <p class="error">{m}</p> })}
                     </div>
                     <label class="check">
@@ -379,6 +384,15 @@ fn RetentionCard(slug: String, retention: Retention, can_edit: bool) -> impl Int
             })}
         </section>
     }
+}
+
+/// "1 year" for a period offered by name, "400 days" otherwise.
+fn period_label(days: i32) -> String {
+    RETENTION_CHOICES
+        .iter()
+        .find(|(d, _)| *d == days)
+        .map(|(_, l)| l.to_string())
+        .unwrap_or_else(|| format!("{days} days"))
 }
 
 /// A record's own audit rows, for the History tab of a company, user, API key or

@@ -30,16 +30,17 @@ enum Attempt {
     Throttled { minutes: i64, in_window: i64 },
 }
 
-/// Checks the throttle and counts the attempt in one step. Attempts for one account (and
+/// Checks the throttle and counts the attempt in one step. The address counted is the
+/// client's block (an IPv6 /64), so rotating through one's own addresses gains nothing. Attempts for one account (and
 /// from one address) take their turn under advisory locks, so sixty parallel guesses cannot
 /// all pass the check before the first failure is counted.
 async fn reserve_attempt(pool: &sqlx::PgPool, email: &str, ip: Option<std::net::IpAddr>) -> Result<Attempt, AppError> {
-    let ip = ip.map(IpNetwork::from);
+    let ip = ip.map(super::client_block::client_block);
     let mut tx = crate::db::anonymous(pool).await?;
     // Account first, then address: every attempt takes them in this order, so none deadlock.
     sqlx::query!(
         "SELECT pg_advisory_xact_lock(hashtextextended('login:' || lower($1), 0)),
-                pg_advisory_xact_lock(hashtextextended('login-ip:' || coalesce(host($2::inet), '-'), 0))",
+                pg_advisory_xact_lock(hashtextextended('login-ip:' || coalesce(text($2::inet), '-'), 0))",
         email,
         ip,
     )

@@ -177,9 +177,11 @@ pub async fn stop_acting(actor: &Actor) -> Result<(), AppError> {
     )
     .execute(&mut *tx)
     .await?;
+    let mut who = Who::from(actor);
+    who.acting_reason = Some(acting.reason.clone());
     record(
         &mut tx,
-        &Who::from(actor),
+        &who,
         &request_meta(),
         Event {
             company_id: Some(acting.company_id),

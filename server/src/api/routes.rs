@@ -601,10 +601,12 @@ struct VerifyBody {
 /// checks, too few to be a key-guessing oracle or a load lever.
 pub const VERIFY_PER_MINUTE: u32 = 60;
 
-/// The limiter's slot for one client address (kept apart from key ids by the prefix).
+/// The limiter's slot for one client's block of addresses (an IPv6 /64), kept apart from key
+/// ids by the prefix.
 fn verify_slot(ip: Option<std::net::IpAddr>) -> uuid::Uuid {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("verify-ip:{}", ip.map(|i| i.to_string()).unwrap_or_default()));
+    let block = ip.map(|i| app::auth::client_block::client_block(i).to_string()).unwrap_or_default();
+    let digest = sha2::Sha256::digest(format!("verify-ip:{block}"));
     uuid::Uuid::from_slice(&digest[..16]).expect("16 bytes")
 }
 

@@ -389,22 +389,34 @@ async fn save_retention(app: &TestApp, c: &reqwest::Client, slug: &str, form: &[
 }
 
 #[tokio::test]
-async fn retention_settings_are_bounded_and_audited() {
+async fn retention_settings_are_bounded_by_the_platform_floor_and_audited() {
     let app = spawn_app().await;
     let acme = app.company("Acme").await;
     let (_, admin) = app.member(acme, "admin@acme.test", Role::Admin).await;
+    // A company that never chose reads as the floor (365 days in the tests' state), not the
+    // 90 days stored by default, because that is what the prune keeps.
+    let html = app.get(&admin, "/t/acme/audit").await.text().await.unwrap();
+    assert!(html.contains("Rows older than 1 year are removed each day."), "{html}");
+    assert!(
+        html.contains("The platform keeps every company&#x27;s rows at least 1 year.")
+            || html.contains("The platform keeps every company's rows at least 1 year.")
+    );
+    assert!(!html.contains(r#"<option value="90""#), "periods under the floor are not offered");
     let before = app.fingerprint().await;
-    let r = save_retention(&app, &admin, "acme", &[("days", "10"), ("legal_hold_reason", "")]).await;
-    assert_eq!(r.status(), 422);
-    assert!(json(r).await.to_string().contains("between 30 and 2557 days"));
+    // Shortening retention to hide one's tracks: refused below the floor, whatever is sent.
+    for days in ["10", "30", "90", "364"] {
+        let r = save_retention(&app, &admin, "acme", &[("days", days), ("legal_hold_reason", "")]).await;
+        assert_eq!(r.status(), 422, "{days}");
+        assert!(json(r).await.to_string().contains("between 365 days (the platform's minimum) and 2557 days"));
+    }
     let r =
-        save_retention(&app, &admin, "acme", &[("days", "90"), ("legal_hold", "on"), ("legal_hold_reason", "")]).await;
+        save_retention(&app, &admin, "acme", &[("days", "730"), ("legal_hold", "on"), ("legal_hold_reason", "")]).await;
     assert_eq!(r.status(), 422);
     assert_eq!(app.fingerprint().await, before, "refusals change nothing");
     assert_eq!(app.audit_count("audit.retention_update").await, 0);
 
     let r =
-        save_retention(&app, &admin, "acme", &[("days", "365"), ("legal_hold", "on"), ("legal_hold_reason", "Case 7")])
+        save_retention(&app, &admin, "acme", &[("days", "730"), ("legal_hold", "on"), ("legal_hold_reason", "Case 7")])
             .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let (days, hold): (i32, bool) =
@@ -413,8 +425,8 @@ async fn retention_settings_are_bounded_and_audited() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!((days, hold), (365, true));
-    let r = save_retention(&app, &admin, "acme", &[("days", "30"), ("legal_hold_reason", "")]).await;
+    assert_eq!((days, hold), (730, true));
+    let r = save_retention(&app, &admin, "acme", &[("days", "365"), ("legal_hold_reason", "")]).await;
     assert_eq!(r.status(), 200);
     let (severity, details): (String, serde_json::Value) = sqlx::query_as(
         "SELECT severity::text, details FROM audit_log WHERE action = 'audit.retention_update' ORDER BY id DESC LIMIT 1",
@@ -423,17 +435,96 @@ async fn retention_settings_are_bounded_and_audited() {
     .await
     .unwrap();
     assert_eq!(severity, "warning", "shortening and lifting a hold is a warning");
-    assert_eq!(details["before"]["retention_days"], 365);
+    assert_eq!(details["before"]["retention_days"], 730);
     assert_eq!(details["after"]["legal_hold"], false);
     assert_eq!(app.audit_count("audit.retention_update").await, 2);
 
     let (_, manager) = app.member(acme, "manager@acme.test", Role::Manager).await;
     assert_eq!(
-        save_retention(&app, &manager, "acme", &[("days", "90"), ("legal_hold_reason", "")]).await.status(),
+        save_retention(&app, &manager, "acme", &[("days", "730"), ("legal_hold_reason", "")]).await.status(),
         403
     );
     let html = app.get(&admin, "/t/acme/audit").await.text().await.unwrap();
-    assert!(html.contains("Rows older than 30 days are removed each day."), "{html}");
+    assert!(html.contains("Rows older than 1 year are removed each day."), "{html}");
+}
+
+/// A company's own setting, even one stored below the floor (before the floor was raised, or
+/// written straight into the table), does not make its rows go sooner than the operator's
+/// floor; and the platform chain, where the copies of what a super-admin did while acting as
+/// a company live, follows the platform's period, not the company's.
+#[tokio::test]
+async fn the_floor_and_the_platforms_period_decide_what_the_prune_keeps() {
+    let app = spawn_app().await;
+    partitions_back(&app, 22).await;
+    let short: Uuid = sqlx::query_scalar(
+        "INSERT INTO companies (name, slug, audit_retention_days) VALUES ('Short', 'short', 30) RETURNING id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let platform_rows = app.scalar_i64("SELECT count(*) FROM audit_log WHERE company_id IS NULL").await;
+    assert_eq!(platform_rows, 0, "the old platform rows below must come first in their chain");
+    for d in [600, 400, 200, 20] {
+        row(&app, Some(short), d, "user.update", &format!("{d}@short.test"), "info", "user", "u").await;
+    }
+    for d in [600, 450, 20] {
+        row(&app, None, d, "company.update", &format!("{d}@platform.test"), "info", "company", "c").await;
+    }
+    // What the super-admin does while acting as the company is copied to the platform chain.
+    let root = app.superadmin().await;
+    app.act_as(&root, "short").await;
+    let r = app
+        .post(
+            &root,
+            "/api/users/invite",
+            &[("slug", "short"), ("email", "new@short.test"), ("name", ""), ("role", "VIEWER")],
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let copies: Vec<(Option<Uuid>, serde_json::Value)> =
+        sqlx::query_as("SELECT company_id, details FROM audit_log WHERE action = 'platform.act_as_copy' ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let copied: Vec<&str> = copies.iter().map(|(_, d)| d["action"].as_str().unwrap()).collect();
+    assert_eq!(copied, ["tenant.act_as", "user.invite"]);
+    assert!(copies.iter().all(|(c, d)| c.is_none() && d["company_id"] == short.to_string()));
+    assert_eq!(copies[1].1["details"]["acting_as"]["reason"], "Integration test");
+    // The company reads its own rows, never the platform's copies.
+    let (_, admin) = app.member(short, "admin@short.test", Role::Admin).await;
+    let html = app.get(&admin, "/t/short/audit?action=user.invite").await.text().await.unwrap();
+    assert!(html.contains("new@short.test"), "{html}");
+    let html = app.get(&admin, "/t/short/audit?action=platform.act_as_copy").await.text().await.unwrap();
+    assert!(html.contains("No events match these filters."), "{html}");
+
+    let policy = app::audit::retention::Policy::new(365, 500).unwrap();
+    app::audit::retention::prune(&app.pool, time::OffsetDateTime::now_utc(), &policy).await.unwrap();
+    let left = |company: Option<Uuid>| {
+        let pool = app.pool.clone();
+        async move {
+            let v: Vec<String> = sqlx::query_scalar(
+                "SELECT split_part(user_email, '@', 1) FROM audit_log
+                  WHERE company_id IS NOT DISTINCT FROM $1 AND action IN ('user.update', 'company.update')
+                  ORDER BY chain_seq",
+            )
+            .bind(company)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            v
+        }
+    };
+    assert_eq!(left(Some(short)).await, ["200", "20"], "the company's 30 days count as the floor's 365");
+    assert_eq!(left(None).await, ["450", "20"], "the platform keeps its own 500 days");
+    assert_eq!(app.audit_count("platform.act_as_copy").await, 2);
+    assert!(verify(&app, "short").await.broken.is_none());
+    let platform = atrium_server::maintenance::verify_audit(&app.pool, None).await.unwrap();
+    assert!(platform.iter().all(|r| r.broken.is_none()), "{platform:?}");
+}
+
+/// The operator's lowest possible floor (30 days), so each company's own period shows.
+fn lowest_floor() -> app::audit::retention::Policy {
+    app::audit::retention::Policy::new(30, 2557).unwrap()
 }
 
 #[tokio::test]
@@ -483,7 +574,8 @@ async fn retention_drops_only_what_it_should_and_respects_a_legal_hold() {
     .await
     .unwrap();
 
-    let report = app::audit::retention::prune(&app.pool, time::OffsetDateTime::now_utc()).await.unwrap();
+    let report =
+        app::audit::retention::prune(&app.pool, time::OffsetDateTime::now_utc(), &lowest_floor()).await.unwrap();
     let left = |slug: &'static str| {
         let pool = app.pool.clone();
         async move {
@@ -527,7 +619,8 @@ async fn retention_drops_only_what_it_should_and_respects_a_legal_hold() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let report = app::audit::retention::prune(&app.pool, time::OffsetDateTime::now_utc()).await.unwrap();
+    let report =
+        app::audit::retention::prune(&app.pool, time::OffsetDateTime::now_utc(), &lowest_floor()).await.unwrap();
     assert_eq!(left("held").await, ["20"]);
     assert_eq!(report.audit_rows(), 3);
     assert!(!exists(old_partition).await, "a month with only expired rows is dropped, not deleted from");

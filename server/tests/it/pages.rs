@@ -115,6 +115,8 @@ async fn seed_is_refused_in_production() {
         worker_backoff_ms: 1,
         trusted_proxies: Vec::new(),
         webhook_allow_cidrs: Vec::new(),
+        audit_min_retention_days: 365,
+        audit_platform_retention_days: 2557,
     };
     let err = atrium_server::accounts::seed_demo(&pool, &config).await.unwrap_err();
     assert!(err.to_string().contains("production"));

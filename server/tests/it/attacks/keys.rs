@@ -45,13 +45,14 @@ async fn a_key_revoked_while_the_listener_is_cut_is_refused_within_a_second() {
 }
 
 /// The unauthenticated key check is rate limited per client address, so it is neither a
-/// guessing oracle nor a way to load the server; another address is not affected.
+/// guessing oracle nor a way to load the server. An IPv6 client is one /64: a fresh address
+/// from its own block for every guess gains nothing. Other clients are not affected.
 #[tokio::test]
 async fn the_unauthenticated_key_check_is_limited_per_address() {
     let app = spawn_app().await;
     let acme = app.company("Acme").await;
     let (_, key) = app.api_key(acme, &["read:company"], None).await;
-    let check = |ip: &'static str, key: String| {
+    let check = |ip: String, key: String| {
         client()
             .post(app.url("/api/v1/keys/verify"))
             .header("X-Forwarded-For", ip)
@@ -59,19 +60,24 @@ async fn the_unauthenticated_key_check_is_limited_per_address() {
             .send()
     };
     let limit = atrium_server::api::routes::VERIFY_PER_MINUTE as usize;
-    let mut answered = 0;
     for i in 0..limit {
         let guess = format!("atr_live_{i:0>49}");
-        assert_eq!(check("198.51.100.20", guess).await.unwrap().status(), 200);
-        answered += 1;
+        assert_eq!(check(format!("2001:db8:5:6::{:x}", i + 1), guess).await.unwrap().status(), 200);
     }
-    assert_eq!(answered, limit);
-    let r = check("198.51.100.20", key.clone()).await.unwrap();
+    let r = check("2001:db8:5:6:ffff:ffff:ffff:1".into(), key.clone()).await.unwrap();
     assert_eq!(r.status(), 429);
     assert!(r.headers()["retry-after"].to_str().unwrap().parse::<u32>().unwrap() >= 1);
-    let r = check("203.0.113.9", key).await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(json(r).await["valid"], true);
+    for other in ["2001:db8:5:7::1", "203.0.113.9"] {
+        let r = check(other.into(), key.clone()).await.unwrap();
+        assert_eq!(r.status(), 200, "{other}");
+        assert_eq!(json(r).await["valid"], true);
+    }
+    // IPv4 counts by address: a neighbour is another client.
+    for i in 0..limit {
+        assert_eq!(check("198.51.100.20".into(), format!("atr_live_{i:0>49}")).await.unwrap().status(), 200);
+    }
+    assert_eq!(check("198.51.100.20".into(), key.clone()).await.unwrap().status(), 429);
+    assert_eq!(check("198.51.100.21".into(), key).await.unwrap().status(), 200);
 }
 
 /// A key holder who varies the User-Agent on every request cannot grow the usage table: past

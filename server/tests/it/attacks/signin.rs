@@ -66,6 +66,34 @@ async fn a_guesser_locks_out_only_themselves_until_many_addresses_join_in() {
     assert!(json(r).await["TooManyRequests"].as_str().unwrap().contains("minutes"));
 }
 
+/// An IPv6 client holds a whole /64. Taking a fresh address from it for every guess would
+/// dodge a throttle that counted single addresses; the block is what counts.
+#[tokio::test]
+async fn rotating_ipv6_addresses_within_one_block_does_not_reset_the_throttle() {
+    let app = spawn_app().await;
+    app.user("carl@x.test", Role::SuperAdmin, None).await;
+    let attacker = client();
+    for i in 1..=5 {
+        let ip = format!("2001:db8:aa:bb::{i:x}");
+        assert_eq!(login_from(&app, &attacker, &ip, "carl@x.test", "wrong wrong wrong").await.status(), 401, "{ip}");
+    }
+    let r = login_from(&app, &attacker, "2001:db8:aa:bb:ffff:1:2:3", "carl@x.test", PASSWORD).await;
+    assert_eq!(r.status(), 429, "a sixth address in the same /64 is the same client");
+    // Across accounts too: the block's own limit holds whatever address within it is used.
+    for i in 0..15 {
+        let ip = format!("2001:db8:aa:bb:{:x}::1", i + 1);
+        let victim = format!("nobody{i}@x.test");
+        assert_eq!(login_from(&app, &attacker, &ip, &victim, "wrong wrong wrong").await.status(), 401, "{ip}");
+    }
+    let r = login_from(&app, &attacker, "2001:db8:aa:bb:eeee::1", "dora@x.test", "wrong wrong wrong").await;
+    assert_eq!(r.status(), 429, "twenty failures from one block stop it");
+    // The owner in another block is not locked out.
+    assert_eq!(login_from(&app, &client(), "2001:db8:aa:cc::1", "carl@x.test", PASSWORD).await.status(), 200);
+    let blocks: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT text(ip_address) FROM login_failures").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(blocks, vec!["2001:db8:aa:bb::/64".to_string()]);
+}
+
 #[tokio::test]
 async fn a_forged_forwarded_header_from_an_untrusted_peer_is_ignored() {
     let app = spawn_app().await;
