@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes, ResponseOptions};
+use leptos_axum::{
+    generate_route_list, handle_server_fns_with_context, AxumRouteListing, LeptosRoutes, ResponseOptions,
+};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tower_http::services::ServeDir;
@@ -32,6 +34,17 @@ pub struct WebConfig {
     pub trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
+/// The app's routes, generated once per process.
+///
+/// Generating runs the whole app with leptos' process-global `SuppressResourceLoad` flag set,
+/// and a resource first polled anywhere in the process meanwhile waits forever (leptos #4773):
+/// a page rendering while another router was being built hung for good. Generated once, before
+/// any router exists, no render can overlap it. `tests/render_hang.rs` shows both sides.
+pub fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -> Router {
     let leptos_options = LeptosOptions::builder()
         .output_name("atrium")
@@ -39,7 +52,7 @@ pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -
         .site_pkg_dir("pkg")
         .site_addr(cfg.addr)
         .build();
-    let routes = generate_route_list(app::App);
+    let routes = route_list();
     let proxies = std::sync::Arc::new(cfg.trusted_proxies.clone());
     let state = WebState { leptos_options: leptos_options.clone(), app: app_state.clone() };
 
@@ -102,7 +115,6 @@ pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -
                 .layer(middleware::from_fn_with_state(cfg.https, security_headers))
                 .layer(middleware::from_fn_with_state(proxies, request_meta)),
         )
-        .layer(RenderDeadlineLayer)
 }
 
 fn set_csp_with_nonce() {
@@ -337,83 +349,4 @@ async fn request_meta(
         res.headers_mut().insert("x-request-id", v);
     }
     res
-}
-
-/// A page whose render has not finished after this long is rendered again.
-const RENDER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Works around a rare hang in server rendering: now and then a page's render never completed
-/// (the process idle, no query running; see the session 2 note). A GET page is rendered into a
-/// buffer under a deadline; past it, the attempt is dropped, logged, and the page rendered
-/// afresh, up to three times, then 503. POSTs, assets and streamed exports pass straight through.
-#[derive(Clone)]
-pub struct RenderDeadline<S> {
-    inner: S,
-}
-
-impl<S> tower::Service<Request> for RenderDeadline<S>
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let path = req.uri().path();
-        // Audit exports stream without a row cap, so they must never be buffered here.
-        let page = req.method() == Method::GET
-            && !path.starts_with("/pkg/")
-            && !path.starts_with("/api/")
-            && !path.ends_with("/audit/export")
-            && path != "/healthz";
-        let mut inner = self.inner.clone();
-        if !page {
-            return Box::pin(inner.call(req));
-        }
-        Box::pin(async move {
-            let (parts, _) = req.into_parts();
-            let connect_info = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
-            for attempt in 1..=3 {
-                let mut again =
-                    Request::builder().method(parts.method.clone()).uri(parts.uri.clone()).version(parts.version);
-                for (name, value) in &parts.headers {
-                    again = again.header(name, value);
-                }
-                let mut again = again.body(Body::empty()).expect("a copy of a valid request");
-                if let Some(ci) = connect_info.clone() {
-                    again.extensions_mut().insert(ci);
-                }
-                let mut service = inner.clone();
-                let render = async move {
-                    let response = service.call(again).await?;
-                    let (head, body) = response.into_parts();
-                    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
-                    Ok::<_, std::convert::Infallible>(Response::from_parts(head, Body::from(bytes)))
-                };
-                match tokio::time::timeout(RENDER_DEADLINE, render).await {
-                    Ok(done) => return done,
-                    Err(_) => {
-                        tracing::warn!(path = %parts.uri.path(), attempt, "page render passed its deadline; rendering again")
-                    }
-                }
-            }
-            Ok((StatusCode::SERVICE_UNAVAILABLE, "This page took too long to render. Please reload.").into_response())
-        })
-    }
-}
-
-#[derive(Clone)]
-pub struct RenderDeadlineLayer;
-
-impl<S> tower::Layer<S> for RenderDeadlineLayer {
-    type Service = RenderDeadline<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        RenderDeadline { inner }
-    }
 }

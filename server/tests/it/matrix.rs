@@ -448,8 +448,7 @@ async fn every_route_as_every_role_for_own_and_other_company() {
     let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths().map(|(p, _)| p.to_string()).collect();
     let listed: BTreeSet<String> = server_functions().iter().map(|c| c.0.to_string()).collect();
     assert_eq!(registered, listed, "server functions missing from (or stale in) the matrix");
-    let routes: BTreeSet<String> =
-        leptos_axum::generate_route_list(app::App).iter().map(|r| r.path().to_string()).collect();
+    let routes: BTreeSet<String> = atrium_server::web::route_list().iter().map(|r| r.path().to_string()).collect();
     let listed_pages: BTreeSet<String> = pages()
         .iter()
         .map(|p| {
