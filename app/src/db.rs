@@ -72,9 +72,17 @@ pub async fn platform_read(pool: &PgPool, actor: &Actor, meta: &RequestMeta, vie
 }
 
 /// A read-only transaction across companies as `atrium_platform`, for a read already put on
-/// record by `platform_read` (an export continues the read its page started).
+/// record by `platform_read` (an export continues the read its page started). The role is
+/// set with the other settings, in the same round trip (`set_config('role', …)` is
+/// `SET LOCAL ROLE`).
 pub async fn platform(pool: &PgPool, user: Uuid) -> Result<Tx, AppError> {
-    let mut tx = begin_with(pool, None, Some(user)).await?;
-    sqlx::query!("SET LOCAL ROLE atrium_platform").execute(&mut *tx).await?;
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"SELECT set_config('app.company_id', '', true) AS "company", set_config('app.user_id', $1, true) AS "user",
+                  set_config('atrium.actor_id', $1, true) AS "actor", set_config('role', 'atrium_platform', true) AS "role""#,
+        user.to_string(),
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     Ok(tx)
 }

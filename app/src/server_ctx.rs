@@ -44,7 +44,8 @@ pub struct SessionAuth {
 }
 pub const SESSION_AUTH_KEY: &str = "auth";
 
-/// The signed-in user, loaded fresh for each request.
+/// The signed-in user, loaded once per request (see `RequestScope`) with everything the
+/// frame and the authorization checks need, so a page asks the database for them once.
 #[derive(Clone, Debug)]
 pub struct Actor {
     pub user_id: Uuid,
@@ -56,6 +57,43 @@ pub struct Actor {
     pub session_id: Uuid,
     /// Only while the window is open.
     pub acting: Option<Acting>,
+    /// The companies where the membership is active, by name: the switcher's list and the
+    /// member's way into `/t/{slug}`. A pending invitation grants nothing, so it is not here.
+    pub memberships: Vec<Membership>,
+    /// Every role's permissions, as `role_permissions` said when the request began.
+    pub grants: Grants,
+}
+
+/// An active membership of a company that is not deleted.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Membership {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub role: Role,
+    pub enabled: bool,
+}
+
+/// Which permissions each role holds (`role_permissions`, the one source of grants).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(from = "std::collections::HashMap<Role, Vec<String>>")]
+pub struct Grants(std::sync::Arc<std::collections::HashMap<Role, Vec<String>>>);
+
+impl From<std::collections::HashMap<Role, Vec<String>>> for Grants {
+    fn from(map: std::collections::HashMap<Role, Vec<String>>) -> Self {
+        Grants(std::sync::Arc::new(map))
+    }
+}
+
+impl Grants {
+    pub fn has(&self, role: Role, permission: Permission) -> bool {
+        self.0.get(&role).is_some_and(|names| names.iter().any(|n| n == permission.name()))
+    }
+
+    /// The role's permission names, sorted.
+    pub fn of(&self, role: Role) -> Vec<String> {
+        self.0.get(&role).cloned().unwrap_or_default()
+    }
 }
 
 pub use crate::domain::Permission;
@@ -180,36 +218,52 @@ pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor
     load_actor_for(pool, auth).await
 }
 
-/// The session's sign-in, read once per request by the server's middleware. Server functions
-/// use this instead of the session store: a page renders many of them concurrently, and
-/// tower-sessions guards its record with a lock that a suspended render task could hold.
+/// What one request knows about its caller. The server's middleware reads the session's
+/// sign-in once and puts this in the request; the actor is loaded on first use and shared by
+/// the middleware and every server function the request runs (a page renders many).
 #[derive(Clone, Debug)]
-pub struct RequestAuth(pub Option<SessionAuth>);
+pub struct RequestScope(std::sync::Arc<ScopeInner>);
+
+#[derive(Debug)]
+struct ScopeInner {
+    auth: Option<SessionAuth>,
+    actor: tokio::sync::OnceCell<Option<Actor>>,
+}
+
+impl RequestScope {
+    pub fn new(auth: Option<SessionAuth>) -> Self {
+        RequestScope(std::sync::Arc::new(ScopeInner { auth, actor: tokio::sync::OnceCell::new() }))
+    }
+
+    pub async fn actor(&self, pool: &PgPool) -> Result<Option<Actor>, AppError> {
+        let loaded = self
+            .0
+            .actor
+            .get_or_try_init(|| async {
+                match &self.0.auth {
+                    Some(auth) => load_actor_for(pool, auth.clone()).await,
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        Ok(loaded.clone())
+    }
+}
 
 pub async fn load_actor_for(pool: &PgPool, auth: SessionAuth) -> Result<Option<Actor>, AppError> {
-    // last_seen_at is refreshed at most once a minute, so reading a page is not a write.
-    let mut tx = crate::db::account(pool, auth.user_id).await?;
+    // One round trip: the function makes the account transaction's settings itself, local to
+    // this statement (migration 0016), so it runs on the pool, outside any transaction.
     let row = sqlx::query!(
-        r#"WITH live AS (
-             SELECT u.id, u.email, u.name, u.role, u.company_id, u.allowed_tenants,
-                    s.acting_company_id, s.acting_until, s.acting_reason
-               FROM sessions s JOIN users u ON u.id = s.user_id
-              WHERE s.id = $1 AND s.user_id = $2
-                AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE'),
-           touch AS (
-             UPDATE sessions SET last_seen_at = now()
-              WHERE id = $1 AND last_seen_at < now() - interval '1 minute' AND EXISTS (SELECT 1 FROM live))
-           SELECT id AS "id!", email AS "email!", name AS "name!", role AS "role!: Role",
-                  company_id, allowed_tenants AS "allowed_tenants!",
-                  CASE WHEN acting_until > now() THEN acting_company_id END AS acting_company_id,
-                  acting_until, acting_reason
-             FROM live"#,
+        r#"SELECT id AS "id!", email AS "email!", name AS "name!", role AS "role!: Role",
+                  company_id, allowed_tenants AS "allowed_tenants!", acting_company_id, acting_until, acting_reason,
+                  memberships AS "memberships!: sqlx::types::Json<Vec<Membership>>",
+                  grants AS "grants!: sqlx::types::Json<Grants>"
+             FROM atrium_request_actor($1, $2)"#,
         auth.session_id,
         auth.user_id,
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(pool)
     .await?;
-    tx.commit().await?;
     Ok(row.map(|r| Actor {
         user_id: r.id,
         email: r.email,
@@ -224,19 +278,19 @@ pub async fn load_actor_for(pool: &PgPool, auth: SessionAuth) -> Result<Option<A
             }
             _ => None,
         },
+        memberships: r.memberships.0,
+        grants: r.grants.0,
     }))
 }
 
+/// The request's actor: loaded once per request and shared (see `RequestScope`).
 pub async fn current_actor() -> Result<Option<Actor>, AppError> {
     let st = state()?;
-    if let Some(RequestAuth(auth)) = use_context::<Parts>().and_then(|p| p.extensions.get::<RequestAuth>().cloned()) {
-        return match auth {
-            Some(auth) => load_actor_for(&st.pool, auth).await,
-            None => Ok(None),
-        };
+    match use_context::<Parts>().and_then(|p| p.extensions.get::<RequestScope>().cloned()) {
+        Some(scope) => scope.actor(&st.pool).await,
+        // Outside the server's middleware (never in a served request).
+        None => load_actor(&st.pool, &session()?).await,
     }
-    let session = session()?;
-    load_actor(&st.pool, &session).await
 }
 
 /// The signed-in actor, or 401.
@@ -246,23 +300,11 @@ pub async fn require_actor() -> Result<Actor, AppError> {
         .ok_or_else(|| AppError::Unauthenticated("Your session has ended. Please sign in again.".into()))
 }
 
-/// Does `role` hold `permission`? From role_permissions, the one source of grants.
-pub async fn role_has(pool: &PgPool, role: Role, permission: Permission) -> Result<bool, AppError> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
-                          WHERE rp.role = $1 AND p.name = $2) AS "granted!""#,
-        role as Role,
-        permission.name(),
-    )
-    .fetch_one(pool)
-    .await?)
-}
-
 /// A platform-level check (companies, the cross-company views): the actor's own role must
 /// hold `permission`, else 403. Company pages use `tenancy::require_in` instead.
 pub async fn require(permission: Permission) -> Result<Actor, AppError> {
     let actor = require_actor().await?;
-    if role_has(&state()?.pool, actor.role, permission).await? {
+    if actor.grants.has(actor.role, permission) {
         Ok(actor)
     } else {
         Err(AppError::Forbidden)

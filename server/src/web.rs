@@ -1,8 +1,8 @@
 //! The HTTP side: router, middleware, health checks and static files.
 use crate::migrate;
-use app::server_ctx::{load_actor, AppState, RequestMeta};
+use app::server_ctx::{AppState, RequestMeta, RequestScope};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRef, Request, State};
+use axum::extract::{ConnectInfo, Extension, FromRef, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -228,8 +228,8 @@ async fn readyz(State(state): State<WebState>) -> Response {
 }
 
 /// `/` sends a signed-in user to their home, anyone else to sign in.
-async fn root(State(state): State<WebState>, session: Session) -> Response {
-    match load_actor(&state.app.pool, &session).await {
+async fn root(State(state): State<WebState>, Extension(scope): Extension<RequestScope>) -> Response {
+    match scope.actor(&state.app.pool).await {
         Ok(Some(actor)) if actor.role == app::domain::Role::SuperAdmin => Redirect::to("/admin").into_response(),
         Ok(Some(actor)) => {
             let slug =
@@ -241,13 +241,18 @@ async fn root(State(state): State<WebState>, session: Session) -> Response {
 }
 
 /// Console pages need a signed-in user: anyone else is sent to /login and brought back.
-async fn gate_pages(State(state): State<WebState>, session: Session, req: Request, next: Next) -> Response {
+async fn gate_pages(
+    State(state): State<WebState>,
+    Extension(scope): Extension<RequestScope>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
     let protected = path.starts_with("/admin") || path.starts_with("/t/") || path == "/account";
     if !protected || req.method() != Method::GET {
         return next.run(req).await;
     }
-    match load_actor(&state.app.pool, &session).await {
+    match scope.actor(&state.app.pool).await {
         Ok(Some(_)) => next.run(req).await,
         Ok(None) => {
             let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
@@ -319,18 +324,19 @@ async fn security_headers(State(https): State<bool>, req: Request, next: Next) -
     res
 }
 
-/// Gives every request an id, and records the caller's address and user agent.
-/// Reads the session's sign-in once, before the app runs, for every server function of the
-/// request to share (see `app::server_ctx::RequestAuth`).
+/// Reads the session's sign-in once, before the app runs, into the request's scope, which
+/// loads the actor on first use for the gate and every server function of the request to
+/// share (see `app::server_ctx::RequestScope`).
 async fn read_session_auth(session: Session, mut req: Request<Body>, next: Next) -> Response {
     if req.uri().path().starts_with("/pkg/") {
         return next.run(req).await;
     }
     let auth = session.get::<app::server_ctx::SessionAuth>(app::server_ctx::SESSION_AUTH_KEY).await.ok().flatten();
-    req.extensions_mut().insert(app::server_ctx::RequestAuth(auth));
+    req.extensions_mut().insert(RequestScope::new(auth));
     next.run(req).await
 }
 
+/// Gives every request an id, and records the caller's address and user agent.
 async fn request_meta(
     State(proxies): State<std::sync::Arc<crate::client_ip::TrustedProxies>>,
     mut req: Request<Body>,

@@ -175,7 +175,7 @@ pub async fn list_keys(slug: String, status: String, risky: Option<String>) -> R
             let mut tx = t.tx().await?;
             let (rows, total) = queries::list(&mut tx, t.company.id, status, risky).await?;
             tx.commit().await?;
-            let can_write = t.require(Permission::ApiKeysWrite).await.is_ok();
+            let can_write = t.may(Permission::ApiKeysWrite);
             Ok(KeyList { rows, total, can_write })
         }
         .await,
@@ -191,8 +191,8 @@ pub async fn get_key(slug: String, id: Uuid) -> Result<KeyDetail, AppError> {
             let mut tx = t.tx().await?;
             let mut detail = queries::detail(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
             tx.commit().await?;
-            detail.can_write = t.require(Permission::ApiKeysWrite).await.is_ok();
-            detail.can_revoke = t.require(Permission::ApiKeysRevoke).await.is_ok();
+            detail.can_write = t.may(Permission::ApiKeysWrite);
+            detail.can_revoke = t.may(Permission::ApiKeysRevoke);
             Ok(detail)
         }
         .await,

@@ -240,13 +240,10 @@ mod scope {
     }
 
     impl Reader {
-        pub async fn may(&self, permission: Permission) -> bool {
+        pub fn may(&self, permission: Permission) -> bool {
             match &self.tenant {
-                Some(t) => t.require(permission).await.is_ok(),
-                None => match state() {
-                    Ok(st) => role_has(&st.pool, self.actor.role, permission).await.unwrap_or(false),
-                    Err(_) => false,
-                },
+                Some(t) => t.may(permission),
+                None => self.actor.grants.has(self.actor.role, permission),
             }
         }
 
@@ -308,8 +305,8 @@ pub async fn load_audit(
                 query::Scope::Company(c) => Some(retention::get(&mut r.tx, c, &state()?.audit_policy).await?),
                 query::Scope::All => None,
             };
-            let can_export = r.may(Permission::AuditExport).await;
-            let can_set_retention = r.tenant.is_some() && r.may(Permission::AuditRetention).await;
+            let can_export = r.may(Permission::AuditExport);
+            let can_set_retention = r.tenant.is_some() && r.may(Permission::AuditRetention);
             r.tx.commit().await?;
             Ok(AuditView { page, detail, can_export, retention, can_set_retention })
         }

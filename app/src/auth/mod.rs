@@ -46,20 +46,12 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
     respond(
         async {
             let Some(actor) = current_actor().await? else { return Ok(None) };
-            let st = state()?;
-            // With no company set, row-level security shows only the user's own companies.
-            let mut tx = crate::db::account(&st.pool, actor.user_id).await?;
             // Companies where the membership is active: a pending invitation grants nothing.
-            let companies = sqlx::query_as!(
-                crate::tenancy::CompanyRef,
-                "SELECT c.id, c.name, c.slug FROM companies c
-                   JOIN memberships m ON m.company_id = c.id AND m.user_id = $1 AND m.status = 'ACTIVE'
-                  WHERE c.deleted_at IS NULL ORDER BY lower(c.name), c.id",
-                actor.user_id
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
+            let companies: Vec<crate::tenancy::CompanyRef> = actor
+                .memberships
+                .iter()
+                .map(|m| crate::tenancy::CompanyRef { id: m.id, name: m.name.clone(), slug: m.slug.clone() })
+                .collect();
             let home = companies.iter().find(|c| Some(c.id) == actor.company_id).or(companies.first());
             Ok(Some(Me {
                 user_id: actor.user_id,

@@ -270,8 +270,8 @@ pub async fn get_integration(slug: String, platform: String) -> Result<Integrati
             let filter = DeliveryFilter { platform: Some(platform), ..Default::default() };
             d.recent = outbox::list(&mut tx, t.company.id, &filter, None).await?.0.into_iter().take(10).collect();
             tx.commit().await?;
-            d.can_write = t.require(Permission::IntegrationsWrite).await.is_ok();
-            d.can_replay = t.require(Permission::IntegrationsReplay).await.is_ok();
+            d.can_write = t.may(Permission::IntegrationsWrite);
+            d.can_replay = t.may(Permission::IntegrationsReplay);
             Ok(d)
         }
         .await,
@@ -397,7 +397,7 @@ pub async fn list_deliveries(
             let failed = outbox::count_failed(&mut tx, t.company.id, &filter).await?;
             let by_status = outbox::by_status(&mut tx, t.company.id, &filter).await?;
             tx.commit().await?;
-            let can_replay = t.require(Permission::IntegrationsReplay).await.is_ok();
+            let can_replay = t.may(Permission::IntegrationsReplay);
             Ok(DeliveryList { rows, failed, by_status, next, can_replay })
         }
         .await,
@@ -413,7 +413,7 @@ pub async fn get_delivery(slug: String, id: i64) -> Result<DeliveryDetail, AppEr
             let mut tx = t.tx().await?;
             let mut d = outbox::detail(&mut tx, t.company.id, id).await?;
             tx.commit().await?;
-            d.can_replay = t.require(Permission::IntegrationsReplay).await.is_ok();
+            d.can_replay = t.may(Permission::IntegrationsReplay);
             Ok(d)
         }
         .await,

@@ -110,7 +110,7 @@ pub async fn explain(slug: String, user: Uuid, permission: String) -> Result<Exp
             .ok_or(AppError::NotFound)?;
             tx.commit().await?;
             let pool = state()?.pool;
-            let allowed = role_has(&pool, member.role, perm).await?;
+            let allowed = t.actor.grants.has(member.role, perm);
             let holders = sqlx::query_scalar!(
                 r#"SELECT rp.role AS "role!: Role" FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
                     JOIN role_hierarchy h ON h.role = rp.role WHERE p.name = $1 ORDER BY h.level"#,

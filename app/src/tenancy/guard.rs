@@ -4,7 +4,7 @@ use super::{CompanyRef, ACT_AS_MINUTES};
 use crate::audit::record::{record, Event, Who};
 use crate::audit::{Action, Severity};
 use crate::db::{self, Tx};
-use crate::domain::{Permission, Role, UserStatus};
+use crate::domain::{Permission, Role};
 use crate::error::AppError;
 use crate::server_ctx::*;
 use serde_json::json;
@@ -32,8 +32,12 @@ impl Tenant {
         who
     }
 
-    pub async fn require(&self, permission: Permission) -> Result<(), AppError> {
-        if role_has(&state()?.pool, self.role, permission).await? {
+    pub fn may(&self, permission: Permission) -> bool {
+        self.actor.grants.has(self.role, permission)
+    }
+
+    pub fn require(&self, permission: Permission) -> Result<(), AppError> {
+        if self.may(permission) {
             Ok(())
         } else {
             Err(AppError::Forbidden)
@@ -59,37 +63,31 @@ pub(crate) async fn route(slug: &str) -> Result<Option<Route>, AppError> {
 }
 
 /// Resolves `/t/{slug}` for the signed-in actor. A company the actor may not enter is
-/// reported as missing, exactly like one that does not exist.
+/// reported as missing, exactly like one that does not exist. A member's companies came with
+/// the actor; only the super-admin's way in asks the database for the company.
 pub async fn enter(slug: &str) -> Result<Tenant, AppError> {
     let actor = require_actor().await?;
-    let Some(route) = route(slug).await? else { return Err(AppError::NotFound) };
     if actor.role == Role::SuperAdmin {
+        let Some(route) = route(slug).await? else { return Err(AppError::NotFound) };
         if !actor.acting.as_ref().is_some_and(|a| a.company_id == route.company.id) {
             return Err(AppError::ActAsRequired);
         }
         return Ok(Tenant { actor, company: route.company, enabled: route.enabled, role: Role::SuperAdmin });
     }
-    let mut tx = db::tenant(&state()?.pool, route.company.id, Some(actor.user_id)).await?;
-    let membership = sqlx::query!(
-        r#"SELECT role AS "role: Role", status AS "status: UserStatus" FROM memberships
-            WHERE company_id = $1 AND user_id = $2"#,
-        route.company.id,
-        actor.user_id,
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let Some(m) = membership.filter(|m| m.status == UserStatus::Active) else { return Err(AppError::NotFound) };
-    if !route.enabled {
-        return Err(AppError::TenantDisabled(route.company.name));
+    let Some(m) = actor.memberships.iter().find(|m| m.slug == slug).cloned() else {
+        return Err(AppError::NotFound);
+    };
+    let company = CompanyRef { id: m.id, name: m.name, slug: m.slug };
+    if !m.enabled {
+        return Err(AppError::TenantDisabled(company.name));
     }
-    Ok(Tenant { actor, company: route.company, enabled: route.enabled, role: m.role })
+    Ok(Tenant { actor, company, enabled: m.enabled, role: m.role })
 }
 
 /// `enter`, then the permission check: the first line of every company server function.
 pub async fn require_in(slug: &str, permission: Permission) -> Result<Tenant, AppError> {
     let t = enter(slug).await?;
-    t.require(permission).await?;
+    t.require(permission)?;
     Ok(t)
 }
 

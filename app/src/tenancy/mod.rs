@@ -51,13 +51,7 @@ pub async fn load_tenant_shell(slug: String) -> Result<TenantShell, AppError> {
     respond(
         async {
             let t = guard::enter(&slug).await?;
-            let permissions = sqlx::query_scalar!(
-                "SELECT p.name FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
-                  WHERE rp.role = $1 ORDER BY p.name",
-                t.role as Role,
-            )
-            .fetch_all(&state()?.pool)
-            .await?;
+            let permissions = t.actor.grants.of(t.role);
             Ok(TenantShell {
                 company: t.company.clone(),
                 enabled: t.enabled,

@@ -110,7 +110,7 @@ pub async fn get_user(slug: String, id: Uuid) -> Result<UserDetail, AppError> {
             // A pending member's account is not shown to the company yet, shared or not.
             let account_shared = user.status != UserStatus::Invited && queries::account_shared(&mut tx, &t, id).await?;
             tx.commit().await?;
-            let can_write = t.require(Permission::UsersWrite).await.is_ok();
+            let can_write = t.may(Permission::UsersWrite);
             let manageable = can_write && rules::may_manage(t.role, user.role, t.actor.user_id == id);
             let grantable = if manageable { rules::grantable(t.role) } else { Vec::new() };
             Ok(UserDetail { user, manageable, grantable, account_shared })

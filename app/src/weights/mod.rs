@@ -116,7 +116,7 @@ pub async fn get_weights(slug: String, category: String) -> Result<WeightsView, 
                     value: current.weights.get(w.key).and_then(|v| v.as_f64()),
                 })
                 .collect();
-            let can_write = t.require(Permission::WeightsWrite).await.is_ok();
+            let can_write = t.may(Permission::WeightsWrite);
             Ok(WeightsView { category, fields, updated: current.updated, updated_by: current.updated_by, can_write })
         }
         .await,
@@ -171,7 +171,7 @@ pub async fn weight_history(slug: String, category: String) -> Result<HistoryVie
             let mut tx = t.tx().await?;
             let entries = queries::history(&mut tx, t.company.id, category, 200).await?;
             tx.commit().await?;
-            let can_write = t.require(Permission::WeightsWrite).await.is_ok();
+            let can_write = t.may(Permission::WeightsWrite);
             Ok(HistoryView { category, entries, can_write })
         }
         .await,

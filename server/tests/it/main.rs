@@ -13,6 +13,7 @@ mod matrix;
 mod migrations;
 mod pages;
 mod receiver;
+mod statements;
 mod tenancy;
 mod users;
 mod weights;

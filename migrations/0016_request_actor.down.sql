@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS atrium_request_actor(UUID, UUID);

@@ -1,0 +1,43 @@
+-- A request's actor in one statement. The console loads the signed-in user with their live
+-- session, active memberships and every role's grants on every request; as a transaction
+-- (BEGIN, the tenant settings, the query, COMMIT) that took four round trips. This function
+-- makes the same settings itself, local to the statement's own transaction, and runs the
+-- same query: one round trip. It runs with the caller's rights (atrium_app), so row-level
+-- security applies exactly as in an account transaction. Call it outside a transaction:
+-- inside one, its settings would last until that transaction ends.
+CREATE OR REPLACE FUNCTION atrium_request_actor(p_session UUID, p_user UUID)
+RETURNS TABLE (id UUID, email VARCHAR, name VARCHAR, role user_role_enum, company_id UUID, allowed_tenants UUID[],
+               acting_company_id UUID, acting_until TIMESTAMPTZ, acting_reason TEXT, memberships JSON, grants JSON)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+  PERFORM set_config('app.company_id', '', true), set_config('app.user_id', p_user::text, true),
+          set_config('atrium.actor_id', p_user::text, true);
+  RETURN QUERY
+  WITH live AS (
+    SELECT u.id, u.email, u.name, u.role, u.company_id, u.allowed_tenants,
+           s.acting_company_id, s.acting_until, s.acting_reason
+      FROM sessions s JOIN users u ON u.id = s.user_id
+     WHERE s.id = p_session AND s.user_id = p_user
+       AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE'),
+  -- last_seen_at is refreshed at most once a minute, so reading a page is rarely a write.
+  touch AS (
+    UPDATE sessions SET last_seen_at = now()
+     WHERE sessions.id = p_session AND last_seen_at < now() - interval '1 minute' AND EXISTS (SELECT 1 FROM live))
+  SELECT live.id, live.email, live.name, live.role, live.company_id, live.allowed_tenants,
+         CASE WHEN live.acting_until > now() THEN live.acting_company_id END,
+         live.acting_until, live.acting_reason,
+         (SELECT coalesce(json_agg(json_build_object('id', c.id, 'name', c.name, 'slug', c.slug,
+                                                     'role', m.role, 'enabled', c.tenant_enabled)
+                                   ORDER BY lower(c.name), c.id), '[]')
+            FROM memberships m JOIN companies c ON c.id = m.company_id
+           WHERE m.user_id = live.id AND m.status = 'ACTIVE' AND c.deleted_at IS NULL),
+         (SELECT coalesce(json_object_agg(g.role, g.names), '{}')
+            FROM (SELECT rp.role, array_agg(p.name ORDER BY p.name) AS names
+                    FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
+                   GROUP BY rp.role) g)
+    FROM live;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION atrium_request_actor(UUID, UUID) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION atrium_request_actor(UUID, UUID) TO atrium_app;
