@@ -13,72 +13,16 @@ p99 for each, the ratios, and the server's peak RSS under load.
 
 Usage: bench/api_keys.py  (needs wrk: apt-get install wrk; DATABASE_URL, or `.dev/db start`;
 and a release build: `cargo leptos build --release`). It builds the bcrypt baseline itself."""
-import json, os, re, shutil, socket, subprocess, sys, tempfile, time, urllib.parse, urllib.request
+import json, os, re, socket, subprocess, sys, tempfile, time, urllib.parse
+from benchlib import PG_BIN, ROOT, free_port, rss_peak_mb, sh, wait_ready
+from benchlib import wrk as run_wrk
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 CONNECTIONS = 64
-PG_BIN = "/usr/lib/postgresql/15/bin"
 
-def sh(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout.strip()
-
-if not shutil.which("wrk"):
-    sys.exit("wrk is missing: apt-get install wrk")
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-def wait_ready(url):
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url); return
-        except Exception:
-            time.sleep(0.1)
-    sys.exit(f"{url} never answered")
-
-LUA = r"""
-wrk.method = os.getenv("BENCH_METHOD") or "GET"
-local body = os.getenv("BENCH_BODY")
-if body and body ~= "" then wrk.body = body; wrk.headers["Content-Type"] = "application/json" end
-local auth = os.getenv("BENCH_AUTH")
-if auth and auth ~= "" then wrk.headers["Authorization"] = "Bearer " .. auth end
--- A fast wrong answer must not count: with BENCH_EXPECT set, a body without it is an error.
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-local expect = os.getenv("BENCH_EXPECT")
-if expect and expect ~= "" then
-  wrong = 0
-  function response(status, headers, body)
-    if not string.find(body, expect, 1, true) then wrong = wrong + 1 end
-  end
-end
-function done(summary, latency, requests)
-  local bad = summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
-  for _, t in ipairs(threads) do bad = bad + (t:get("wrong") or 0) end
-  io.write(string.format("JSON{\"requests\":%d,\"seconds\":%f,\"p50\":%f,\"p99\":%f,\"errors\":%d}\n",
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000, bad))
-end
-"""
-lua_path = os.path.join(tempfile.mkdtemp(), "bench.lua")
-open(lua_path, "w").write(LUA)
 
 def wrk(url, method="GET", body="", auth="", expect=""):
-    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--timeout", "10s", "-s", lua_path, url],
-                         capture_output=True, text=True,
-                         env=dict(os.environ, BENCH_METHOD=method, BENCH_BODY=body, BENCH_AUTH=auth, BENCH_EXPECT=expect))
-    m = re.search(r"JSON(\{.*\})", out.stdout)
-    if not m:
-        sys.exit(f"wrk failed: {out.stdout}{out.stderr}")
-    r = json.loads(m.group(1))
-    r["rps"] = r["requests"] / r["seconds"]
-    return r
-
-def rss_peak_mb(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return run_wrk(url, CONNECTIONS, SECONDS, method=method, body=body, auth=auth, expect=expect)
 
 db_url = os.environ.get("DATABASE_URL") or sh(os.path.join(ROOT, ".dev/db"), "url")
 parts = urllib.parse.urlsplit(db_url)

@@ -86,10 +86,7 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The signed-in user, refetched on every navigation. Each `<Suspense>` gets a resource of its
-/// own, created outside any Suspend: with one resource read by several Suspense boundaries,
-/// leptos' server rendering occasionally never finished the page (seen in tests; compare
-/// leptos issues #4851 and #4673).
+/// The signed-in user, refetched on every navigation.
 pub fn me_resource() -> Resource<Result<Option<auth::Me>, error::AppError>> {
     let location = leptos_router::hooks::use_location();
     Resource::new(move || location.pathname.get(), |_| auth::current_user())

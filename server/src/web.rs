@@ -329,6 +329,8 @@ async fn security_headers(State(https): State<bool>, req: Request, next: Next) -
 /// share (see `app::server_ctx::RequestScope`).
 async fn read_session_auth(session: Session, mut req: Request<Body>, next: Next) -> Response {
     if req.uri().path().starts_with("/pkg/") {
+        // Assets need no sign-in: an empty scope, without reading the session.
+        req.extensions_mut().insert(RequestScope::new(None));
         return next.run(req).await;
     }
     let auth = session.get::<app::server_ctx::SessionAuth>(app::server_ctx::SESSION_AUTH_KEY).await.ok().flatten();

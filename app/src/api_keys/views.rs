@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::Permission;
-use crate::tenancy::{shell_resource, use_slug, TenantPage};
+use crate::tenancy::{use_shell, use_slug, TenantPage};
 use crate::ui::time::Time;
 use crate::ui::{action_error, field_error, Badge, ErrorBox, Field, FormAlert};
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -143,7 +143,7 @@ pub fn ApiKeyNewPage() -> impl IntoView {
 
 #[component]
 fn KeyNewForm() -> impl IntoView {
-    let shell = shell_resource();
+    let shell = use_shell();
     let create = ServerAction::<CreateKey>::new();
     let err = action_error(create.value());
     view! {

@@ -228,7 +228,7 @@ pub fn CompanyHomePage() -> impl IntoView {
 
 #[component]
 fn CompanyHome() -> impl IntoView {
-    let shell = crate::tenancy::shell_resource();
+    let shell = crate::tenancy::use_shell();
     let home = Resource::new(crate::tenancy::use_slug(), load_company_home);
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>

@@ -1,7 +1,7 @@
 //! The roles and permissions matrix, and "why can this person do X?".
 use crate::domain::Role;
 use crate::error::AppError;
-use crate::tenancy::{shell_resource, use_slug, TenantPage};
+use crate::tenancy::{use_shell, use_slug, TenantPage};
 use crate::ui::ErrorBox;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -167,7 +167,7 @@ pub fn RolesPage() -> impl IntoView {
 
 #[component]
 fn RolesView() -> impl IntoView {
-    let shell = shell_resource();
+    let shell = use_shell();
     let slug = use_slug()();
     let query = use_query_map();
     let matrix = Resource::new(

@@ -10,7 +10,7 @@ use uuid::Uuid;
 #[cfg(feature = "ssr")]
 pub mod guard;
 mod views;
-pub use views::{shell_resource, use_slug, ActAsForm, TenantPage};
+pub use views::{use_shell, use_slug, ActAsForm, TenantPage};
 
 /// Minutes an "act as company" window stays open.
 pub const ACT_AS_MINUTES: i64 = 30;

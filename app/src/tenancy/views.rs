@@ -11,8 +11,17 @@ pub fn use_slug() -> impl Fn() -> String + Copy + Send + Sync + 'static {
 
 /// The shell of the company page being rendered, as a resource of the caller's own (one per
 /// `<Suspense>`; see `crate::me_resource`). Create it outside any Suspend.
-pub fn shell_resource() -> Resource<Result<TenantShell, AppError>> {
+fn shell_resource() -> Resource<Result<TenantShell, AppError>> {
     Resource::new(use_slug(), load_tenant_shell)
+}
+
+#[derive(Clone, Copy)]
+struct ShellContext(Resource<Result<TenantShell, AppError>>);
+
+/// The company page's shell, loaded once by `TenantPage` for the frame and the page to share
+/// (a page outside one loads its own).
+pub fn use_shell() -> Resource<Result<TenantShell, AppError>> {
+    use_context::<ShellContext>().map(|c| c.0).unwrap_or_else(shell_resource)
 }
 
 /// A company page: resolves the slug once, and puts the page inside the frame. Missing or
@@ -22,6 +31,7 @@ pub fn shell_resource() -> Resource<Result<TenantShell, AppError>> {
 pub fn TenantPage(title: &'static str, children: Children) -> impl IntoView {
     let slug = use_slug();
     let shell = shell_resource();
+    provide_context(ShellContext(shell));
     view! {
         <Title text=format!("{title} · Atrium")/>
         <Frame title=title tenant=true>

@@ -171,11 +171,9 @@ pub fn Frame(
     tenant: bool,
     children: Children,
 ) -> impl IntoView {
-    // One resource per Suspense (see `crate::me_resource`).
-    let shell = move || tenant.then(crate::tenancy::shell_resource);
-    let (me_nav, shell_nav) = (crate::me_resource(), shell());
-    let (me_top, shell_top) = (crate::me_resource(), shell());
-    let shell_band = shell();
+    // Read by the sidebar, the band and the top bar: one request for each per page view.
+    let me = crate::me_resource();
+    let shell = tenant.then(crate::tenancy::use_shell);
     let title_text = title.clone();
     let sidebar = move |me: Option<Me>, shell_nav: Option<TenantShell>| {
         let path = use_location().pathname.get_untracked();
@@ -248,8 +246,8 @@ pub fn Frame(
                 {move || {
                     let sidebar = sidebar.clone();
                     Suspend::new(async move {
-                    let m = me_nav.await.ok().flatten();
-                    let sh = read(shell_nav).await;
+                    let m = me.await.ok().flatten();
+                    let sh = read(shell).await;
                     view! {
                         <details class="menu">
                             <summary>"Menu"</summary>
@@ -261,17 +259,17 @@ pub fn Frame(
             </Suspense>
             <div class="main-col">
                 <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move { banner(read(shell_band).await) })}
+                    {move || Suspend::new(async move { banner(read(shell).await) })}
                 </Suspense>
                 <header class="topbar">
                     <h1 class="page-title">{title_text}</h1>
                     <div class="topbar-actions">
                         // The company switcher (for people in several companies), the theme, and who is
-                        // signed in: one Suspense, so each resource has a single reader.
+                        // signed in.
                         <Suspense fallback=|| view! { <ThemeToggle/> }>
                             {move || Suspend::new(async move {
-                                let m = me_top.await.ok().flatten();
-                                let current = read(shell_top).await.map(|s| s.company.slug);
+                                let m = me.await.ok().flatten();
+                                let current = read(shell).await.map(|s| s.company.slug);
                                 let switcher = m.as_ref().filter(|m| m.companies.len() > 1).map(|m| {
                                     let current = current.or(m.home_slug.clone());
                                     view! { <Switcher companies=m.companies.clone() current=current/> }

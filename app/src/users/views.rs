@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::Permission;
-use crate::tenancy::{shell_resource, use_slug, TenantPage};
+use crate::tenancy::{use_shell, use_slug, TenantPage};
 use crate::ui::time::Time;
 use crate::ui::{action_error, field_error, urlencode, Badge, ErrorBox, Field, FormAlert};
 use leptos_meta::Title;
@@ -55,7 +55,7 @@ pub fn UserListPage() -> impl IntoView {
 
 #[component]
 fn UserList() -> impl IntoView {
-    let shell = shell_resource();
+    let shell = use_shell();
     let query = use_query_map();
     let slug = use_slug()();
     let params = move || {
@@ -74,7 +74,6 @@ fn UserList() -> impl IntoView {
     let (q0, role0, status0, _) = params();
     let base = format!("/t/{slug}/users");
     let invite_href = format!("{base}/invite");
-    let button_shell = shell_resource();
     view! {
         <div class="toolbar">
             <form method="get" action=base.clone() class="search" role="search">
@@ -101,7 +100,7 @@ fn UserList() -> impl IntoView {
                     move || {
                         let href = invite_href.clone();
                         Suspend::new(async move {
-                            button_shell.await.ok().filter(|s| s.can(Permission::UsersWrite)).map(|_| view! {
+                            shell.await.ok().filter(|s| s.can(Permission::UsersWrite)).map(|_| view! {
                                 <a class="btn btn-primary" href=href>"Invite user"</a>
                             })
                         })
@@ -167,7 +166,7 @@ pub fn UserInvitePage() -> impl IntoView {
 
 #[component]
 fn InviteForm() -> impl IntoView {
-    let shell = shell_resource();
+    let shell = use_shell();
     let invite = ServerAction::<InviteUser>::new();
     let err = action_error(invite.value());
     // After a plain (no-wasm) form post the answer comes back through the session, once.
@@ -235,7 +234,7 @@ pub fn UserDetailPage() -> impl IntoView {
 
 #[component]
 fn UserDetailView() -> impl IntoView {
-    let shell = shell_resource();
+    let shell = use_shell();
     let params = use_params_map();
     let query = use_query_map();
     let id = move || params.with(|p| p.get("id").and_then(|s| Uuid::parse_str(&s).ok()));

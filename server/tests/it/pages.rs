@@ -13,6 +13,21 @@ async fn health_and_readiness() {
     assert_eq!(app.get(&c, "/readyz").await.status(), 503);
 }
 
+/// Assets pass the same middleware as pages without needing a session: a missing one is a
+/// 404, never a 500 (an extractor that expected the page's request scope once broke every
+/// asset, and with them hydration).
+#[tokio::test]
+async fn assets_pass_the_middleware_signed_in_or_not() {
+    let app = spawn_app().await;
+    let (_, admin) = app.member(app.company("Acme").await, "admin@acme.test", app::domain::Role::Admin).await;
+    for c in [client(), admin] {
+        for path in ["/pkg/no-such-file.js", "/pkg/atrium.css"] {
+            let r = app.get(&c, path).await;
+            assert!(r.status() == 404 || r.status() == 200, "{path}: {}", r.status());
+        }
+    }
+}
+
 #[tokio::test]
 async fn pages_render_on_the_server_with_a_strict_csp() {
     let app = spawn_app().await;
