@@ -5,9 +5,9 @@ pub mod api;
 pub mod api_key_cli;
 pub mod client_ip;
 pub mod config;
+pub mod delivery_worker;
 pub mod maintenance;
 pub mod migrate;
-pub mod outbox;
 pub mod web;
 
 use app::server_ctx::AppState;
@@ -100,16 +100,16 @@ pub fn app_state(
 
 /// The delivery worker as configured (`atrium serve` runs one; `atrium worker` runs only that),
 /// with a pool of its own so deliveries never wait behind requests or housekeeping.
-pub async fn worker(config: &Config) -> anyhow::Result<outbox::Worker> {
+pub async fn worker(config: &Config) -> anyhow::Result<delivery_worker::Worker> {
     let pool = connect_owner(config.database_url()?, config.worker_concurrency.max(1) as u32 + 1).await?;
-    let cfg = outbox::WorkerConfig {
+    let cfg = delivery_worker::WorkerConfig {
         concurrency: config.worker_concurrency.max(1),
         max_attempts: config.worker_max_attempts.max(1),
         base_backoff: Duration::from_millis(config.worker_backoff_ms),
         egress: config.egress(),
         ..Default::default()
     };
-    outbox::Worker::new(pool, config.keyring()?, cfg)
+    delivery_worker::Worker::new(pool, config.keyring()?, cfg)
 }
 
 /// Runs only the delivery worker, until SIGINT/SIGTERM.

@@ -302,35 +302,35 @@ mod tests {
 /// Starts an export after recording `audit.export` in a transaction of its own, committed
 /// first, so the export is on record even if the download is cut short. The export's own
 /// transaction is on the gate's pool, scoped like any read: one company under row-level
-/// security, or (the super-admin, `Scope::All`) as `atrium_platform`. `user` is the reader's
+/// security, or (the super-admin, `Reach::All`) as `atrium_platform`. `user` is the reader's
 /// user, if a person.
 #[allow(clippy::too_many_arguments)]
 pub async fn begin(
     gate: &std::sync::Arc<ExportGate>,
     pool: &sqlx::PgPool,
-    scope: super::query::Scope,
+    scope: super::query::Reach,
     filter: Filter,
     format: Format,
     who: &super::record::Who,
     meta: &crate::server_ctx::RequestMeta,
     user: Option<Uuid>,
 ) -> Result<impl futures::Stream<Item = Chunk> + Send + 'static, crate::error::AppError> {
-    use super::query::{company_condition, Scope};
+    use super::query::{company_condition, Reach};
     use super::record::{record, Event};
     let pass = gate.enter(match scope {
-        Scope::Company(c) => Some(c),
-        Scope::All => None,
+        Reach::Company(c) => Some(c),
+        Reach::All => None,
     })?;
     let mut tx = match (scope, user) {
-        (Scope::Company(c), _) => crate::db::tenant(&gate.pool, c, user).await?,
-        (Scope::All, Some(u)) => crate::db::platform(&gate.pool, u).await?,
-        (Scope::All, None) => return Err(crate::error::AppError::Forbidden),
+        (Reach::Company(c), _) => crate::db::tenant(&gate.pool, c, user).await?,
+        (Reach::All, Some(u)) => crate::db::platform(&gate.pool, u).await?,
+        (Reach::All, None) => return Err(crate::error::AppError::Forbidden),
     };
     let company = company_condition(&mut tx, scope, &filter).await?;
     let (company_id, mut log) = match (scope, user) {
-        (Scope::Company(c), _) => (Some(c), crate::db::tenant(pool, c, user).await?),
-        (Scope::All, Some(u)) => (None, crate::db::account(pool, u).await?),
-        (Scope::All, None) => (None, crate::db::anonymous(pool).await?),
+        (Reach::Company(c), _) => (Some(c), crate::db::tenant(pool, c, user).await?),
+        (Reach::All, Some(u)) => (None, crate::db::account(pool, u).await?),
+        (Reach::All, None) => (None, crate::db::anonymous(pool).await?),
     };
     record(
         &mut log,

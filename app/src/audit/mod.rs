@@ -224,7 +224,7 @@ pub struct AuditView {
 
 #[cfg(feature = "ssr")]
 mod scope {
-    use super::query::Scope;
+    use super::query::Reach;
     use crate::db::Tx;
     use crate::domain::Permission;
     use crate::error::AppError;
@@ -234,7 +234,7 @@ mod scope {
     /// there; the all-companies view needs the super-admin, and the read is itself audited.
     pub struct Reader {
         pub tx: Tx,
-        pub scope: Scope,
+        pub scope: Reach,
         pub tenant: Option<crate::tenancy::guard::Tenant>,
         pub actor: Actor,
     }
@@ -260,12 +260,12 @@ mod scope {
             Some(slug) => {
                 let t = crate::tenancy::guard::require_in(slug, permission).await?;
                 let tx = t.tx().await?;
-                Ok(Reader { tx, scope: Scope::Company(t.company.id), actor: t.actor.clone(), tenant: Some(t) })
+                Ok(Reader { tx, scope: Reach::Company(t.company.id), actor: t.actor.clone(), tenant: Some(t) })
             }
             None => {
                 let actor = require_platform(permission).await?;
                 let tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), view).await?;
-                Ok(Reader { tx, scope: Scope::All, tenant: None, actor })
+                Ok(Reader { tx, scope: Reach::All, tenant: None, actor })
             }
         }
     }
@@ -302,8 +302,8 @@ pub async fn load_audit(
                 None => None,
             };
             let retention = match r.scope {
-                query::Scope::Company(c) => Some(retention::get(&mut r.tx, c, &state()?.audit_policy).await?),
-                query::Scope::All => None,
+                query::Reach::Company(c) => Some(retention::get(&mut r.tx, c, &state()?.audit_policy).await?),
+                query::Reach::All => None,
             };
             let can_export = r.may(Permission::AuditExport);
             let can_set_retention = r.tenant.is_some() && r.may(Permission::AuditRetention);
@@ -325,11 +325,11 @@ pub async fn verify_audit(slug: Option<String>) -> Result<Vec<ChainReport>, crat
             let mut r = open_reader(slug.as_deref(), Permission::AuditRead, "audit.verify").await?;
             let mut reports = Vec::new();
             match r.scope {
-                query::Scope::Company(c) => {
+                query::Reach::Company(c) => {
                     let name = r.tenant.as_ref().map(|t| t.company.name.clone()).unwrap_or_default();
                     reports.push(chain::verify(&mut r.tx, c, &name).await?);
                 }
-                query::Scope::All => {
+                query::Reach::All => {
                     for (id, name) in chain::chains(&mut r.tx).await? {
                         reports.push(chain::verify(&mut r.tx, id, &name).await?);
                     }
@@ -338,8 +338,8 @@ pub async fn verify_audit(slug: Option<String>) -> Result<Vec<ChainReport>, crat
             let who = r.who();
             r.tx.commit().await?;
             let company = match r.scope {
-                query::Scope::Company(c) => Some(c),
-                query::Scope::All => None,
+                query::Reach::Company(c) => Some(c),
+                query::Reach::All => None,
             };
             let broken = reports.iter().filter(|x| x.broken.is_some()).count();
             let mut tx = match company {

@@ -14,7 +14,7 @@ pub const MAX_LIMIT: i64 = 200;
 /// Which rows a reader may see: one company's, or (the super-admin) every company's plus
 /// the platform's own events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
+pub enum Reach {
     Company(Uuid),
     All,
 }
@@ -48,7 +48,7 @@ fn day(field: &str, raw: &str, errors: &mut FieldErrors) -> Option<Date> {
 
 impl Filter {
     /// `scope` decides whether a company filter makes sense.
-    pub fn parse(p: &FilterParams, scope: Scope) -> Result<Filter, AppError> {
+    pub fn parse(p: &FilterParams, scope: Reach) -> Result<Filter, AppError> {
         let mut errors = FieldErrors::new();
         let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         let mut f = Filter {
@@ -82,11 +82,11 @@ impl Filter {
         f.since = from.map(|d| d.with_time(Time::MIDNIGHT).assume_utc());
         f.until = to.and_then(|d| d.next_day()).map(|d| d.with_time(Time::MIDNIGHT).assume_utc());
         match (scope, text(&p.company)) {
-            (Scope::All, company) => f.company = company,
-            (Scope::Company(_), Some(_)) => {
+            (Reach::All, company) => f.company = company,
+            (Reach::Company(_), Some(_)) => {
                 errors.insert("company".into(), "Only the all-companies log filters by company.".into());
             }
-            (Scope::Company(_), None) => {}
+            (Reach::Company(_), None) => {}
         }
         if errors.is_empty() {
             Ok(f)
@@ -155,11 +155,11 @@ async fn company_by_slug(conn: &mut PgConnection, slug: &str) -> Result<Option<U
 
 /// Resolves the filter's company (across companies) into the id the queries take. A slug
 /// that names no company matches nothing rather than everything.
-pub async fn company_condition(conn: &mut PgConnection, scope: Scope, f: &Filter) -> Result<Option<Uuid>, AppError> {
+pub async fn company_condition(conn: &mut PgConnection, scope: Reach, f: &Filter) -> Result<Option<Uuid>, AppError> {
     match (scope, &f.company) {
-        (Scope::Company(id), _) => Ok(Some(id)),
-        (Scope::All, None) => Ok(None),
-        (Scope::All, Some(slug)) => Ok(Some(company_by_slug(conn, slug).await?.unwrap_or(Uuid::nil()))),
+        (Reach::Company(id), _) => Ok(Some(id)),
+        (Reach::All, None) => Ok(None),
+        (Reach::All, Some(slug)) => Ok(Some(company_by_slug(conn, slug).await?.unwrap_or(Uuid::nil()))),
     }
 }
 
@@ -295,7 +295,7 @@ pub fn matching<'c>(
 /// are older ones.
 pub async fn page(
     conn: &mut PgConnection,
-    scope: Scope,
+    scope: Reach,
     f: &Filter,
     cursor: Option<Cursor>,
     limit: i64,
@@ -311,10 +311,10 @@ pub async fn page(
 }
 
 /// One row by id, within the scope.
-pub async fn detail(conn: &mut PgConnection, scope: Scope, id: i64) -> Result<Option<AuditDetail>, AppError> {
+pub async fn detail(conn: &mut PgConnection, scope: Reach, id: i64) -> Result<Option<AuditDetail>, AppError> {
     let company = match scope {
-        Scope::Company(c) => Some(c),
-        Scope::All => None,
+        Reach::Company(c) => Some(c),
+        Reach::All => None,
     };
     let r = sqlx::query!(
         r#"SELECT a.id, a."timestamp" AS ts, a.user_email, a.user_role::text AS role, a.action, a.resource,
@@ -343,7 +343,7 @@ mod tests {
     fn parses_each_filter_and_names_the_bad_ones() {
         let f = Filter::parse(
             &params(&[("action", "api_key.*"), ("severity", "warning"), ("from", "2026-01-01"), ("to", "2026-01-31")]),
-            Scope::All,
+            Reach::All,
         )
         .unwrap();
         assert_eq!(f.action_group.as_deref(), Some("api_key"));
@@ -352,13 +352,13 @@ mod tests {
         assert_eq!(f.until.unwrap() - f.since.unwrap(), time::Duration::days(31));
         let Err(AppError::Validation(e)) = Filter::parse(
             &params(&[("action", "user.fly"), ("severity", "loud"), ("from", "31/01/2026"), ("company", "x")]),
-            Scope::Company(Uuid::nil()),
+            Reach::Company(Uuid::nil()),
         ) else {
             panic!("expected field errors")
         };
         assert_eq!(e.keys().collect::<Vec<_>>(), ["action", "company", "from", "severity"]);
         let Err(AppError::Validation(e)) =
-            Filter::parse(&params(&[("from", "2026-02-01"), ("to", "2026-01-01")]), Scope::All)
+            Filter::parse(&params(&[("from", "2026-02-01"), ("to", "2026-01-01")]), Reach::All)
         else {
             panic!("expected field errors")
         };
@@ -367,7 +367,7 @@ mod tests {
 
     #[test]
     fn actor_text_is_matched_literally() {
-        let f = Filter::parse(&params(&[("actor", "a_b%")]), Scope::All).unwrap();
+        let f = Filter::parse(&params(&[("actor", "a_b%")]), Reach::All).unwrap();
         assert_eq!(f.actor_pattern().as_deref(), Some("%a\\_b\\%%"));
     }
 

@@ -87,6 +87,28 @@ impl Problem {
         )
     }
 
+    /// The one mapping from the application's errors to problems: the status follows the error
+    /// (as in the console), and an internal cause is logged under the request id, never sent.
+    pub fn from_app(e: app::error::AppError, request_id: &str) -> Problem {
+        use app::error::AppError as E;
+        let status = e.status();
+        match e {
+            E::Validation(errors) => Problem::invalid(errors),
+            E::NotFound => Problem::not_found("Not found."),
+            E::Conflict(m) => Problem::new(409, "conflict", "Conflict", m),
+            E::TooManyRequests(m) => Problem::new(429, "too-many-requests", "Too many requests", m),
+            E::Unavailable(m) => Problem::new(503, "unavailable", "Unavailable", m),
+            E::Forbidden | E::Denied(_) | E::TenantDisabled(_) | E::ActAsRequired => {
+                Problem::new(403, "forbidden", "Forbidden", e.to_string())
+            }
+            E::Unauthenticated(m) => Problem::new(401, "unauthenticated", "Unauthenticated", m),
+            E::Internal(_) | E::Transport(_) => {
+                tracing::error!(request_id, status, "api: {e}");
+                Problem::internal(request_id)
+            }
+        }
+    }
+
     pub fn body(&self) -> Value {
         let mut body = json!({
             "type": format!("{TYPE_BASE}{}", self.kind),

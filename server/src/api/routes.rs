@@ -239,9 +239,14 @@ async fn unknown() -> Problem {
     Problem::not_found("There is no such API route. See /api/v1/openapi.json for the routes.")
 }
 
+/// A failure that is not the application's (building a response): logged, and a 500.
 fn internal(meta: &RequestMeta, e: impl std::fmt::Display) -> Problem {
     tracing::error!(request_id = %meta.request_id, "api: {e}");
     Problem::internal(&meta.request_id)
+}
+
+fn problem(meta: &RequestMeta, e: AppError) -> Problem {
+    Problem::from_app(e, &meta.request_id)
 }
 
 fn iso(t: OffsetDateTime) -> String {
@@ -269,7 +274,7 @@ async fn company(
             "created_at": iso(c.created_at), "active_users": c.active_users,
         }))
     };
-    run.await.map(Json).map_err(|e| internal(&meta, e))
+    run.await.map(Json).map_err(|e| problem(&meta, e))
 }
 
 async fn metrics(
@@ -306,7 +311,7 @@ async fn metrics(
             "users": users, "api_requests_per_day": per_day, "deliveries_by_status": deliveries,
         }))
     };
-    run.await.map(Json).map_err(|e| internal(&meta, e))
+    run.await.map(Json).map_err(|e| problem(&meta, e))
 }
 
 fn weight_category(raw: &str) -> Result<Category, Problem> {
@@ -346,7 +351,7 @@ async fn get_weights(
         tx.commit().await?;
         Ok::<_, AppError>(body)
     };
-    run.await.map(Json).map_err(|e| internal(&meta, e))
+    run.await.map(Json).map_err(|e| problem(&meta, e))
 }
 
 #[derive(Deserialize)]
@@ -393,11 +398,7 @@ async fn put_weights(
         tx.commit().await?;
         Ok::<_, AppError>(body)
     };
-    match run.await {
-        Ok(body) => Ok(Json(body)),
-        Err(AppError::Validation(errors)) => Err(Problem::invalid(errors)),
-        Err(e) => Err(internal(&meta, e)),
-    }
+    run.await.map(Json).map_err(|e| problem(&meta, e))
 }
 
 async fn deliveries(
@@ -443,16 +444,16 @@ async fn deliveries(
         Err(AppError::Conflict(msg)) => {
             Err(Problem::new(409, "integration-unavailable", "Integration unavailable", msg))
         }
-        Err(e) => Err(internal(&meta, e)),
+        Err(e) => Err(problem(&meta, e)),
     }
 }
 
 /// The audit API's query: the console's filters (`actor`, `action`, `resource`,
 /// `resource_id`, `severity`, `from`, `to`) plus exact times (`since`, `until`).
 fn audit_filter(pairs: &[(String, String)], company: uuid::Uuid) -> Result<app::audit::query::Filter, Problem> {
-    use app::audit::query::{Filter, Scope as Within};
+    use app::audit::query::{Filter, Reach};
     let params = app::audit::FilterParams::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let mut f = Filter::parse(&params, Within::Company(company)).map_err(|e| match e {
+    let mut f = Filter::parse(&params, Reach::Company(company)).map_err(|e| match e {
         AppError::Validation(fields) => {
             Problem::bad_request(fields.iter().map(|(k, v)| format!("`{k}`: {v}")).collect::<Vec<_>>().join(" "))
         }
@@ -523,7 +524,7 @@ async fn audit_log(
     Extension(meta): Extension<RequestMeta>,
     query: Pairs,
 ) -> Result<Json<Value>, Problem> {
-    use app::audit::query::{page, Cursor, Scope as Within, MAX_LIMIT};
+    use app::audit::query::{page, Cursor, Reach, MAX_LIMIT};
     let pairs = read_pairs(query)?;
     let filter = audit_filter(&pairs, key.company_id)?;
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
@@ -542,7 +543,7 @@ async fn audit_log(
     };
     let run = async {
         let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
-        let p = page(&mut tx, Within::Company(key.company_id), &filter, cursor, limit).await?;
+        let p = page(&mut tx, Reach::Company(key.company_id), &filter, cursor, limit).await?;
         tx.commit().await?;
         let items: Vec<Value> = p
             .rows
@@ -559,7 +560,7 @@ async fn audit_log(
             .collect();
         Ok::<_, AppError>(json!({ "items": items, "next_cursor": p.next }))
     };
-    run.await.map(Json).map_err(|e| internal(&meta, e))
+    run.await.map(Json).map_err(|e| problem(&meta, e))
 }
 
 /// The same rows as a streamed CSV or JSON Lines file, recorded as `audit.export`.
@@ -570,18 +571,18 @@ async fn audit_export(
     query: Pairs,
 ) -> Result<Response, Problem> {
     use app::audit::export::{begin, Format};
-    use app::audit::query::Scope as Within;
+    use app::audit::query::Reach;
     let pairs = read_pairs(query)?;
     let filter = audit_filter(&pairs, key.company_id)?;
     let format_raw = pairs.iter().find(|(k, _)| k == "format").map(|(_, v)| v.as_str()).unwrap_or("jsonl");
     let format = Format::parse(format_raw).ok_or_else(|| Problem::bad_request("`format` must be csv or jsonl."))?;
     let who = Who { email: Some(format!("api-key:{}", key.id)), ..Default::default() };
-    let stream = begin(&api.exports, &api.pool, Within::Company(key.company_id), filter, format, &who, &meta, None)
+    let stream = begin(&api.exports, &api.pool, Reach::Company(key.company_id), filter, format, &who, &meta, None)
         .await
         .map_err(|e| match e {
             AppError::TooManyRequests(detail) => Problem::new(429, "too-many-exports", "Too many exports", detail)
                 .with(json!({ "retry_after": app::audit::export::EXPORT_RETRY_SECONDS })),
-            e => internal(&meta, e),
+            e => problem(&meta, e),
         })?;
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, format.content_type())

@@ -219,7 +219,7 @@ async fn a_worker_killed_mid_send_loses_nothing_and_the_delivery_arrives_once_un
     // The first request is never answered: the worker dies while waiting for it.
     rx.script(vec![Reply::Hang(Duration::from_secs(30))]);
     let q = app.enqueue(company, Platform::Benevity, json!({"n": 5})).await;
-    let slow = atrium_server::outbox::WorkerConfig { timeout: Duration::from_secs(20), ..fast_worker() };
+    let slow = atrium_server::delivery_worker::WorkerConfig { timeout: Duration::from_secs(20), ..fast_worker() };
     let a = app.worker(slow);
     let start = std::time::Instant::now();
     while rx.hits().is_empty() {
@@ -249,7 +249,7 @@ async fn two_workers_racing_never_send_one_delivery_twice() {
     for i in 0..120 {
         ids.push(app.enqueue(company, Platform::Benevity, json!({"i": i})).await.id);
     }
-    let cfg = atrium_server::outbox::WorkerConfig { concurrency: 8, ..fast_worker() };
+    let cfg = atrium_server::delivery_worker::WorkerConfig { concurrency: 8, ..fast_worker() };
     let (w1, w2) = (app.worker(cfg.clone()), app.worker(cfg));
     for id in &ids {
         app.wait_for(*id, "success", WITHIN).await;

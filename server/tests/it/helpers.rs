@@ -321,8 +321,8 @@ async fn serve_process(
 }
 
 /// A worker tuned for tests: short timeout, lease and backoff.
-pub fn fast_worker() -> atrium_server::outbox::WorkerConfig {
-    atrium_server::outbox::WorkerConfig {
+pub fn fast_worker() -> atrium_server::delivery_worker::WorkerConfig {
+    atrium_server::delivery_worker::WorkerConfig {
         concurrency: 4,
         lease: std::time::Duration::from_secs(1),
         timeout: std::time::Duration::from_millis(500),
@@ -396,8 +396,11 @@ impl TestApp {
         q
     }
 
-    pub fn worker(&self, cfg: atrium_server::outbox::WorkerConfig) -> atrium_server::outbox::WorkerHandle {
-        atrium_server::outbox::Worker::new(self.pool.clone(), test_keyring(), cfg).unwrap().spawn()
+    pub fn worker(
+        &self,
+        cfg: atrium_server::delivery_worker::WorkerConfig,
+    ) -> atrium_server::delivery_worker::WorkerHandle {
+        atrium_server::delivery_worker::Worker::new(self.pool.clone(), test_keyring(), cfg).unwrap().spawn()
     }
 
     pub async fn delivery_status(&self, id: i64) -> String {

@@ -279,7 +279,7 @@ async fn rotating_the_root_secret_reseals_every_credential_and_deliveries_still_
     // A worker holding only the new key opens them and signs with the same secret.
     let only_new = app::integrations::crypto::Keyring::new(new_root, &[]);
     let q = app.enqueue(company, Platform::Benevity, serde_json::json!({"after": "rotation"})).await;
-    let w = atrium_server::outbox::Worker::new(app.pool.clone(), only_new, fast_worker()).unwrap().spawn();
+    let w = atrium_server::delivery_worker::Worker::new(app.pool.clone(), only_new, fast_worker()).unwrap().spawn();
     app.wait_for(q.id, "success", Duration::from_secs(10)).await;
     w.shutdown().await;
     assert!(crate::receiver::verify(&secret, &rx.hits()[0]));

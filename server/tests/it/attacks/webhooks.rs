@@ -55,7 +55,7 @@ async fn in_production_the_sender_refuses_loopback_before_connecting() {
     let acme = app.company("Acme").await;
     let rx = Receiver::start().await;
     let port = rx.url.rsplit(':').next().unwrap().trim_end_matches("/hook").to_string();
-    let production = atrium_server::outbox::WorkerConfig {
+    let production = atrium_server::delivery_worker::WorkerConfig {
         egress: app::integrations::egress::Egress { allow_loopback: false, ..test_egress() },
         ..fast_worker()
     };
