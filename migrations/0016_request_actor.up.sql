@@ -3,13 +3,18 @@
 -- (BEGIN, the tenant settings, the query, COMMIT) that took four round trips. This function
 -- makes the same settings itself, local to the statement's own transaction, and runs the
 -- same query: one round trip. It runs with the caller's rights (atrium_app), so row-level
--- security applies exactly as in an account transaction. Call it outside a transaction:
--- inside one, its settings would last until that transaction ends.
+-- security applies exactly as in an account transaction. It is meant to be called outside a
+-- transaction; called inside one, it puts the caller's settings back before returning, so a
+-- company transaction is never switched to the account's view.
 CREATE OR REPLACE FUNCTION atrium_request_actor(p_session UUID, p_user UUID)
 RETURNS TABLE (id UUID, email VARCHAR, name VARCHAR, role user_role_enum, company_id UUID, allowed_tenants UUID[],
                acting_company_id UUID, acting_until TIMESTAMPTZ, acting_reason TEXT, memberships JSON, grants JSON)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public, pg_temp AS $$
 #variable_conflict use_column
+DECLARE
+  was_company TEXT := coalesce(current_setting('app.company_id', true), '');
+  was_user TEXT := coalesce(current_setting('app.user_id', true), '');
+  was_actor TEXT := coalesce(current_setting('atrium.actor_id', true), '');
 BEGIN
   PERFORM set_config('app.company_id', '', true), set_config('app.user_id', p_user::text, true),
           set_config('atrium.actor_id', p_user::text, true);
@@ -37,6 +42,8 @@ BEGIN
                     FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
                    GROUP BY rp.role) g)
     FROM live;
+  PERFORM set_config('app.company_id', was_company, true), set_config('app.user_id', was_user, true),
+          set_config('atrium.actor_id', was_actor, true);
 END
 $$;
 REVOKE EXECUTE ON FUNCTION atrium_request_actor(UUID, UUID) FROM PUBLIC;

@@ -137,21 +137,6 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
-/// Sets the HTTP status for a failed server function. A plain form post (Accept: text/html)
-/// keeps leptos' redirect back to the form, which then shows the error from the URL.
-pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    if let Err(e) = &result {
-        if !plain_form_post() {
-            if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
-                opts.set_status(
-                    http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
-                );
-            }
-        }
-    }
-    result
-}
-
 /// Tells the client when to try again (429 and 503 answers).
 pub fn retry_after(seconds: i64) {
     if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
@@ -221,6 +206,10 @@ pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor
 /// What one request knows about its caller. The server's middleware reads the session's
 /// sign-in once and puts this in the request; the actor is loaded on first use and shared by
 /// the middleware and every server function the request runs (a page renders many).
+///
+/// So authorization is decided once per request: a server function that changes the caller's
+/// own session, membership, role or act-as window answers with a redirect (a new request)
+/// rather than authorizing again within the same one.
 #[derive(Clone, Debug)]
 pub struct RequestScope(std::sync::Arc<ScopeInner>);
 

@@ -102,7 +102,7 @@ pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -
             }
         })
         .layer(middleware::from_fn_with_state(state.clone(), gate_pages))
-        .layer(middleware::from_fn(bad_args_are_422))
+        .layer(middleware::from_fn(server_fn_status))
         .layer(middleware::from_fn(read_session_auth))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(cfg.https, same_origin_writes))
@@ -198,20 +198,19 @@ async fn audit_export(state: WebState, slug: Option<String>, pairs: Vec<(String,
     }
 }
 
-async fn bad_args_are_422(req: Request, next: Next) -> Response {
-    let is_api = req.uri().path().starts_with("/api/");
+/// The one place a server function's error becomes an HTTP status. server_fn answers every
+/// error with 500; the status follows from the `AppError` in the body instead (a plain form
+/// post is answered with a redirect back to its page, which is left as it is).
+async fn server_fn_status(req: Request, next: Next) -> Response {
+    let is_server_fn = req.uri().path().starts_with("/api/");
     let res = next.run(req).await;
-    if !is_api || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+    if !is_server_fn || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return res;
     }
-    // Arguments that fail to parse (a missing field, a malformed id) are the client's
-    // mistake: server_fn reports them as 500, we answer 422 with the same body.
     let (mut parts, body) = res.into_parts();
     let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
-    if serde_json::from_slice::<app::error::AppError>(&bytes)
-        .is_ok_and(|e| matches!(e, app::error::AppError::Validation(_)))
-    {
-        parts.status = StatusCode::UNPROCESSABLE_ENTITY;
+    if let Ok(e) = serde_json::from_slice::<app::error::AppError>(&bytes) {
+        parts.status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     Response::from_parts(parts, Body::from(bytes))
 }

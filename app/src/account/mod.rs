@@ -97,79 +97,64 @@ async fn audit_account(
 pub async fn load_account() -> Result<AccountView, AppError> {
     use crate::server_ctx::*;
     use crate::ui::time::rfc3339;
-    respond(
-        async {
-            let actor = require_actor().await?;
-            let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
-            let sessions = sqlx::query!(
-                "SELECT id, host(ip_address) AS ip, user_agent, created_at, last_seen_at FROM sessions
-                  WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
-                  ORDER BY last_seen_at DESC",
-                actor.user_id
-            )
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|s| SessionRow {
-                current: s.id == actor.session_id,
-                id: s.id,
-                ip: s.ip,
-                user_agent: s.user_agent,
-                created: rfc3339(s.created_at),
-                last_seen: rfc3339(s.last_seen_at),
-            })
-            .collect();
-            let invitations = sqlx::query!(
-                r#"SELECT c.id, c.name, m.role AS "role: crate::domain::Role", m.created_at
-                     FROM memberships m JOIN companies c ON c.id = m.company_id
-                    WHERE m.user_id = $1 AND m.status = 'INVITED' AND c.deleted_at IS NULL
-                    ORDER BY m.created_at"#,
-                actor.user_id
-            )
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|r| Invitation {
-                company_id: r.id,
-                company_name: r.name,
-                role: r.role,
-                invited: rfc3339(r.created_at),
-            })
-            .collect();
-            tx.commit().await?;
-            Ok(AccountView { email: actor.email, name: actor.name, sessions, invitations })
-        }
-        .await,
+    let actor = require_actor().await?;
+    let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
+    let sessions = sqlx::query!(
+        "SELECT id, host(ip_address) AS ip, user_agent, created_at, last_seen_at FROM sessions
+              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
+              ORDER BY last_seen_at DESC",
+        actor.user_id
     )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|s| SessionRow {
+        current: s.id == actor.session_id,
+        id: s.id,
+        ip: s.ip,
+        user_agent: s.user_agent,
+        created: rfc3339(s.created_at),
+        last_seen: rfc3339(s.last_seen_at),
+    })
+    .collect();
+    let invitations = sqlx::query!(
+        r#"SELECT c.id, c.name, m.role AS "role: crate::domain::Role", m.created_at
+                 FROM memberships m JOIN companies c ON c.id = m.company_id
+                WHERE m.user_id = $1 AND m.status = 'INVITED' AND c.deleted_at IS NULL
+                ORDER BY m.created_at"#,
+        actor.user_id
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| Invitation { company_id: r.id, company_name: r.name, role: r.role, invited: rfc3339(r.created_at) })
+    .collect();
+    tx.commit().await?;
+    Ok(AccountView { email: actor.email, name: actor.name, sessions, invitations })
 }
 
 #[server(endpoint = "account/profile")]
 pub async fn update_profile(name: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require_actor().await?;
-            let name = name.trim().to_string();
-            if name.chars().count() > 200 || name.chars().any(char::is_control) {
-                return Err(AppError::field("name", "Use up to 200 ordinary characters."));
-            }
-            let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
-            sqlx::query!("UPDATE users SET name = $2 WHERE id = $1", actor.user_id, &name).execute(&mut *tx).await?;
-            if name != actor.name {
-                audit_account(
-                    &mut tx,
-                    &actor,
-                    crate::audit::Action::AccountUpdate,
-                    serde_json::json!({ "before": { "name": actor.name }, "after": { "name": name } }),
-                )
-                .await?;
-            }
-            tx.commit().await?;
-            leptos_axum::redirect("/account?saved=1");
-            Ok(())
-        }
-        .await,
-    )
+    let actor = require_actor().await?;
+    let name = name.trim().to_string();
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(AppError::field("name", "Use up to 200 ordinary characters."));
+    }
+    let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
+    sqlx::query!("UPDATE users SET name = $2 WHERE id = $1", actor.user_id, &name).execute(&mut *tx).await?;
+    if name != actor.name {
+        audit_account(
+            &mut tx,
+            &actor,
+            crate::audit::Action::AccountUpdate,
+            serde_json::json!({ "before": { "name": actor.name }, "after": { "name": name } }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    leptos_axum::redirect("/account?saved=1");
+    Ok(())
 }
 
 /// Needs the current password. Every other session ends.
@@ -177,44 +162,36 @@ pub async fn update_profile(name: String) -> Result<(), AppError> {
 pub async fn change_password(current: String, password: String, confirm: String) -> Result<(), AppError> {
     use crate::auth::password as pw;
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require_actor().await?;
-            let mut fields = crate::error::Fields::default();
-            if current.is_empty() {
-                fields.check::<()>("current", Err("Enter your current password.".into()));
-            }
-            fields.check("password", pw::validate_new_password(&password));
-            if password != confirm {
-                fields.check::<()>("confirm", Err("The two passwords are different.".into()));
-            }
-            fields.finish()?;
-            let pool = state()?.pool;
-            let mut tx = crate::db::account(&pool, actor.user_id).await?;
-            let stored = sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", actor.user_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            if !pw::verify(current, stored).await? {
-                return Err(AppError::field("current", "That is not your current password."));
-            }
-            let hash = pw::hash(password).await?;
-            sqlx::query!("UPDATE users SET password_hash = $2 WHERE id = $1", actor.user_id, &hash)
-                .execute(&mut *tx)
-                .await?;
-            let ended = crate::auth::sessions::end_for_user(&mut tx, actor.user_id, Some(actor.session_id)).await?;
-            audit_account(
-                &mut tx,
-                &actor,
-                crate::audit::Action::AccountPasswordChange,
-                serde_json::json!({ "other_sessions_ended": ended }),
-            )
-            .await?;
-            tx.commit().await?;
-            leptos_axum::redirect("/account?password=1");
-            Ok(())
-        }
-        .await,
+    let actor = require_actor().await?;
+    let mut fields = crate::error::Fields::default();
+    if current.is_empty() {
+        fields.check::<()>("current", Err("Enter your current password.".into()));
+    }
+    fields.check("password", pw::validate_new_password(&password));
+    if password != confirm {
+        fields.check::<()>("confirm", Err("The two passwords are different.".into()));
+    }
+    fields.finish()?;
+    let pool = state()?.pool;
+    let mut tx = crate::db::account(&pool, actor.user_id).await?;
+    let stored =
+        sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", actor.user_id).fetch_one(&mut *tx).await?;
+    if !pw::verify(current, stored).await? {
+        return Err(AppError::field("current", "That is not your current password."));
+    }
+    let hash = pw::hash(password).await?;
+    sqlx::query!("UPDATE users SET password_hash = $2 WHERE id = $1", actor.user_id, &hash).execute(&mut *tx).await?;
+    let ended = crate::auth::sessions::end_for_user(&mut tx, actor.user_id, Some(actor.session_id)).await?;
+    audit_account(
+        &mut tx,
+        &actor,
+        crate::audit::Action::AccountPasswordChange,
+        serde_json::json!({ "other_sessions_ended": ended }),
     )
+    .await?;
+    tx.commit().await?;
+    leptos_axum::redirect("/account?password=1");
+    Ok(())
 }
 
 /// Ends one of your sessions, or with `all_others` every one but this.
@@ -224,40 +201,33 @@ pub async fn revoke_sessions(
     #[server(default)] all_others: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require_actor().await?;
-            let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
-            let ended = match (id, all_others.is_some()) {
-                (_, true) => {
-                    crate::auth::sessions::end_for_user(&mut tx, actor.user_id, Some(actor.session_id)).await?
-                }
-                (Some(id), false) => sqlx::query!(
-                    "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
-                    actor.user_id,
-                    id
-                )
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
-                (None, false) => return Err(AppError::field("form", "Choose a session to sign out.")),
-            };
-            if ended == 0 && id.is_some() {
-                return Err(AppError::NotFound);
-            }
-            audit_account(
-                &mut tx,
-                &actor,
-                crate::audit::Action::SessionRevoke,
-                serde_json::json!({ "session": id, "all_others": all_others.is_some(), "ended": ended }),
-            )
-            .await?;
-            tx.commit().await?;
-            leptos_axum::redirect("/account");
-            Ok(())
-        }
-        .await,
+    let actor = require_actor().await?;
+    let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
+    let ended = match (id, all_others.is_some()) {
+        (_, true) => crate::auth::sessions::end_for_user(&mut tx, actor.user_id, Some(actor.session_id)).await?,
+        (Some(id), false) => sqlx::query!(
+            "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id = $2 AND revoked_at IS NULL",
+            actor.user_id,
+            id
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected(),
+        (None, false) => return Err(AppError::field("form", "Choose a session to sign out.")),
+    };
+    if ended == 0 && id.is_some() {
+        return Err(AppError::NotFound);
+    }
+    audit_account(
+        &mut tx,
+        &actor,
+        crate::audit::Action::SessionRevoke,
+        serde_json::json!({ "session": id, "all_others": all_others.is_some(), "ended": ended }),
     )
+    .await?;
+    tx.commit().await?;
+    leptos_axum::redirect("/account");
+    Ok(())
 }
 
 /// Accepts or declines a company's invitation to this account. Accepting makes the membership
@@ -271,74 +241,65 @@ pub async fn answer_invitation(
     use crate::audit::record::{record, Event, Who};
     use crate::audit::{Action, Severity};
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require_actor().await?;
-            let accept = match answer.as_str() {
-                "accept" => true,
-                "decline" => false,
-                _ => return Err(AppError::field("answer", "Answer accept or decline.")),
-            };
-            let mut tx = crate::db::tenant(&state()?.pool, company_id, Some(actor.user_id)).await?;
-            let role = sqlx::query_scalar!(
-                r#"SELECT role AS "role: crate::domain::Role" FROM memberships
-                    WHERE company_id = $1 AND user_id = $2 AND status = 'INVITED' FOR UPDATE"#,
-                company_id,
-                actor.user_id
-            )
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(AppError::NotFound)?;
-            if accept {
-                // Declining needs only the account; accepting needs the link as well.
-                let token = token.as_deref().unwrap_or("");
-                crate::users::queries::claim_join_token(&mut tx, token, company_id, actor.user_id).await?;
-                sqlx::query!(
-                    "UPDATE memberships SET status = 'ACTIVE' WHERE company_id = $1 AND user_id = $2",
-                    company_id,
-                    actor.user_id
-                )
-                .execute(&mut *tx)
-                .await?;
-            } else {
-                sqlx::query!(
-                    "DELETE FROM memberships WHERE company_id = $1 AND user_id = $2",
-                    company_id,
-                    actor.user_id
-                )
-                .execute(&mut *tx)
-                .await?;
-            }
-            // The invitation's links have done their work either way.
-            sqlx::query!(
-                "UPDATE user_tokens SET used_at = now() WHERE company_id = $1 AND user_id = $2 AND used_at IS NULL",
-                company_id,
-                actor.user_id
-            )
+    let actor = require_actor().await?;
+    let accept = match answer.as_str() {
+        "accept" => true,
+        "decline" => false,
+        _ => return Err(AppError::field("answer", "Answer accept or decline.")),
+    };
+    let mut tx = crate::db::tenant(&state()?.pool, company_id, Some(actor.user_id)).await?;
+    let role = sqlx::query_scalar!(
+        r#"SELECT role AS "role: crate::domain::Role" FROM memberships
+                WHERE company_id = $1 AND user_id = $2 AND status = 'INVITED' FOR UPDATE"#,
+        company_id,
+        actor.user_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if accept {
+        // Declining needs only the account; accepting needs the link as well.
+        let token = token.as_deref().unwrap_or("");
+        crate::users::queries::claim_join_token(&mut tx, token, company_id, actor.user_id).await?;
+        sqlx::query!(
+            "UPDATE memberships SET status = 'ACTIVE' WHERE company_id = $1 AND user_id = $2",
+            company_id,
+            actor.user_id
+        )
+        .execute(&mut *tx)
+        .await?;
+    } else {
+        sqlx::query!("DELETE FROM memberships WHERE company_id = $1 AND user_id = $2", company_id, actor.user_id)
             .execute(&mut *tx)
             .await?;
-            let mut who = Who::from(&actor);
-            who.role = Some(role);
-            record(
-                &mut tx,
-                &who,
-                &request_meta(),
-                Event {
-                    company_id: Some(company_id),
-                    action: if accept { Action::UserInviteAccept } else { Action::UserInviteDecline },
-                    resource: "user",
-                    resource_id: Some(actor.user_id.to_string()),
-                    severity: Severity::Info,
-                    details: serde_json::json!({ "via": "account", "role": role }),
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            leptos_axum::redirect(if accept { "/account?joined=1" } else { "/account" });
-            Ok(())
-        }
-        .await,
+    }
+    // The invitation's links have done their work either way.
+    sqlx::query!(
+        "UPDATE user_tokens SET used_at = now() WHERE company_id = $1 AND user_id = $2 AND used_at IS NULL",
+        company_id,
+        actor.user_id
     )
+    .execute(&mut *tx)
+    .await?;
+    let mut who = Who::from(&actor);
+    who.role = Some(role);
+    record(
+        &mut tx,
+        &who,
+        &request_meta(),
+        Event {
+            company_id: Some(company_id),
+            action: if accept { Action::UserInviteAccept } else { Action::UserInviteDecline },
+            resource: "user",
+            resource_id: Some(actor.user_id.to_string()),
+            severity: Severity::Info,
+            details: serde_json::json!({ "via": "account", "role": role }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    leptos_axum::redirect(if accept { "/account?joined=1" } else { "/account" });
+    Ok(())
 }
 
 #[component]

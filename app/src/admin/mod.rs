@@ -25,38 +25,33 @@ pub const OVERVIEW_LIMIT: i64 = 200;
 #[server(endpoint = "admin/overview")]
 pub async fn load_overview() -> Result<Vec<CompanyOverview>, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require_platform(Permission::CompaniesRead).await?;
-            let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "overview").await?;
-            let rows = sqlx::query!(
-                r#"SELECT c.id, c.name, c.slug, c.tenant_enabled,
-                          (SELECT count(*) FROM memberships m WHERE m.company_id = c.id) AS "users!",
-                          (SELECT count(*) FROM api_keys k WHERE k.company_id = c.id AND k.revoked_at IS NULL
-                              AND (k.expires_at IS NULL OR k.expires_at > now())) AS "keys!",
-                          (SELECT max(a."timestamp") FROM audit_log a WHERE a.company_id = c.id) AS last_activity
-                     FROM companies c WHERE c.deleted_at IS NULL
-                    ORDER BY last_activity DESC NULLS LAST, lower(c.name) LIMIT $1"#,
-                OVERVIEW_LIMIT
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(rows
-                .into_iter()
-                .map(|r| CompanyOverview {
-                    id: r.id,
-                    name: r.name,
-                    slug: r.slug,
-                    enabled: r.tenant_enabled,
-                    users: r.users,
-                    active_keys: r.keys,
-                    last_activity: r.last_activity.map(crate::ui::time::rfc3339),
-                })
-                .collect())
-        }
-        .await,
+    let actor = require_platform(Permission::CompaniesRead).await?;
+    let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "overview").await?;
+    let rows = sqlx::query!(
+        r#"SELECT c.id, c.name, c.slug, c.tenant_enabled,
+                      (SELECT count(*) FROM memberships m WHERE m.company_id = c.id) AS "users!",
+                      (SELECT count(*) FROM api_keys k WHERE k.company_id = c.id AND k.revoked_at IS NULL
+                          AND (k.expires_at IS NULL OR k.expires_at > now())) AS "keys!",
+                      (SELECT max(a."timestamp") FROM audit_log a WHERE a.company_id = c.id) AS last_activity
+                 FROM companies c WHERE c.deleted_at IS NULL
+                ORDER BY last_activity DESC NULLS LAST, lower(c.name) LIMIT $1"#,
+        OVERVIEW_LIMIT
     )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CompanyOverview {
+            id: r.id,
+            name: r.name,
+            slug: r.slug,
+            enabled: r.tenant_enabled,
+            users: r.users,
+            active_keys: r.keys,
+            last_activity: r.last_activity.map(crate::ui::time::rfc3339),
+        })
+        .collect())
 }
 
 #[component]

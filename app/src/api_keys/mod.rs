@@ -161,42 +161,32 @@ pub struct IssuedKey {
 #[server(endpoint = "api-keys/list")]
 pub async fn list_keys(slug: String, status: String, risky: Option<String>) -> Result<KeyList, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysRead).await?;
-            let status =
-                match status.trim() {
-                    "" | "all" => None,
-                    s => Some(KeyStatus::parse(s).ok_or_else(|| {
-                        AppError::field("status", format!("\u{201c}{s}\u{201d} is not a key status."))
-                    })?),
-                };
-            let risky = risky.is_some_and(|r| !r.is_empty() && r != "0");
-            let mut tx = t.tx().await?;
-            let (rows, total) = queries::list(&mut tx, t.company.id, status, risky).await?;
-            tx.commit().await?;
-            let can_write = t.may(Permission::ApiKeysWrite);
-            Ok(KeyList { rows, total, can_write })
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysRead).await?;
+    let status = match status.trim() {
+        "" | "all" => None,
+        s => Some(
+            KeyStatus::parse(s)
+                .ok_or_else(|| AppError::field("status", format!("\u{201c}{s}\u{201d} is not a key status.")))?,
+        ),
+    };
+    let risky = risky.is_some_and(|r| !r.is_empty() && r != "0");
+    let mut tx = t.tx().await?;
+    let (rows, total) = queries::list(&mut tx, t.company.id, status, risky).await?;
+    tx.commit().await?;
+    let can_write = t.may(Permission::ApiKeysWrite);
+    Ok(KeyList { rows, total, can_write })
 }
 
 #[server(endpoint = "api-keys/get")]
 pub async fn get_key(slug: String, id: Uuid) -> Result<KeyDetail, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysRead).await?;
-            let mut tx = t.tx().await?;
-            let mut detail = queries::detail(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
-            tx.commit().await?;
-            detail.can_write = t.may(Permission::ApiKeysWrite);
-            detail.can_revoke = t.may(Permission::ApiKeysRevoke);
-            Ok(detail)
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysRead).await?;
+    let mut tx = t.tx().await?;
+    let mut detail = queries::detail(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    detail.can_write = t.may(Permission::ApiKeysWrite);
+    detail.can_revoke = t.may(Permission::ApiKeysRevoke);
+    Ok(detail)
 }
 
 #[server(endpoint = "api-keys/create")]
@@ -210,62 +200,46 @@ pub async fn create_key(
     rate_limit: Option<String>,
 ) -> Result<IssuedKey, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysWrite).await?;
-            let new = queries::NewKey::parse(
-                &name,
-                scopes.as_deref().unwrap_or_default(),
-                &expiry,
-                expires_on.as_deref().unwrap_or(""),
-                confirm_never.is_some_and(|c| !c.is_empty()),
-                rate_limit.as_deref().unwrap_or(""),
-            )?;
-            let mut tx = t.tx().await?;
-            let issued =
-                queries::create(&mut tx, &state()?.pepper, t.company.id, &t.who(), &request_meta(), &new, None).await?;
-            tx.commit().await?;
-            hand_over(&slug, issued).await
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysWrite).await?;
+    let new = queries::NewKey::parse(
+        &name,
+        scopes.as_deref().unwrap_or_default(),
+        &expiry,
+        expires_on.as_deref().unwrap_or(""),
+        confirm_never.is_some_and(|c| !c.is_empty()),
+        rate_limit.as_deref().unwrap_or(""),
+    )?;
+    let mut tx = t.tx().await?;
+    let issued =
+        queries::create(&mut tx, &state()?.pepper, t.company.id, &t.who(), &request_meta(), &new, None).await?;
+    tx.commit().await?;
+    hand_over(&slug, issued).await
 }
 
 #[server(endpoint = "api-keys/revoke")]
 pub async fn revoke_key(slug: String, id: Uuid, confirm: Option<String>) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysRevoke).await?;
-            if confirm.is_none_or(|c| c.is_empty()) {
-                return Err(AppError::field("confirm", "Tick the box to confirm: the key stops working at once."));
-            }
-            let mut tx = t.tx().await?;
-            queries::revoke(&mut tx, t.company.id, id, &t.who(), &request_meta()).await?;
-            tx.commit().await?;
-            leptos_axum::redirect(&format!("/t/{slug}/api-keys/{id}?revoked=1"));
-            Ok(())
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysRevoke).await?;
+    if confirm.is_none_or(|c| c.is_empty()) {
+        return Err(AppError::field("confirm", "Tick the box to confirm: the key stops working at once."));
+    }
+    let mut tx = t.tx().await?;
+    queries::revoke(&mut tx, t.company.id, id, &t.who(), &request_meta()).await?;
+    tx.commit().await?;
+    leptos_axum::redirect(&format!("/t/{slug}/api-keys/{id}?revoked=1"));
+    Ok(())
 }
 
 /// A successor with the same scopes and limit; the old key works on for the grace period.
 #[server(endpoint = "api-keys/roll")]
 pub async fn roll_key(slug: String, id: Uuid, grace: String) -> Result<IssuedKey, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysWrite).await?;
-            let grace = queries::Grace::parse(&grace)?;
-            let mut tx = t.tx().await?;
-            let issued =
-                queries::roll(&mut tx, &state()?.pepper, t.company.id, id, grace, &t.who(), &request_meta()).await?;
-            tx.commit().await?;
-            hand_over(&slug, issued).await
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysWrite).await?;
+    let grace = queries::Grace::parse(&grace)?;
+    let mut tx = t.tx().await?;
+    let issued = queries::roll(&mut tx, &state()?.pepper, t.company.id, id, grace, &t.who(), &request_meta()).await?;
+    tx.commit().await?;
+    hand_over(&slug, issued).await
 }
 
 /// A new key goes back to the hydrated page as the answer; a plain form post cannot receive
@@ -283,5 +257,5 @@ async fn hand_over(slug: &str, issued: IssuedKey) -> Result<IssuedKey, AppError>
 /// The key issued by the last plain form post, once (see `set_flash`).
 #[server(endpoint = "api-keys/flash-secret")]
 pub async fn flash_secret() -> Result<Option<IssuedKey>, AppError> {
-    crate::server_ctx::respond(crate::server_ctx::take_flash().await)
+    crate::server_ctx::take_flash().await
 }

@@ -43,38 +43,33 @@ impl Me {
 #[server(endpoint = "me")]
 pub async fn current_user() -> Result<Option<Me>, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let Some(actor) = current_actor().await? else { return Ok(None) };
-            // Companies where the membership is active: a pending invitation grants nothing.
-            let companies: Vec<crate::tenancy::CompanyRef> = actor
-                .memberships
-                .iter()
-                .map(|m| crate::tenancy::CompanyRef { id: m.id, name: m.name.clone(), slug: m.slug.clone() })
-                .collect();
-            let home = companies.iter().find(|c| Some(c.id) == actor.company_id).or(companies.first());
-            Ok(Some(Me {
-                user_id: actor.user_id,
-                email: actor.email,
-                name: actor.name,
-                role: actor.role,
-                home_slug: home.map(|h| h.slug.clone()),
-                home_name: home.map(|h| h.name.clone()),
-                companies,
-            }))
-        }
-        .await,
-    )
+    let Some(actor) = current_actor().await? else { return Ok(None) };
+    // Companies where the membership is active: a pending invitation grants nothing.
+    let companies: Vec<crate::tenancy::CompanyRef> = actor
+        .memberships
+        .iter()
+        .map(|m| crate::tenancy::CompanyRef { id: m.id, name: m.name.clone(), slug: m.slug.clone() })
+        .collect();
+    let home = companies.iter().find(|c| Some(c.id) == actor.company_id).or(companies.first());
+    Ok(Some(Me {
+        user_id: actor.user_id,
+        email: actor.email,
+        name: actor.name,
+        role: actor.role,
+        home_slug: home.map(|h| h.slug.clone()),
+        home_name: home.map(|h| h.name.clone()),
+        companies,
+    }))
 }
 
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    crate::server_ctx::respond(signin::sign_in(email, password, next).await)
+    signin::sign_in(email, password, next).await
 }
 
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    crate::server_ctx::respond(signin::sign_out().await)
+    signin::sign_out().await
 }
 
 /// Only our own paths are followed after sign-in, never another origin. A path that a browser

@@ -83,43 +83,28 @@ pub struct CompanyHome {
 #[server(endpoint = "companies/list")]
 pub async fn list_companies(q: String, sort: String, after: Option<String>) -> Result<CompanyPage, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require(Permission::CompaniesWrite).await?;
-            let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "companies").await?;
-            let page = queries::list(&mut tx, q.trim(), CompanySort::parse(&sort), after.as_deref()).await?;
-            tx.commit().await?;
-            Ok(page)
-        }
-        .await,
-    )
+    let actor = require(Permission::CompaniesWrite).await?;
+    let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "companies").await?;
+    let page = queries::list(&mut tx, q.trim(), CompanySort::parse(&sort), after.as_deref()).await?;
+    tx.commit().await?;
+    Ok(page)
 }
 
 #[server(endpoint = "companies/create")]
 pub async fn create_company(name: String, slug: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require(Permission::CompaniesWrite).await?;
-            let id = queries::create(&state()?.pool, &actor, &request_meta(), &name, &slug).await?;
-            leptos_axum::redirect(&format!("/admin/companies/{id}"));
-            Ok(())
-        }
-        .await,
-    )
+    let actor = require(Permission::CompaniesWrite).await?;
+    let id = queries::create(&state()?.pool, &actor, &request_meta(), &name, &slug).await?;
+    leptos_axum::redirect(&format!("/admin/companies/{id}"));
+    Ok(())
 }
 
 #[server(endpoint = "companies/get")]
 pub async fn get_company(id: Uuid) -> Result<CompanyDetail, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require(Permission::CompaniesWrite).await?;
-            let mut tx = crate::db::tenant(&state()?.pool, id, Some(actor.user_id)).await?;
-            queries::get(&mut tx, id).await?.ok_or(AppError::NotFound)
-        }
-        .await,
-    )
+    let actor = require(Permission::CompaniesWrite).await?;
+    let mut tx = crate::db::tenant(&state()?.pool, id, Some(actor.user_id)).await?;
+    queries::get(&mut tx, id).await?.ok_or(AppError::NotFound)
 }
 
 #[server(endpoint = "companies/update")]
@@ -131,45 +116,30 @@ pub async fn update_company(
     #[server(default)] tenant_enabled: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require(Permission::CompaniesWrite).await?;
-            let input = queries::CompanyEdit { name, slug, tenant_config, tenant_enabled: tenant_enabled.is_some() };
-            queries::update(&state()?.pool, &actor, &request_meta(), id, input).await?;
-            leptos_axum::redirect(&format!("/admin/companies/{id}?saved=1"));
-            Ok(())
-        }
-        .await,
-    )
+    let actor = require(Permission::CompaniesWrite).await?;
+    let input = queries::CompanyEdit { name, slug, tenant_config, tenant_enabled: tenant_enabled.is_some() };
+    queries::update(&state()?.pool, &actor, &request_meta(), id, input).await?;
+    leptos_axum::redirect(&format!("/admin/companies/{id}?saved=1"));
+    Ok(())
 }
 
 #[server(endpoint = "companies/delete")]
 pub async fn delete_company(id: Uuid) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require(Permission::CompaniesDelete).await?;
-            queries::soft_delete(&state()?.pool, &actor, &request_meta(), id).await?;
-            leptos_axum::redirect("/admin/companies");
-            Ok(())
-        }
-        .await,
-    )
+    let actor = require(Permission::CompaniesDelete).await?;
+    queries::soft_delete(&state()?.pool, &actor, &request_meta(), id).await?;
+    leptos_axum::redirect("/admin/companies");
+    Ok(())
 }
 
 #[server(endpoint = "companies/home")]
 pub async fn load_company_home(slug: String) -> Result<CompanyHome, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::CompaniesRead).await?;
-            let mut tx = t.tx().await?;
-            let company = queries::get(&mut tx, t.company.id).await?.ok_or(AppError::NotFound)?;
-            let user_count = queries::user_count(&mut tx, company.id).await?;
-            let recent = crate::audit::record::recent_for_company(&mut tx, company.id, 20).await?;
-            tx.commit().await?;
-            Ok(CompanyHome { company, user_count, recent })
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::CompaniesRead).await?;
+    let mut tx = t.tx().await?;
+    let company = queries::get(&mut tx, t.company.id).await?.ok_or(AppError::NotFound)?;
+    let user_count = queries::user_count(&mut tx, company.id).await?;
+    let recent = crate::audit::record::recent_for_company(&mut tx, company.id, 20).await?;
+    tx.commit().await?;
+    Ok(CompanyHome { company, user_count, recent })
 }

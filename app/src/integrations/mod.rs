@@ -246,36 +246,26 @@ fn platform_or_404(raw: &str) -> Result<Platform, AppError> {
 #[server(endpoint = "integrations/list")]
 pub async fn list_integrations(slug: String) -> Result<Vec<IntegrationSummary>, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
-            let mut tx = t.tx().await?;
-            let list = queries::list(&mut tx, t.company.id).await?;
-            tx.commit().await?;
-            Ok(list)
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
+    let mut tx = t.tx().await?;
+    let list = queries::list(&mut tx, t.company.id).await?;
+    tx.commit().await?;
+    Ok(list)
 }
 
 #[server(endpoint = "integrations/get")]
 pub async fn get_integration(slug: String, platform: String) -> Result<IntegrationDetail, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let platform = platform_or_404(&platform)?;
-            let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
-            let mut tx = t.tx().await?;
-            let mut d = queries::detail(&mut tx, &state()?.credentials, t.company.id, platform).await?;
-            let filter = DeliveryFilter { platform: Some(platform), ..Default::default() };
-            d.recent = outbox::list(&mut tx, t.company.id, &filter, None).await?.0.into_iter().take(10).collect();
-            tx.commit().await?;
-            d.can_write = t.may(Permission::IntegrationsWrite);
-            d.can_replay = t.may(Permission::IntegrationsReplay);
-            Ok(d)
-        }
-        .await,
-    )
+    let platform = platform_or_404(&platform)?;
+    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
+    let mut tx = t.tx().await?;
+    let mut d = queries::detail(&mut tx, &state()?.credentials, t.company.id, platform).await?;
+    let filter = DeliveryFilter { platform: Some(platform), ..Default::default() };
+    d.recent = outbox::list(&mut tx, t.company.id, &filter, None).await?.0.into_iter().take(10).collect();
+    tx.commit().await?;
+    d.can_write = t.may(Permission::IntegrationsWrite);
+    d.can_replay = t.may(Permission::IntegrationsReplay);
+    Ok(d)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -291,91 +281,76 @@ pub async fn save_integration(
     signing_secret: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let platform = platform_or_404(&platform)?;
-            let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsWrite).await?;
-            let st = state()?;
-            let on = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-            let input = queries::ConfigInput::parse(
-                platform,
-                on(&enabled),
-                &endpoint,
-                &config,
-                api_token.as_deref().unwrap_or(""),
-                on(&clear_api_token),
-                signing_secret.as_deref().unwrap_or(""),
-                !st.production,
-            )?;
-            st.egress.check_endpoint(&input.endpoint).await.map_err(|why| AppError::field("endpoint", why))?;
-            let mut tx = t.tx().await?;
-            queries::save(&mut tx, &st.credentials, t.company.id, platform, &t.who(), &request_meta(), input).await?;
-            tx.commit().await?;
-            if plain_form_post() {
-                leptos_axum::redirect(&format!("/t/{slug}/integrations/{}?saved=1", platform.as_str()));
-            }
-            Ok(())
-        }
-        .await,
-    )
+    let platform = platform_or_404(&platform)?;
+    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsWrite).await?;
+    let st = state()?;
+    let on = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+    let input = queries::ConfigInput::parse(
+        platform,
+        on(&enabled),
+        &endpoint,
+        &config,
+        api_token.as_deref().unwrap_or(""),
+        on(&clear_api_token),
+        signing_secret.as_deref().unwrap_or(""),
+        !st.production,
+    )?;
+    st.egress.check_endpoint(&input.endpoint).await.map_err(|why| AppError::field("endpoint", why))?;
+    let mut tx = t.tx().await?;
+    queries::save(&mut tx, &st.credentials, t.company.id, platform, &t.who(), &request_meta(), input).await?;
+    tx.commit().await?;
+    if plain_form_post() {
+        leptos_axum::redirect(&format!("/t/{slug}/integrations/{}?saved=1", platform.as_str()));
+    }
+    Ok(())
 }
 
 #[server(endpoint = "integrations/disable")]
 pub async fn disable_integration(slug: String, platform: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let platform = platform_or_404(&platform)?;
-            let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsWrite).await?;
-            let mut tx = t.tx().await?;
-            queries::disable(&mut tx, t.company.id, platform, &t.who(), &request_meta()).await?;
-            tx.commit().await?;
-            if plain_form_post() {
-                leptos_axum::redirect(&format!("/t/{slug}/integrations/{}?disabled=1", platform.as_str()));
-            }
-            Ok(())
-        }
-        .await,
-    )
+    let platform = platform_or_404(&platform)?;
+    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsWrite).await?;
+    let mut tx = t.tx().await?;
+    queries::disable(&mut tx, t.company.id, platform, &t.who(), &request_meta()).await?;
+    tx.commit().await?;
+    if plain_form_post() {
+        leptos_axum::redirect(&format!("/t/{slug}/integrations/{}?disabled=1", platform.as_str()));
+    }
+    Ok(())
 }
 
 /// Queues a small test event to the integration; the page then shows how it went.
 #[server(endpoint = "integrations/send-test")]
 pub async fn send_test_delivery(slug: String, platform: String) -> Result<i64, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let platform = platform_or_404(&platform)?;
-            let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsWrite).await?;
-            let who = t.who();
-            let delivery = outbox::NewDelivery {
-                event_type: "atrium.test".into(),
-                data: serde_json::json!({
-                    "message": format!("Test delivery to {} from Atrium", platform.label()),
-                    "company": slug,
-                    "requested_by": who.email,
-                    "nonce": Uuid::new_v4(),
-                }),
-            };
-            let mut tx = t.tx().await?;
-            let queued = outbox::enqueue(
-                &mut tx,
-                t.company.id,
-                platform,
-                &who,
-                &request_meta(),
-                &delivery,
-                crate::audit::Action::IntegrationTestDelivery,
-            )
-            .await?;
-            tx.commit().await?;
-            if plain_form_post() {
-                leptos_axum::redirect(&format!("/t/{slug}/deliveries/{}?sent=1", queued.id));
-            }
-            Ok(queued.id)
-        }
-        .await,
+    let platform = platform_or_404(&platform)?;
+    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsWrite).await?;
+    let who = t.who();
+    let delivery = outbox::NewDelivery {
+        event_type: "atrium.test".into(),
+        data: serde_json::json!({
+            "message": format!("Test delivery to {} from Atrium", platform.label()),
+            "company": slug,
+            "requested_by": who.email,
+            "nonce": Uuid::new_v4(),
+        }),
+    };
+    let mut tx = t.tx().await?;
+    let queued = outbox::enqueue(
+        &mut tx,
+        t.company.id,
+        platform,
+        &who,
+        &request_meta(),
+        &delivery,
+        crate::audit::Action::IntegrationTestDelivery,
     )
+    .await?;
+    tx.commit().await?;
+    if plain_form_post() {
+        leptos_axum::redirect(&format!("/t/{slug}/deliveries/{}?sent=1", queued.id));
+    }
+    Ok(queued.id)
 }
 
 #[server(endpoint = "deliveries/list")]
@@ -388,54 +363,39 @@ pub async fn list_deliveries(
     before: Option<i64>,
 ) -> Result<DeliveryList, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
-            let filter = DeliveryFilter::parse(&status, &platform, &from, &to)?;
-            let mut tx = t.tx().await?;
-            let (rows, next) = outbox::list(&mut tx, t.company.id, &filter, before).await?;
-            let failed = outbox::count_failed(&mut tx, t.company.id, &filter).await?;
-            let by_status = outbox::by_status(&mut tx, t.company.id, &filter).await?;
-            tx.commit().await?;
-            let can_replay = t.may(Permission::IntegrationsReplay);
-            Ok(DeliveryList { rows, failed, by_status, next, can_replay })
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
+    let filter = DeliveryFilter::parse(&status, &platform, &from, &to)?;
+    let mut tx = t.tx().await?;
+    let (rows, next) = outbox::list(&mut tx, t.company.id, &filter, before).await?;
+    let failed = outbox::count_failed(&mut tx, t.company.id, &filter).await?;
+    let by_status = outbox::by_status(&mut tx, t.company.id, &filter).await?;
+    tx.commit().await?;
+    let can_replay = t.may(Permission::IntegrationsReplay);
+    Ok(DeliveryList { rows, failed, by_status, next, can_replay })
 }
 
 #[server(endpoint = "deliveries/get")]
 pub async fn get_delivery(slug: String, id: i64) -> Result<DeliveryDetail, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
-            let mut tx = t.tx().await?;
-            let mut d = outbox::detail(&mut tx, t.company.id, id).await?;
-            tx.commit().await?;
-            d.can_replay = t.may(Permission::IntegrationsReplay);
-            Ok(d)
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
+    let mut tx = t.tx().await?;
+    let mut d = outbox::detail(&mut tx, t.company.id, id).await?;
+    tx.commit().await?;
+    d.can_replay = t.may(Permission::IntegrationsReplay);
+    Ok(d)
 }
 
 #[server(endpoint = "deliveries/replay")]
 pub async fn replay_delivery(slug: String, id: i64) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsReplay).await?;
-            let mut tx = t.tx().await?;
-            outbox::replay(&mut tx, t.company.id, id, &t.who(), &request_meta()).await?;
-            tx.commit().await?;
-            if plain_form_post() {
-                leptos_axum::redirect(&format!("/t/{slug}/deliveries/{id}?replayed=1"));
-            }
-            Ok(())
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsReplay).await?;
+    let mut tx = t.tx().await?;
+    outbox::replay(&mut tx, t.company.id, id, &t.who(), &request_meta()).await?;
+    tx.commit().await?;
+    if plain_form_post() {
+        leptos_axum::redirect(&format!("/t/{slug}/deliveries/{id}?replayed=1"));
+    }
+    Ok(())
 }
 
 /// Replays every failed delivery the filter shows; `expected` is the count the user
@@ -450,21 +410,16 @@ pub async fn replay_failed(
     confirm: Option<String>,
 ) -> Result<u64, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsReplay).await?;
-            if confirm.is_none_or(|c| c.is_empty()) {
-                return Err(AppError::field("confirm", "Tick the box to confirm the replay."));
-            }
-            let filter = DeliveryFilter::parse("", &platform, &from, &to)?;
-            let mut tx = t.tx().await?;
-            let n = outbox::replay_failed(&mut tx, t.company.id, &filter, expected, &t.who(), &request_meta()).await?;
-            tx.commit().await?;
-            if plain_form_post() {
-                leptos_axum::redirect(&format!("/t/{slug}/deliveries?replayed={n}"));
-            }
-            Ok(n)
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsReplay).await?;
+    if confirm.is_none_or(|c| c.is_empty()) {
+        return Err(AppError::field("confirm", "Tick the box to confirm the replay."));
+    }
+    let filter = DeliveryFilter::parse("", &platform, &from, &to)?;
+    let mut tx = t.tx().await?;
+    let n = outbox::replay_failed(&mut tx, t.company.id, &filter, expected, &t.who(), &request_meta()).await?;
+    tx.commit().await?;
+    if plain_form_post() {
+        leptos_axum::redirect(&format!("/t/{slug}/deliveries?replayed={n}"));
+    }
+    Ok(n)
 }

@@ -44,120 +44,109 @@ pub struct Explanation {
 #[server(endpoint = "roles/matrix")]
 pub async fn load_matrix(slug: String) -> Result<Matrix, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
-            let pool = state()?.pool;
-            let roles =
-                sqlx::query!(r#"SELECT role AS "role: Role", level, description FROM role_hierarchy ORDER BY level"#)
-                    .fetch_all(&pool)
-                    .await?
-                    .into_iter()
-                    .map(|r| RoleInfo { role: r.role, level: r.level, description: r.description })
-                    .collect::<Vec<_>>();
-            let perms = sqlx::query!(
-                r#"SELECT p.name, p.description,
-                          coalesce(array_agg(rp.role::text) FILTER (WHERE rp.role IS NOT NULL), '{}') AS "roles!"
-                     FROM permissions p LEFT JOIN role_permissions rp ON rp.permission_id = p.id
-                    GROUP BY p.id ORDER BY p.resource, p.id"#
-            )
-            .fetch_all(&pool)
-            .await?;
-            let rows = perms
-                .into_iter()
-                .map(|p| PermissionRow {
-                    granted: roles.iter().map(|r| p.roles.iter().any(|g| g == r.role.as_str())).collect(),
-                    name: p.name,
-                    description: p.description,
-                })
-                .collect();
-            let mut tx = t.tx().await?;
-            let members = sqlx::query!(
-                "SELECT u.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id
-                  WHERE m.company_id = $1 ORDER BY lower(u.email) LIMIT 500",
-                t.company.id
-            )
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r.email))
-            .collect();
-            tx.commit().await?;
-            Ok(Matrix { roles, rows, members })
-        }
-        .await,
+    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
+    let pool = state()?.pool;
+    let roles = sqlx::query!(r#"SELECT role AS "role: Role", level, description FROM role_hierarchy ORDER BY level"#)
+        .fetch_all(&pool)
+        .await?
+        .into_iter()
+        .map(|r| RoleInfo { role: r.role, level: r.level, description: r.description })
+        .collect::<Vec<_>>();
+    let perms = sqlx::query!(
+        r#"SELECT p.name, p.description,
+                      coalesce(array_agg(rp.role::text) FILTER (WHERE rp.role IS NOT NULL), '{}') AS "roles!"
+                 FROM permissions p LEFT JOIN role_permissions rp ON rp.permission_id = p.id
+                GROUP BY p.id ORDER BY p.resource, p.id"#
     )
+    .fetch_all(&pool)
+    .await?;
+    let rows = perms
+        .into_iter()
+        .map(|p| PermissionRow {
+            granted: roles.iter().map(|r| p.roles.iter().any(|g| g == r.role.as_str())).collect(),
+            name: p.name,
+            description: p.description,
+        })
+        .collect();
+    let mut tx = t.tx().await?;
+    let members = sqlx::query!(
+        "SELECT u.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id
+              WHERE m.company_id = $1 ORDER BY lower(u.email) LIMIT 500",
+        t.company.id
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.email))
+    .collect();
+    tx.commit().await?;
+    Ok(Matrix { roles, rows, members })
 }
 
 #[server(endpoint = "roles/explain")]
 pub async fn explain(slug: String, user: Uuid, permission: String) -> Result<Explanation, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
-            let Some(perm) = Permission::parse(permission.trim()) else {
-                return Err(AppError::field("permission", format!("\u{201c}{permission}\u{201d} is not a permission.")));
-            };
-            let mut tx = t.tx().await?;
-            let member = sqlx::query!(
-                r#"SELECT u.email, m.role AS "role: Role", m.status::text AS "status!" FROM memberships m
-                     JOIN users u ON u.id = m.user_id WHERE m.company_id = $1 AND m.user_id = $2"#,
-                t.company.id,
-                user
-            )
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(AppError::NotFound)?;
-            tx.commit().await?;
-            let pool = state()?.pool;
-            let allowed = t.actor.grants.has(member.role, perm);
-            let holders = sqlx::query_scalar!(
-                r#"SELECT rp.role AS "role!: Role" FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
-                    JOIN role_hierarchy h ON h.role = rp.role WHERE p.name = $1 ORDER BY h.level"#,
-                perm.name()
-            )
-            .fetch_all(&pool)
-            .await?;
-            let active = member.status == "ACTIVE";
-            let because = match (allowed, active) {
-                (true, true) => format!(
-                    "Yes. {} is {} in {}, and the {} role is granted {}.",
-                    member.email,
-                    member.role.label(),
-                    t.company.name,
-                    member.role.label(),
-                    perm.name()
-                ),
-                (true, false) => format!(
-                    "Not now. The {} role is granted {}, but {}'s membership is {}.",
-                    member.role.label(),
-                    perm.name(),
-                    member.email,
-                    member.status.to_lowercase()
-                ),
-                (false, _) => format!(
-                    "No. {} is {} in {}, and {} is granted only to {}.",
-                    member.email,
-                    member.role.label(),
-                    t.company.name,
-                    perm.name(),
-                    match holders.iter().map(|r| r.label()).collect::<Vec<_>>().as_slice() {
-                        [] => "no role".to_string(),
-                        [one] => one.to_string(),
-                        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-                    }
-                ),
-            };
-            Ok(Explanation {
-                who: member.email,
-                role: member.role,
-                permission: perm.name().into(),
-                allowed: allowed && active,
-                because,
-            })
-        }
-        .await,
+    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
+    let Some(perm) = Permission::parse(permission.trim()) else {
+        return Err(AppError::field("permission", format!("\u{201c}{permission}\u{201d} is not a permission.")));
+    };
+    let mut tx = t.tx().await?;
+    let member = sqlx::query!(
+        r#"SELECT u.email, m.role AS "role: Role", m.status::text AS "status!" FROM memberships m
+                 JOIN users u ON u.id = m.user_id WHERE m.company_id = $1 AND m.user_id = $2"#,
+        t.company.id,
+        user
     )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    let pool = state()?.pool;
+    let allowed = t.actor.grants.has(member.role, perm);
+    let holders = sqlx::query_scalar!(
+        r#"SELECT rp.role AS "role!: Role" FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id
+                JOIN role_hierarchy h ON h.role = rp.role WHERE p.name = $1 ORDER BY h.level"#,
+        perm.name()
+    )
+    .fetch_all(&pool)
+    .await?;
+    let active = member.status == "ACTIVE";
+    let because = match (allowed, active) {
+        (true, true) => format!(
+            "Yes. {} is {} in {}, and the {} role is granted {}.",
+            member.email,
+            member.role.label(),
+            t.company.name,
+            member.role.label(),
+            perm.name()
+        ),
+        (true, false) => format!(
+            "Not now. The {} role is granted {}, but {}'s membership is {}.",
+            member.role.label(),
+            perm.name(),
+            member.email,
+            member.status.to_lowercase()
+        ),
+        (false, _) => format!(
+            "No. {} is {} in {}, and {} is granted only to {}.",
+            member.email,
+            member.role.label(),
+            t.company.name,
+            perm.name(),
+            match holders.iter().map(|r| r.label()).collect::<Vec<_>>().as_slice() {
+                [] => "no role".to_string(),
+                [one] => one.to_string(),
+                [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+            }
+        ),
+    };
+    Ok(Explanation {
+        who: member.email,
+        role: member.role,
+        permission: perm.name().into(),
+        allowed: allowed && active,
+        because,
+    })
 }
 
 #[component]

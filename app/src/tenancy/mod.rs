@@ -47,67 +47,45 @@ impl TenantShell {
 
 #[server(endpoint = "tenant/shell")]
 pub async fn load_tenant_shell(slug: String) -> Result<TenantShell, AppError> {
-    use crate::server_ctx::*;
-    respond(
-        async {
-            let t = guard::enter(&slug).await?;
-            let permissions = t.actor.grants.of(t.role);
-            Ok(TenantShell {
-                company: t.company.clone(),
-                enabled: t.enabled,
-                role: t.role,
-                permissions,
-                acting: t
-                    .actor
-                    .acting
-                    .as_ref()
-                    .map(|a| ActingBanner { until: crate::ui::time::rfc3339(a.until), reason: a.reason.clone() }),
-            })
-        }
-        .await,
-    )
+    let t = guard::enter(&slug).await?;
+    let permissions = t.actor.grants.of(t.role);
+    Ok(TenantShell {
+        company: t.company.clone(),
+        enabled: t.enabled,
+        role: t.role,
+        permissions,
+        acting: t
+            .actor
+            .acting
+            .as_ref()
+            .map(|a| ActingBanner { until: crate::ui::time::rfc3339(a.until), reason: a.reason.clone() }),
+    })
 }
 
 /// Moves the session to another of the user's companies.
 #[server(endpoint = "tenant/switch")]
 pub async fn switch_tenant(slug: String) -> Result<(), AppError> {
-    use crate::server_ctx::*;
-    respond(
-        async {
-            let t = guard::enter(&slug).await?;
-            guard::record_switch(&t).await?;
-            leptos_axum::redirect(&format!("/t/{}/", t.company.slug));
-            Ok(())
-        }
-        .await,
-    )
+    let t = guard::enter(&slug).await?;
+    guard::record_switch(&t).await?;
+    leptos_axum::redirect(&format!("/t/{}/", t.company.slug));
+    Ok(())
 }
 
 /// A super-admin opens a company for `ACT_AS_MINUTES`, giving a reason.
 #[server(endpoint = "tenant/act-as")]
 pub async fn act_as(slug: String, reason: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require_actor().await?;
-            guard::start_acting(&actor, &slug, &reason).await?;
-            leptos_axum::redirect(&format!("/t/{slug}/"));
-            Ok(())
-        }
-        .await,
-    )
+    let actor = require_actor().await?;
+    guard::start_acting(&actor, &slug, &reason).await?;
+    leptos_axum::redirect(&format!("/t/{slug}/"));
+    Ok(())
 }
 
 #[server(endpoint = "tenant/act-as/end")]
 pub async fn end_act_as() -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let actor = require_actor().await?;
-            guard::stop_acting(&actor).await?;
-            leptos_axum::redirect("/admin");
-            Ok(())
-        }
-        .await,
-    )
+    let actor = require_actor().await?;
+    guard::stop_acting(&actor).await?;
+    leptos_axum::redirect("/admin");
+    Ok(())
 }

@@ -335,7 +335,7 @@ pub fn ThemeToggle() -> impl IntoView {
 pub async fn set_theme(theme: String) -> Result<(), AppError> {
     let value = match theme.as_str() {
         "light" | "dark" | "system" => theme,
-        _ => return crate::server_ctx::respond(Err(AppError::field("theme", "Choose light, dark or system."))),
+        _ => return Err(AppError::field("theme", "Choose light, dark or system.")),
     };
     if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
         let cookie = format!("atrium_theme={value}; Path=/; Max-Age=31536000; SameSite=Lax");

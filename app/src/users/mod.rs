@@ -86,127 +86,92 @@ pub async fn list_users(
     after: Option<String>,
 ) -> Result<UserPage, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
-            let filter = queries::Filter::parse(&q, &role, &status, after.as_deref())?;
-            let mut tx = t.tx().await?;
-            let page = queries::list(&mut tx, t.company.id, &filter).await?;
-            tx.commit().await?;
-            Ok(page)
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
+    let filter = queries::Filter::parse(&q, &role, &status, after.as_deref())?;
+    let mut tx = t.tx().await?;
+    let page = queries::list(&mut tx, t.company.id, &filter).await?;
+    tx.commit().await?;
+    Ok(page)
 }
 
 #[server(endpoint = "users/get")]
 pub async fn get_user(slug: String, id: Uuid) -> Result<UserDetail, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
-            let mut tx = t.tx().await?;
-            let user = queries::get(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
-            // A pending member's account is not shown to the company yet, shared or not.
-            let account_shared = user.status != UserStatus::Invited && queries::account_shared(&mut tx, &t, id).await?;
-            tx.commit().await?;
-            let can_write = t.may(Permission::UsersWrite);
-            let manageable = can_write && rules::may_manage(t.role, user.role, t.actor.user_id == id);
-            let grantable = if manageable { rules::grantable(t.role) } else { Vec::new() };
-            Ok(UserDetail { user, manageable, grantable, account_shared })
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
+    let mut tx = t.tx().await?;
+    let user = queries::get(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
+    // A pending member's account is not shown to the company yet, shared or not.
+    let account_shared = user.status != UserStatus::Invited && queries::account_shared(&mut tx, &t, id).await?;
+    tx.commit().await?;
+    let can_write = t.may(Permission::UsersWrite);
+    let manageable = can_write && rules::may_manage(t.role, user.role, t.actor.user_id == id);
+    let grantable = if manageable { rules::grantable(t.role) } else { Vec::new() };
+    Ok(UserDetail { user, manageable, grantable, account_shared })
 }
 
 #[server(endpoint = "users/invite")]
 pub async fn invite_user(slug: String, email: String, name: String, role: String) -> Result<InviteOutcome, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
-            let outcome = queries::invite(&t, &email, &name, &role).await?;
-            if plain_form_post() {
-                set_flash(&outcome).await?;
-                leptos_axum::redirect(&format!("/t/{slug}/users/invite?sent=1"));
-            }
-            Ok(outcome)
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
+    let outcome = queries::invite(&t, &email, &name, &role).await?;
+    if plain_form_post() {
+        set_flash(&outcome).await?;
+        leptos_axum::redirect(&format!("/t/{slug}/users/invite?sent=1"));
+    }
+    Ok(outcome)
 }
 
 #[server(endpoint = "users/update")]
 pub async fn update_user(slug: String, id: Uuid, name: String, role: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
-            queries::update(&t, id, &name, &role).await?;
-            leptos_axum::redirect(&format!("/t/{slug}/users/{id}?saved=1"));
-            Ok(())
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
+    queries::update(&t, id, &name, &role).await?;
+    leptos_axum::redirect(&format!("/t/{slug}/users/{id}?saved=1"));
+    Ok(())
 }
 
 /// Suspend (ends the user's sessions at once), reactivate, or mark inactive.
 #[server(endpoint = "users/status")]
 pub async fn set_user_status(slug: String, id: Uuid, status: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersSuspend).await?;
-            queries::set_status(&t, id, &status).await?;
-            leptos_axum::redirect(&format!("/t/{slug}/users/{id}?saved=1"));
-            Ok(())
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersSuspend).await?;
+    queries::set_status(&t, id, &status).await?;
+    leptos_axum::redirect(&format!("/t/{slug}/users/{id}?saved=1"));
+    Ok(())
 }
 
 /// A new one-time link to set a password; earlier unused links stop working.
 #[server(endpoint = "users/reset-link")]
 pub async fn reset_link(slug: String, id: Uuid) -> Result<OneTimeLink, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
-            let link = queries::reset_link(&t, id).await?;
-            if plain_form_post() {
-                set_flash(&link).await?;
-                leptos_axum::redirect(&format!("/t/{slug}/users/{id}?link=1"));
-            }
-            Ok(link)
-        }
-        .await,
-    )
+    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
+    let link = queries::reset_link(&t, id).await?;
+    if plain_form_post() {
+        set_flash(&link).await?;
+        leptos_axum::redirect(&format!("/t/{slug}/users/{id}?link=1"));
+    }
+    Ok(link)
 }
 
 /// The invitation made by the last plain form post, shown once (see `set_flash`).
 #[server(endpoint = "users/flash-invite")]
 pub async fn flash_invite() -> Result<Option<InviteOutcome>, AppError> {
-    crate::server_ctx::respond(crate::server_ctx::take_flash().await)
+    crate::server_ctx::take_flash().await
 }
 
 #[server(endpoint = "users/flash-link")]
 pub async fn flash_link() -> Result<Option<OneTimeLink>, AppError> {
-    crate::server_ctx::respond(crate::server_ctx::take_flash().await)
+    crate::server_ctx::take_flash().await
 }
 
 #[server(endpoint = "invite/inspect")]
 pub async fn inspect_token(token: String) -> Result<TokenInfo, AppError> {
-    crate::server_ctx::respond(queries::inspect_token(&token).await)
+    queries::inspect_token(&token).await
 }
 
 #[server(endpoint = "invite/accept")]
 pub async fn accept_token(token: String, password: String, confirm: String) -> Result<(), AppError> {
-    crate::server_ctx::respond(
-        async {
-            queries::accept_token(&token, &password, &confirm).await?;
-            leptos_axum::redirect("/login?welcome=1");
-            Ok(())
-        }
-        .await,
-    )
+    queries::accept_token(&token, &password, &confirm).await?;
+    leptos_axum::redirect("/login?welcome=1");
+    Ok(())
 }

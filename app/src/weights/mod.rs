@@ -95,32 +95,27 @@ pub struct HistoryView {
 #[server(endpoint = "weights/get")]
 pub async fn get_weights(slug: String, category: String) -> Result<WeightsView, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let category = Category::parse(&category)?;
-            let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsRead).await?;
-            let mut tx = t.tx().await?;
-            let current = queries::current(&mut tx, t.company.id, category).await?;
-            tx.commit().await?;
-            let fields = catalogue::catalogue(category)
-                .iter()
-                .map(|w| WeightField {
-                    key: w.key.into(),
-                    label: w.label.into(),
-                    unit: w.unit.into(),
-                    kind: w.kind.as_str().into(),
-                    min: w.min,
-                    max: w.max,
-                    default: w.default,
-                    help: w.help.into(),
-                    value: current.weights.get(w.key).and_then(|v| v.as_f64()),
-                })
-                .collect();
-            let can_write = t.may(Permission::WeightsWrite);
-            Ok(WeightsView { category, fields, updated: current.updated, updated_by: current.updated_by, can_write })
-        }
-        .await,
-    )
+    let category = Category::parse(&category)?;
+    let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsRead).await?;
+    let mut tx = t.tx().await?;
+    let current = queries::current(&mut tx, t.company.id, category).await?;
+    tx.commit().await?;
+    let fields = catalogue::catalogue(category)
+        .iter()
+        .map(|w| WeightField {
+            key: w.key.into(),
+            label: w.label.into(),
+            unit: w.unit.into(),
+            kind: w.kind.as_str().into(),
+            min: w.min,
+            max: w.max,
+            default: w.default,
+            help: w.help.into(),
+            value: current.weights.get(w.key).and_then(|v| v.as_f64()),
+        })
+        .collect();
+    let can_write = t.may(Permission::WeightsWrite);
+    Ok(WeightsView { category, fields, updated: current.updated, updated_by: current.updated_by, can_write })
 }
 
 /// Saves the editor: a blank field means "use the default".
@@ -132,50 +127,40 @@ pub async fn save_weights(
     reason: String,
 ) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let category = Category::parse(&category)?;
-            let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsWrite).await?;
-            let (set, reason) =
-                queries::parse_change(catalogue::WeightSet::from_form(category, &values.unwrap_or_default()), &reason)
-                    .map_err(AppError::Validation)?;
-            let mut tx = t.tx().await?;
-            queries::save(
-                &mut tx,
-                t.company.id,
-                &t.who(),
-                &request_meta(),
-                &set,
-                &reason,
-                crate::audit::Action::WeightsUpdate,
-                serde_json::json!({}),
-            )
-            .await?;
-            tx.commit().await?;
-            if plain_form_post() {
-                leptos_axum::redirect(&format!("/t/{slug}/weights/{}?saved=1", category.as_str()));
-            }
-            Ok(())
-        }
-        .await,
+    let category = Category::parse(&category)?;
+    let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsWrite).await?;
+    let (set, reason) =
+        queries::parse_change(catalogue::WeightSet::from_form(category, &values.unwrap_or_default()), &reason)
+            .map_err(AppError::Validation)?;
+    let mut tx = t.tx().await?;
+    queries::save(
+        &mut tx,
+        t.company.id,
+        &t.who(),
+        &request_meta(),
+        &set,
+        &reason,
+        crate::audit::Action::WeightsUpdate,
+        serde_json::json!({}),
     )
+    .await?;
+    tx.commit().await?;
+    if plain_form_post() {
+        leptos_axum::redirect(&format!("/t/{slug}/weights/{}?saved=1", category.as_str()));
+    }
+    Ok(())
 }
 
 #[server(endpoint = "weights/history")]
 pub async fn weight_history(slug: String, category: String) -> Result<HistoryView, AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let category = Category::parse(&category)?;
-            let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsRead).await?;
-            let mut tx = t.tx().await?;
-            let entries = queries::history(&mut tx, t.company.id, category, 200).await?;
-            tx.commit().await?;
-            let can_write = t.may(Permission::WeightsWrite);
-            Ok(HistoryView { category, entries, can_write })
-        }
-        .await,
-    )
+    let category = Category::parse(&category)?;
+    let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsRead).await?;
+    let mut tx = t.tx().await?;
+    let entries = queries::history(&mut tx, t.company.id, category, 200).await?;
+    tx.commit().await?;
+    let can_write = t.may(Permission::WeightsWrite);
+    Ok(HistoryView { category, entries, can_write })
 }
 
 /// Makes an earlier version the one in force, as a new change with its own reason. The
@@ -183,34 +168,29 @@ pub async fn weight_history(slug: String, category: String) -> Result<HistoryVie
 #[server(endpoint = "weights/restore")]
 pub async fn restore_weights(slug: String, category: String, version: i64, reason: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    respond(
-        async {
-            let category = Category::parse(&category)?;
-            let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsWrite).await?;
-            let reason = queries::parse_reason(&reason).map_err(|e| AppError::field("reason", e))?;
-            let mut tx = t.tx().await?;
-            let stored = queries::version(&mut tx, t.company.id, category, version).await?;
-            let set = catalogue::WeightSet::from_json(category, &stored).map_err(|e| {
-                let detail: Vec<String> = e.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                AppError::field("form", format!("That version no longer passes today's rules ({}).", detail.join(" ")))
-            })?;
-            queries::save(
-                &mut tx,
-                t.company.id,
-                &t.who(),
-                &request_meta(),
-                &set,
-                &reason,
-                crate::audit::Action::WeightsRestore,
-                serde_json::json!({ "restored_version": version }),
-            )
-            .await?;
-            tx.commit().await?;
-            if plain_form_post() {
-                leptos_axum::redirect(&format!("/t/{slug}/weights/{}/history?restored=1", category.as_str()));
-            }
-            Ok(())
-        }
-        .await,
+    let category = Category::parse(&category)?;
+    let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsWrite).await?;
+    let reason = queries::parse_reason(&reason).map_err(|e| AppError::field("reason", e))?;
+    let mut tx = t.tx().await?;
+    let stored = queries::version(&mut tx, t.company.id, category, version).await?;
+    let set = catalogue::WeightSet::from_json(category, &stored).map_err(|e| {
+        let detail: Vec<String> = e.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        AppError::field("form", format!("That version no longer passes today's rules ({}).", detail.join(" ")))
+    })?;
+    queries::save(
+        &mut tx,
+        t.company.id,
+        &t.who(),
+        &request_meta(),
+        &set,
+        &reason,
+        crate::audit::Action::WeightsRestore,
+        serde_json::json!({ "restored_version": version }),
     )
+    .await?;
+    tx.commit().await?;
+    if plain_form_post() {
+        leptos_axum::redirect(&format!("/t/{slug}/weights/{}/history?restored=1", category.as_str()));
+    }
+    Ok(())
 }

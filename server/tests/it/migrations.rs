@@ -238,3 +238,33 @@ async fn verify_catches_a_security_definer_function_open_to_public() {
     let err = migrate::verify(&pool, |_| {}).await.expect_err("a definer function open to PUBLIC is caught");
     assert!(err.to_string().contains("atrium_sloppy"), "{err}");
 }
+
+/// The one-statement actor load sets the account's settings for itself; called inside a
+/// company transaction (as atrium_app), it must leave that transaction's company as it was,
+/// or everything after it would run with the account's view.
+#[tokio::test]
+async fn the_actor_load_leaves_a_surrounding_transactions_settings_alone() {
+    let db = TestDb::new().await;
+    let pool = db.pool().await;
+    migrate::up(&pool, None, |_, _| {}).await.unwrap();
+    let company = uuid::Uuid::new_v4().to_string();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.company_id', $1, true), set_config('app.user_id', '', true)")
+        .bind(&company)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("SET LOCAL ROLE atrium_app").execute(&mut *tx).await.unwrap();
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM atrium_request_actor(gen_random_uuid(), gen_random_uuid())")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(rows, 0, "no such session");
+    let (company_after, user_after): (String, String) =
+        sqlx::query_as("SELECT current_setting('app.company_id'), current_setting('app.user_id')")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!((company_after.as_str(), user_after.as_str()), (company.as_str(), ""));
+}

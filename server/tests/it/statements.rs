@@ -1,6 +1,7 @@
-//! What a page costs the database: the SQL statements one signed-in page view runs, counted by
-//! PostgreSQL itself (pg_stat_statements, which `.dev/lib.sh`'s cluster preloads) for this
-//! test's database and the roles requests run as.
+//! What a page costs the database: the SQL statements one signed-in page view sends, counted
+//! by PostgreSQL itself (pg_stat_statements, which `.dev/lib.sh`'s cluster preloads) for this
+//! test's database and the roles requests run as. These are top-level statements, that is
+//! round trips: a function's inner queries count as its one call.
 use crate::helpers::*;
 use app::domain::Role;
 
