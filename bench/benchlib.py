@@ -136,6 +136,17 @@ def statements_between(before, after):
     return sum(n - before.get(q, 0) for q, n in after.items())
 
 
+def rss_mb(pid):
+    """The process's resident memory now, or NaN once it has gone."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return float("nan")
+
+
 def rss_peak_mb(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmHWM:"):

@@ -6,15 +6,12 @@ with its ratio to GET /healthz measured in the same run.
 
 Usage: bench/companies_list.py  (needs DATABASE_URL, or run `.dev/db start` first; and a
 built server: `.dev/run` or `cargo leptos build --release`)."""
-import json, os, socket, statistics, subprocess, sys, tempfile, time, urllib.parse, urllib.request, http.cookiejar
+import json, os, socket, subprocess, tempfile, time, urllib.parse, urllib.request, http.cookiejar
+from benchlib import ROOT, sh
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_COMPANIES, REQUESTS = 100_000, 200
 import hashlib
 FRAGMENT = hashlib.md5(b"777").hexdigest()[2:8]  # inside company 777's name
-
-def sh(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout.strip()
 
 db_url = os.environ.get("DATABASE_URL") or sh(os.path.join(ROOT, ".dev/db"), "url")
 parts = urllib.parse.urlsplit(db_url)

@@ -11,37 +11,13 @@
 
 Usage: bench/deliveries.py  (DATABASE_URL, or `.dev/db start`; and a release build:
 `cargo leptos build --release`). It builds the receiver itself."""
-import http.cookiejar, json, os, socket, subprocess, sys, tempfile, time, urllib.parse, urllib.request
+import http.cookiejar, os, subprocess, sys, tempfile, time, urllib.parse, urllib.request
+from benchlib import PG_BIN, ROOT, free_port, rss_mb, sh, wait_ready
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PG_BIN = "/usr/lib/postgresql/15/bin"
 TOTAL = int(os.environ.get("DELIVERIES", "100000"))
 BASELINE = int(os.environ.get("BASELINE", "10000"))
 WORKERS = 4
 CONCURRENCY = os.environ.get("ATRIUM_WORKER_CONCURRENCY", "8")
-
-def sh(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout.strip()
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-def wait_ready(url):
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url); return
-        except Exception:
-            time.sleep(0.1)
-    sys.exit(f"{url} never answered")
-
-def rss_mb(pid):
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return float("nan")
 
 db_url = os.environ.get("DATABASE_URL") or sh(os.path.join(ROOT, ".dev/db"), "url")
 parts = urllib.parse.urlsplit(db_url)

@@ -11,8 +11,9 @@ with a 5 s timeout, and print the stalls (timeouts; target 0) and p50/p99 per pa
 
 Usage: bench/pages.py [--soak [SECONDS]]  (needs wrk; DATABASE_URL or `.dev/db start`, on a
 cluster that preloads pg_stat_statements as `.dev/lib.sh` makes it; and a release build)."""
-import http.client, http.cookiejar, os, random, statistics, sys, threading, time, urllib.parse, urllib.request
-from benchlib import *
+import http.client, http.cookiejar, os, random, sys, threading, time, urllib.parse, urllib.request
+from benchlib import (BINARY, atrium_server, fresh_database, psql, require_release_build, server_env, sh,
+                      statements_between, statements_snapshot, wrk)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 16
