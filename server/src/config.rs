@@ -58,6 +58,9 @@ pub struct Config {
     /// super-admin did while acting as a company). At least the floor above.
     #[arg(long, env = "ATRIUM_AUDIT_PLATFORM_RETENTION_DAYS", default_value_t = 2557, global = true)]
     pub audit_platform_retention_days: i32,
+    /// Unauthenticated `POST /api/v1/keys/verify` checks answered per client address per minute.
+    #[arg(long, env = "ATRIUM_KEY_VERIFY_PER_MINUTE", default_value_t = 60, global = true)]
+    pub key_verify_per_minute: u32,
     /// Where the built site (pkg/, favicon) lives.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site", global = true)]
     pub site_root: PathBuf,

@@ -152,8 +152,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let exports = export_gate(config.database_url()?).await?;
     let state = app_state(app_pool.clone(), exports.clone(), &config)?;
     let deliveries = if config.worker { Some(worker(&config).await?.spawn()) } else { None };
-    let api =
-        api::Api::start(pool.clone(), app_pool.clone(), exports, state.pepper.clone(), config.api_key_cache).await?;
+    let api = api::Api::start(pool.clone(), app_pool.clone(), exports, state.pepper.clone(), config.api_key_cache)
+        .await?
+        .with_verify_limit(config.key_verify_per_minute);
     let router = web::router(
         state,
         api.state.clone(),

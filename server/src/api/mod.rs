@@ -29,6 +29,8 @@ pub struct ApiState {
     pub usage: Arc<Usage>,
     /// Audit exports run on their own pool, within caps (see `ExportGate`).
     pub exports: Arc<app::audit::export::ExportGate>,
+    /// Unauthenticated key checks answered per client address per minute.
+    pub verify_per_minute: u32,
 }
 
 /// The API's moving parts, and the background work that keeps them honest.
@@ -55,7 +57,16 @@ impl Api {
         let limiter = Arc::new(RateLimiter::default());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let flusher = tokio::spawn(usage::run(usage.clone(), limiter.clone(), stopped));
-        Ok(Api { state: ApiState { pool: app_pool, verifier, limiter, usage, exports }, listener, flusher, stop })
+        let verify_per_minute = routes::VERIFY_PER_MINUTE;
+        let state = ApiState { pool: app_pool, verifier, limiter, usage, exports, verify_per_minute };
+        Ok(Api { state, listener, flusher, stop })
+    }
+
+    /// Answers `per_minute` unauthenticated key checks per client address (default
+    /// `routes::VERIFY_PER_MINUTE`).
+    pub fn with_verify_limit(mut self, per_minute: u32) -> Api {
+        self.state.verify_per_minute = per_minute.max(1);
+        self
     }
 
     /// Flushes the last usage counts and stops the background work.

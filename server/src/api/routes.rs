@@ -598,8 +598,9 @@ struct VerifyBody {
     scope: Option<String>,
 }
 
-/// Unauthenticated checks per client address per minute: enough for an integration's health
-/// checks, too few to be a key-guessing oracle or a load lever.
+/// Unauthenticated checks per client address per minute by default
+/// (`ATRIUM_KEY_VERIFY_PER_MINUTE`): enough for an integration's health checks, too few to be a
+/// key-guessing oracle or a load lever.
 pub const VERIFY_PER_MINUTE: u32 = 60;
 
 /// The limiter's slot for one client's block of addresses (an IPv6 /64), kept apart from key
@@ -613,18 +614,19 @@ fn verify_slot(ip: Option<std::net::IpAddr>) -> uuid::Uuid {
 
 async fn verify(State(api): State<ApiState>, req: Request) -> Response {
     let meta = meta(&req);
-    let decision = api.limiter.check(verify_slot(meta.ip), VERIFY_PER_MINUTE);
+    let decision = api.limiter.check(verify_slot(meta.ip), api.verify_per_minute);
     if !decision.allowed {
         return Problem::new(
             429,
             "rate-limited",
             "Rate limit exceeded",
             format!(
-                "Key checks from one address are limited to {VERIFY_PER_MINUTE} a minute. Retry after {} s.",
+                "Key checks from one address are limited to {} a minute. Retry after {} s.",
+                api.verify_per_minute,
                 decision.retry_after.max(1)
             ),
         )
-        .with(json!({ "limit": VERIFY_PER_MINUTE, "retry_after": decision.retry_after.max(1) }))
+        .with(json!({ "limit": api.verify_per_minute, "retry_after": decision.retry_after.max(1) }))
         .into_response();
     }
     let is_json = req

@@ -130,6 +130,7 @@ async fn seed_is_refused_in_production() {
         worker_backoff_ms: 1,
         trusted_proxies: Vec::new(),
         webhook_allow_cidrs: Vec::new(),
+        key_verify_per_minute: 60,
         audit_min_retention_days: 365,
         audit_platform_retention_days: 2557,
     };
