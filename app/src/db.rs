@@ -1,12 +1,9 @@
-//! Transactions that carry their tenant. Request-serving connections run as `atrium_app`,
+//! Transactions that carry their tenant, and nothing else: who may open which is decided in
+//! `access`. Request-serving connections run as `atrium_app`,
 //! whose row-level security policies read `app.company_id` and `app.user_id`; these helpers
 //! are the only place those settings are made, and always with `is_local`, so they end with
 //! the transaction and never leak to the next user of the pooled connection.
-use crate::audit::record::{record, Event, Who};
-use crate::audit::{Action, Severity};
-use crate::domain::Role;
 use crate::error::AppError;
-use crate::server_ctx::{Actor, RequestMeta};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -42,37 +39,8 @@ pub async fn anonymous(pool: &PgPool) -> Result<Tx, AppError> {
     begin_with(pool, None, None).await
 }
 
-/// The super-admin's read-only way across companies. Each use is audited with what was read,
-/// and the transaction then runs as `atrium_platform`, whose policies allow SELECT only.
-///
-/// The read is put on record in a transaction of its own, committed before the read begins:
-/// recording takes the platform chain's head lock until commit, and a read that held it (an
-/// export of a million rows, say) would stall every other platform event behind it.
-pub async fn platform_read(pool: &PgPool, actor: &Actor, meta: &RequestMeta, view: &str) -> Result<Tx, AppError> {
-    if actor.role != Role::SuperAdmin {
-        return Err(AppError::Forbidden);
-    }
-    let mut log = begin_with(pool, None, Some(actor.user_id)).await?;
-    record(
-        &mut log,
-        &Who::from(actor),
-        meta,
-        Event {
-            company_id: None,
-            action: Action::PlatformRead,
-            resource: "platform",
-            resource_id: Some(view.to_string()),
-            severity: Severity::Info,
-            details: serde_json::json!({ "view": view }),
-        },
-    )
-    .await?;
-    log.commit().await?;
-    platform(pool, actor.user_id).await
-}
-
 /// A read-only transaction across companies as `atrium_platform`, for a read already put on
-/// record by `platform_read` (an export continues the read its page started). The role is
+/// record by `access::platform_read` (an export continues the read its page started). The role is
 /// set with the other settings, in the same round trip (`set_config('role', …)` is
 /// `SET LOCAL ROLE`).
 pub async fn platform(pool: &PgPool, user: Uuid) -> Result<Tx, AppError> {

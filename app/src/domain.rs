@@ -1,6 +1,14 @@
 //! Values parsed once at the edge and trusted afterwards.
 use serde::{Deserialize, Serialize};
 
+/// A company as pages and the switcher name it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompanyRef {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub slug: String,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
 #[cfg_attr(feature = "ssr", sqlx(type_name = "user_role_enum", rename_all = "SCREAMING_SNAKE_CASE"))]

@@ -1,11 +1,13 @@
 //! Atrium's application: pages, server functions and (with `ssr`) the domain layer.
 #![recursion_limit = "256"]
 
+pub mod access;
 pub mod account;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod chrome;
 pub mod companies;
 #[cfg(feature = "ssr")]
 pub mod db;
@@ -27,7 +29,7 @@ use leptos_router::{path, SsrMode};
 
 /// The document around the app. Rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    let theme = current_theme();
+    let theme = chrome::current_theme();
     view! {
         <!DOCTYPE html>
         <html lang="en" data-theme=theme>
@@ -47,33 +49,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The theme cookie: "light", "dark", or "system" (follow prefers-color-scheme). In the
-/// browser, the server-rendered `<html data-theme>` is the source.
-pub fn current_theme() -> &'static str {
-    #[cfg(feature = "hydrate")]
-    if let Some(root) = document().document_element() {
-        match root.get_attribute("data-theme").as_deref() {
-            Some("light") => return "light",
-            Some("dark") => return "dark",
-            _ => {}
-        }
-    }
-    #[cfg(feature = "ssr")]
-    {
-        let cookie = use_context::<http::request::Parts>()
-            .and_then(|p| p.headers.get(http::header::COOKIE).and_then(|v| v.to_str().ok()).map(str::to_owned))
-            .unwrap_or_default();
-        for part in cookie.split(';') {
-            match part.trim() {
-                "atrium_theme=light" => return "light",
-                "atrium_theme=dark" => return "dark",
-                _ => {}
-            }
-        }
-    }
-    "system"
-}
-
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -84,12 +59,6 @@ pub fn App() -> impl IntoView {
             <Pages/>
         </Router>
     }
-}
-
-/// The signed-in user, refetched on every navigation.
-pub fn me_resource() -> Resource<Result<Option<auth::Me>, error::AppError>> {
-    let location = leptos_router::hooks::use_location();
-    Resource::new(move || location.pathname.get(), |_| auth::current_user())
 }
 
 #[component]
@@ -132,10 +101,10 @@ fn NotFound() -> impl IntoView {
         opts.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
-        <ui::Frame title="Not found">
+        <chrome::Frame title="Not found">
             <ui::ErrorBox error=error::AppError::NotFound/>
             <p><a href="/">"Go to your home page"</a></p>
-        </ui::Frame>
+        </chrome::Frame>
     }
 }
 

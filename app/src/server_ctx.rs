@@ -1,5 +1,6 @@
-//! Server-side plumbing shared by every server function: the state, the request's metadata,
-//! the signed-in actor, authorization and error mapping.
+//! The plain types every request carries (the process's state, the request's metadata, the
+//! signed-in actor as loaded) and the accessors that find them in a server function's
+//! context. A leaf: it decides nothing (that is `access`) and imports no service.
 use crate::domain::Role;
 use crate::error::AppError;
 use http::request::Parts;
@@ -23,9 +24,9 @@ pub struct AppState {
     /// Where integration endpoints may point (checked when saved and before every send).
     pub egress: crate::integrations::egress::Egress,
     /// Audit exports: their own pool and caps.
-    pub exports: std::sync::Arc<crate::audit::export::ExportGate>,
+    pub exports: std::sync::Arc<crate::audit::export_gate::ExportGate>,
     /// The operator's audit retention floor and platform period.
-    pub audit_policy: crate::audit::retention::Policy,
+    pub audit_policy: crate::audit::policy::Policy,
 }
 
 /// Set by the server's middleware on every request.
@@ -44,7 +45,7 @@ pub struct SessionAuth {
 }
 pub const SESSION_AUTH_KEY: &str = "auth";
 
-/// The signed-in user, loaded once per request (see `RequestScope`) with everything the
+/// The signed-in user, loaded once per request (see `access::RequestScope`) with everything the
 /// frame and the authorization checks need, so a page asks the database for them once.
 #[derive(Clone, Debug)]
 pub struct Actor {
@@ -192,127 +193,4 @@ pub async fn take_flash<T: serde::de::DeserializeOwned>() -> Result<Option<T>, A
         .open(Uuid::nil(), "flash", &flash_binding(flash.expires), &sealed, flash.version)
         .map_err(internal)?;
     Ok(serde_json::from_slice(&plain).ok())
-}
-
-/// Loads the signed-in actor from the session, or None. Revoked, expired or suspended
-/// sessions count as signed out.
-pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor>, AppError> {
-    let Some(auth) = session.get::<SessionAuth>(SESSION_AUTH_KEY).await.map_err(internal)? else {
-        return Ok(None);
-    };
-    load_actor_for(pool, auth).await
-}
-
-/// What one request knows about its caller. The server's middleware reads the session's
-/// sign-in once and puts this in the request; the actor is loaded on first use and shared by
-/// the middleware and every server function the request runs (a page renders many).
-///
-/// So authorization is decided once per request: a server function that changes the caller's
-/// own session, membership, role or act-as window answers with a redirect (a new request)
-/// rather than authorizing again within the same one.
-#[derive(Clone, Debug)]
-pub struct RequestScope(std::sync::Arc<ScopeInner>);
-
-#[derive(Debug)]
-struct ScopeInner {
-    auth: Option<SessionAuth>,
-    actor: tokio::sync::OnceCell<Option<Actor>>,
-}
-
-impl RequestScope {
-    pub fn new(auth: Option<SessionAuth>) -> Self {
-        RequestScope(std::sync::Arc::new(ScopeInner { auth, actor: tokio::sync::OnceCell::new() }))
-    }
-
-    pub async fn actor(&self, pool: &PgPool) -> Result<Option<Actor>, AppError> {
-        let loaded = self
-            .0
-            .actor
-            .get_or_try_init(|| async {
-                match &self.0.auth {
-                    Some(auth) => load_actor_for(pool, auth.clone()).await,
-                    None => Ok(None),
-                }
-            })
-            .await?;
-        Ok(loaded.clone())
-    }
-}
-
-pub async fn load_actor_for(pool: &PgPool, auth: SessionAuth) -> Result<Option<Actor>, AppError> {
-    // One round trip: the function makes the account transaction's settings itself, local to
-    // this statement (migration 0016), so it runs on the pool, outside any transaction.
-    let row = sqlx::query!(
-        r#"SELECT id AS "id!", email AS "email!", name AS "name!", role AS "role!: Role",
-                  company_id, allowed_tenants AS "allowed_tenants!", acting_company_id, acting_until, acting_reason,
-                  memberships AS "memberships!: sqlx::types::Json<Vec<Membership>>",
-                  grants AS "grants!: sqlx::types::Json<Grants>"
-             FROM atrium_request_actor($1, $2)"#,
-        auth.session_id,
-        auth.user_id,
-    )
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| Actor {
-        user_id: r.id,
-        email: r.email,
-        name: r.name,
-        role: r.role,
-        company_id: r.company_id,
-        allowed_tenants: r.allowed_tenants,
-        session_id: auth.session_id,
-        acting: match (r.acting_company_id, r.acting_until) {
-            (Some(company_id), Some(until)) if r.role == Role::SuperAdmin => {
-                Some(Acting { company_id, until, reason: r.acting_reason.unwrap_or_default() })
-            }
-            _ => None,
-        },
-        memberships: r.memberships.0,
-        grants: r.grants.0,
-    }))
-}
-
-/// The request's actor: loaded once per request and shared (see `RequestScope`).
-pub async fn current_actor() -> Result<Option<Actor>, AppError> {
-    let st = state()?;
-    match use_context::<Parts>().and_then(|p| p.extensions.get::<RequestScope>().cloned()) {
-        Some(scope) => scope.actor(&st.pool).await,
-        // Outside the server's middleware (never in a served request).
-        None => load_actor(&st.pool, &session()?).await,
-    }
-}
-
-/// The signed-in actor, or 401.
-pub async fn require_actor() -> Result<Actor, AppError> {
-    current_actor()
-        .await?
-        .ok_or_else(|| AppError::Unauthenticated("Your session has ended. Please sign in again.".into()))
-}
-
-/// A platform-level check (companies, the cross-company views): the actor's own role must
-/// hold `permission`, else 403. Company pages use `tenancy::require_in` instead.
-pub async fn require(permission: Permission) -> Result<Actor, AppError> {
-    let actor = require_actor().await?;
-    if actor.grants.has(actor.role, permission) {
-        Ok(actor)
-    } else {
-        Err(AppError::Forbidden)
-    }
-}
-
-/// A cross-company view: the super-admin only (platform roles stand above companies), and
-/// their role must still hold `permission`.
-pub async fn require_platform(permission: Permission) -> Result<Actor, AppError> {
-    let actor = require(permission).await?;
-    if actor.role != Role::SuperAdmin {
-        return Err(AppError::Forbidden);
-    }
-    Ok(actor)
-}
-
-impl Actor {
-    /// May this actor enter the company? Its own companies, or any for the super-admin.
-    pub fn can_enter(&self, company_id: Uuid) -> bool {
-        self.role == Role::SuperAdmin || self.allowed_tenants.contains(&company_id)
-    }
 }

@@ -70,14 +70,11 @@ async fn upsert_user_in(
         tx,
         &Who::system(),
         &cli_meta(),
-        Event {
-            company_id,
-            action: if inserted { Action::UserCreate } else { Action::UserPasswordReset },
-            resource: "user",
-            resource_id: Some(id.to_string()),
-            severity: if role == Role::SuperAdmin { Severity::Warning } else { Severity::Info },
-            details: json!({ "email": email.as_str(), "role": role, "via": "cli" }),
-        },
+        Event::new(if inserted { Action::UserCreate } else { Action::UserPasswordReset }, "user")
+            .company(company_id)
+            .on(id)
+            .severity(if role == Role::SuperAdmin { Severity::Warning } else { Severity::Info })
+            .details(json!({ "email": email.as_str(), "role": role, "via": "cli" })),
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -74,8 +74,8 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn audit_policy(&self) -> anyhow::Result<app::audit::retention::Policy> {
-        app::audit::retention::Policy::new(self.audit_min_retention_days, self.audit_platform_retention_days)
+    pub fn audit_policy(&self) -> anyhow::Result<app::audit::policy::Policy> {
+        app::audit::policy::Policy::new(self.audit_min_retention_days, self.audit_platform_retention_days)
             .map_err(|e| anyhow::anyhow!("ATRIUM_AUDIT_MIN_RETENTION_DAYS / ATRIUM_AUDIT_PLATFORM_RETENTION_DAYS: {e}"))
     }
 

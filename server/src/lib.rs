@@ -73,17 +73,17 @@ async fn connect_as_app(database_url: &str, size: u32, limits: [&'static str; 2]
 }
 
 /// The audit exports' gate over their own pool.
-pub async fn export_gate(database_url: &str) -> anyhow::Result<std::sync::Arc<app::audit::export::ExportGate>> {
-    Ok(app::audit::export::ExportGate::new(
+pub async fn export_gate(database_url: &str) -> anyhow::Result<std::sync::Arc<app::audit::export_gate::ExportGate>> {
+    Ok(app::audit::export_gate::ExportGate::new(
         connect_exports(database_url).await?,
         EXPORT_SLOTS as usize,
-        app::audit::export::ExportGate::PER_COMPANY,
+        app::audit::export_gate::ExportGate::PER_COMPANY,
     ))
 }
 
 pub fn app_state(
     pool: PgPool,
-    exports: std::sync::Arc<app::audit::export::ExportGate>,
+    exports: std::sync::Arc<app::audit::export_gate::ExportGate>,
     config: &Config,
 ) -> anyhow::Result<AppState> {
     Ok(AppState {

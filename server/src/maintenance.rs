@@ -46,7 +46,7 @@ async fn prune_due(pool: &PgPool) -> Result<bool, sqlx::Error> {
     .await
 }
 
-async fn retention(pool: &PgPool, policy: &app::audit::retention::Policy) {
+async fn retention(pool: &PgPool, policy: &app::audit::policy::Policy) {
     match prune_due(pool).await {
         Ok(true) => match app::audit::retention::prune(pool, time::OffsetDateTime::now_utc(), policy).await {
             Ok(r) if !r.skipped => {
@@ -65,7 +65,7 @@ async fn retention(pool: &PgPool, policy: &app::audit::retention::Policy) {
     }
 }
 
-pub async fn run_forever(pool: PgPool, policy: app::audit::retention::Policy) {
+pub async fn run_forever(pool: PgPool, policy: app::audit::policy::Policy) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
@@ -111,16 +111,12 @@ pub async fn verify_audit(pool: &PgPool, company: Option<&str>) -> anyhow::Resul
         &mut tx,
         &Who::system(),
         &meta,
-        Event {
-            company_id: None,
-            action: Action::AuditVerify,
-            resource: "audit_log",
-            resource_id: company.map(str::to_string),
-            severity: if broken.is_empty() { Severity::Info } else { Severity::Error },
-            details: serde_json::json!({
+        Event::new(Action::AuditVerify, "audit_log")
+            .resource_id(company.map(str::to_string))
+            .severity(if broken.is_empty() { Severity::Info } else { Severity::Error })
+            .details(serde_json::json!({
                 "chains": reports.len(), "rows": reports.iter().map(|r| r.rows).sum::<i64>(), "broken": broken,
-            }),
-        },
+            })),
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -139,14 +135,9 @@ pub async fn rotate_secret(pool: &PgPool, keyring: &app::integrations::crypto::K
         &mut tx,
         &Who::system(),
         &meta,
-        Event {
-            company_id: None,
-            action: app::audit::Action::SecretRotate,
-            resource: "integration_credentials",
-            resource_id: None,
-            severity: app::audit::Severity::Warning,
-            details: serde_json::json!({ "resealed": n, "key_version": keyring.current_version() }),
-        },
+        Event::new(app::audit::Action::SecretRotate, "integration_credentials")
+            .severity(app::audit::Severity::Warning)
+            .details(serde_json::json!({ "resealed": n, "key_version": keyring.current_version() })),
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -1,6 +1,7 @@
 //! The HTTP side: router, middleware, health checks and static files.
 use crate::migrate;
-use app::server_ctx::{AppState, RequestMeta, RequestScope};
+use app::access::RequestScope;
+use app::server_ctx::{AppState, RequestMeta};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Extension, FromRef, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -232,7 +233,7 @@ async fn root(State(state): State<WebState>, Extension(scope): Extension<Request
         Ok(Some(actor)) if actor.role == app::domain::Role::SuperAdmin => Redirect::to("/admin").into_response(),
         Ok(Some(actor)) => {
             let slug =
-                app::tenancy::guard::home_slug(&state.app.pool, actor.user_id, actor.company_id).await.ok().flatten();
+                app::tenancy::session::home_slug(&state.app.pool, actor.user_id, actor.company_id).await.ok().flatten();
             Redirect::to(&slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/account".into())).into_response()
         }
         _ => Redirect::to("/login").into_response(),
@@ -325,7 +326,7 @@ async fn security_headers(State(https): State<bool>, req: Request, next: Next) -
 
 /// Reads the session's sign-in once, before the app runs, into the request's scope, which
 /// loads the actor on first use for the gate and every server function of the request to
-/// share (see `app::server_ctx::RequestScope`).
+/// share (see `app::access::RequestScope`).
 async fn read_session_auth(session: Session, mut req: Request<Body>, next: Next) -> Response {
     if req.uri().path().starts_with("/pkg/") {
         // Assets need no sign-in: an empty scope, without reading the session.

@@ -1,7 +1,8 @@
 //! /account: your name, your password, and your signed-in sessions.
+use crate::chrome::Frame;
 use crate::error::AppError;
 use crate::ui::time::{Stamp, Time};
-use crate::ui::{action_error, field_error, ErrorBox, Field, FormAlert, Frame};
+use crate::ui::{action_error, field_error, ErrorBox, Field, FormAlert};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
@@ -81,20 +82,14 @@ async fn audit_account(
         tx,
         &Who::from(actor),
         &crate::server_ctx::request_meta(),
-        Event {
-            company_id: None,
-            action,
-            resource: "user",
-            resource_id: Some(actor.user_id.to_string()),
-            severity: crate::audit::Severity::Info,
-            details,
-        },
+        Event::new(action, "user").on(actor.user_id).severity(crate::audit::Severity::Info).details(details),
     )
     .await
 }
 
 #[server(endpoint = "account/load")]
 pub async fn load_account() -> Result<AccountView, AppError> {
+    use crate::access::require_actor;
     use crate::server_ctx::*;
     use crate::ui::time::rfc3339;
     let actor = require_actor().await?;
@@ -135,6 +130,7 @@ pub async fn load_account() -> Result<AccountView, AppError> {
 
 #[server(endpoint = "account/profile")]
 pub async fn update_profile(name: String) -> Result<(), AppError> {
+    use crate::access::require_actor;
     use crate::server_ctx::*;
     let actor = require_actor().await?;
     let name = name.trim().to_string();
@@ -160,6 +156,7 @@ pub async fn update_profile(name: String) -> Result<(), AppError> {
 /// Needs the current password. Every other session ends.
 #[server(endpoint = "account/password")]
 pub async fn change_password(current: String, password: String, confirm: String) -> Result<(), AppError> {
+    use crate::access::require_actor;
     use crate::auth::password as pw;
     use crate::server_ctx::*;
     let actor = require_actor().await?;
@@ -200,6 +197,7 @@ pub async fn revoke_sessions(
     #[server(default)] id: Option<Uuid>,
     #[server(default)] all_others: Option<String>,
 ) -> Result<(), AppError> {
+    use crate::access::require_actor;
     use crate::server_ctx::*;
     let actor = require_actor().await?;
     let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
@@ -238,8 +236,9 @@ pub async fn answer_invitation(
     answer: String,
     #[server(default)] token: Option<String>,
 ) -> Result<(), AppError> {
+    use crate::access::require_actor;
     use crate::audit::record::{record, Event, Who};
-    use crate::audit::{Action, Severity};
+    use crate::audit::Action;
     use crate::server_ctx::*;
     let actor = require_actor().await?;
     let accept = match answer.as_str() {
@@ -287,14 +286,10 @@ pub async fn answer_invitation(
         &mut tx,
         &who,
         &request_meta(),
-        Event {
-            company_id: Some(company_id),
-            action: if accept { Action::UserInviteAccept } else { Action::UserInviteDecline },
-            resource: "user",
-            resource_id: Some(actor.user_id.to_string()),
-            severity: Severity::Info,
-            details: serde_json::json!({ "via": "account", "role": role }),
-        },
+        Event::new(if accept { Action::UserInviteAccept } else { Action::UserInviteDecline }, "user")
+            .company(company_id)
+            .on(actor.user_id)
+            .details(serde_json::json!({ "via": "account", "role": role })),
     )
     .await?;
     tx.commit().await?;

@@ -1,8 +1,9 @@
 //! The super-admin's cross-company views. Each load goes through `db::platform_read`, which
 //! audits the read and runs it as atrium_platform.
+use crate::chrome::Frame;
 use crate::error::AppError;
 use crate::ui::time::{Stamp, Time};
-use crate::ui::{Badge, ErrorBox, Frame};
+use crate::ui::{Badge, ErrorBox};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
@@ -24,9 +25,10 @@ pub const OVERVIEW_LIMIT: i64 = 200;
 
 #[server(endpoint = "admin/overview")]
 pub async fn load_overview() -> Result<Vec<CompanyOverview>, AppError> {
+    use crate::access::require_platform;
     use crate::server_ctx::*;
     let actor = require_platform(Permission::CompaniesRead).await?;
-    let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "overview").await?;
+    let mut tx = crate::access::platform_read(&state()?.pool, &actor, &request_meta(), "overview").await?;
     let rows = sqlx::query!(
         r#"SELECT c.id, c.name, c.slug, c.tenant_enabled,
                       (SELECT count(*) FROM memberships m WHERE m.company_id = c.id) AS "users!",

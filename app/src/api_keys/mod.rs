@@ -161,7 +161,7 @@ pub struct IssuedKey {
 #[server(endpoint = "api-keys/list")]
 pub async fn list_keys(slug: String, status: String, risky: Option<String>) -> Result<KeyList, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysRead).await?;
+    let t = crate::access::require_in(&slug, Permission::ApiKeysRead).await?;
     let status = match status.trim() {
         "" | "all" => None,
         s => Some(
@@ -180,7 +180,7 @@ pub async fn list_keys(slug: String, status: String, risky: Option<String>) -> R
 #[server(endpoint = "api-keys/get")]
 pub async fn get_key(slug: String, id: Uuid) -> Result<KeyDetail, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysRead).await?;
+    let t = crate::access::require_in(&slug, Permission::ApiKeysRead).await?;
     let mut tx = t.tx().await?;
     let mut detail = queries::detail(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
@@ -200,7 +200,7 @@ pub async fn create_key(
     rate_limit: Option<String>,
 ) -> Result<IssuedKey, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysWrite).await?;
+    let t = crate::access::require_in(&slug, Permission::ApiKeysWrite).await?;
     let new = queries::NewKey::parse(
         &name,
         scopes.as_deref().unwrap_or_default(),
@@ -219,7 +219,7 @@ pub async fn create_key(
 #[server(endpoint = "api-keys/revoke")]
 pub async fn revoke_key(slug: String, id: Uuid, confirm: Option<String>) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysRevoke).await?;
+    let t = crate::access::require_in(&slug, Permission::ApiKeysRevoke).await?;
     if confirm.is_none_or(|c| c.is_empty()) {
         return Err(AppError::field("confirm", "Tick the box to confirm: the key stops working at once."));
     }
@@ -234,7 +234,7 @@ pub async fn revoke_key(slug: String, id: Uuid, confirm: Option<String>) -> Resu
 #[server(endpoint = "api-keys/roll")]
 pub async fn roll_key(slug: String, id: Uuid, grace: String) -> Result<IssuedKey, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::ApiKeysWrite).await?;
+    let t = crate::access::require_in(&slug, Permission::ApiKeysWrite).await?;
     let grace = queries::Grace::parse(&grace)?;
     let mut tx = t.tx().await?;
     let issued = queries::roll(&mut tx, &state()?.pepper, t.company.id, id, grace, &t.who(), &request_meta()).await?;

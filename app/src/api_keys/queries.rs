@@ -242,14 +242,7 @@ pub async fn create(
         "rate_limit_per_minute": new.rate_limit, "rolled_from": rolled_from,
     });
     let severity = if new.expiry == Expiry::Never { Severity::Warning } else { Severity::Info };
-    let event = Event {
-        company_id: Some(company),
-        action: Action::ApiKeyCreate,
-        resource: "api_key",
-        resource_id: Some(id.to_string()),
-        severity,
-        details,
-    };
+    let event = Event::new(Action::ApiKeyCreate, "api_key").company(company).on(id).severity(severity).details(details);
     record(conn, who, meta, event).await?;
     Ok(IssuedKey {
         id,
@@ -289,14 +282,11 @@ pub async fn revoke(
             None => AppError::NotFound,
         });
     };
-    let event = Event {
-        company_id: Some(company),
-        action: Action::ApiKeyRevoke,
-        resource: "api_key",
-        resource_id: Some(id.to_string()),
-        severity: Severity::Warning,
-        details: json!({ "name": row.name, "key": format!("{}…{}", row.key_prefix, row.key_last4) }),
-    };
+    let event = Event::new(Action::ApiKeyRevoke, "api_key")
+        .company(company)
+        .on(id)
+        .severity(Severity::Warning)
+        .details(json!({ "name": row.name, "key": format!("{}…{}", row.key_prefix, row.key_last4) }));
     record(conn, who, meta, event).await
 }
 
@@ -355,17 +345,10 @@ pub async fn roll(
         .execute(&mut *conn)
         .await?;
     }
-    let event = Event {
-        company_id: Some(company),
-        action: Action::ApiKeyRoll,
-        resource: "api_key",
-        resource_id: Some(id.to_string()),
-        severity: Severity::Info,
-        details: json!({
-            "name": old.name, "key": format!("{}…{}", old.key_prefix, old.key_last4), "successor": issued.id,
-            "grace": grace.as_str(), "old_key_works_until": rfc3339(until).iso,
-        }),
-    };
+    let event = Event::new(Action::ApiKeyRoll, "api_key").company(company).on(id).details(json!({
+        "name": old.name, "key": format!("{}…{}", old.key_prefix, old.key_last4), "successor": issued.id,
+        "grace": grace.as_str(), "old_key_works_until": rfc3339(until).iso,
+    }));
     record(conn, who, meta, event).await?;
     Ok(issued)
 }

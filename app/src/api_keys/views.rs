@@ -1,6 +1,6 @@
 use super::*;
+use crate::chrome::{use_shell, use_slug, TenantPage};
 use crate::domain::Permission;
-use crate::tenancy::{use_shell, use_slug, TenantPage};
 use crate::ui::time::Time;
 use crate::ui::{action_error, field_error, Badge, ErrorBox, Field, FormAlert};
 use leptos_router::hooks::{use_params_map, use_query_map};

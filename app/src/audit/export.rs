@@ -1,6 +1,7 @@
 //! Export: exactly the viewer's filter, as CSV or JSON Lines, streamed. A task owns the
 //! read transaction and fills 64 KiB chunks into a small bounded channel, so memory stays
 //! flat whatever the row count, and a client that goes away stops the query.
+pub use super::export_gate::{ExportGate, ExportPass, EXPORT_RETRY_SECONDS};
 use super::query::{matching, plan_per_query, Filter};
 use super::Severity;
 use crate::db::Tx;
@@ -94,69 +95,6 @@ struct JsonActor<'a> {
 }
 
 pub type Chunk = Result<Vec<u8>, std::io::Error>;
-
-/// Exports run on a pool of their own, so slow downloads can never hold the connections that
-/// serve pages and the API. A company runs at most `per_company` at once, and the process at
-/// most as many as that pool has connections; beyond either, 429.
-pub struct ExportGate {
-    pub pool: sqlx::PgPool,
-    slots: std::sync::Arc<tokio::sync::Semaphore>,
-    running: std::sync::Mutex<std::collections::HashMap<Option<Uuid>, usize>>,
-    per_company: usize,
-}
-
-/// A running export's place; it is given back when the export ends or its client goes away.
-pub struct ExportPass {
-    _slot: tokio::sync::OwnedSemaphorePermit,
-    gate: std::sync::Arc<ExportGate>,
-    company: Option<Uuid>,
-}
-
-impl Drop for ExportPass {
-    fn drop(&mut self) {
-        let mut running = self.gate.running.lock().expect("export gate lock");
-        if let Some(n) = running.get_mut(&self.company) {
-            *n -= 1;
-            if *n == 0 {
-                running.remove(&self.company);
-            }
-        }
-    }
-}
-
-/// How long a refused export is told to wait.
-pub const EXPORT_RETRY_SECONDS: i64 = 30;
-
-impl ExportGate {
-    pub const PER_COMPANY: usize = 2;
-
-    /// `pool` carries the exports' own, longer time limits; its size is the process's cap.
-    pub fn new(pool: sqlx::PgPool, slots: usize, per_company: usize) -> std::sync::Arc<ExportGate> {
-        std::sync::Arc::new(ExportGate {
-            pool,
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
-            running: Default::default(),
-            per_company,
-        })
-    }
-
-    /// A place for an export of `company` (None: across companies), or 429 at once.
-    pub fn enter(self: &std::sync::Arc<Self>, company: Option<Uuid>) -> Result<ExportPass, crate::error::AppError> {
-        use crate::error::AppError;
-        let mut running = self.running.lock().expect("export gate lock");
-        let n = running.entry(company).or_default();
-        if *n >= self.per_company {
-            return Err(AppError::TooManyRequests(format!(
-                "{n} exports of this audit log are already running. Wait for one to finish, then try again."
-            )));
-        }
-        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
-            AppError::TooManyRequests("Too many exports are running right now. Try again in a minute.".into())
-        })?;
-        *n += 1;
-        Ok(ExportPass { _slot: slot, gate: self.clone(), company })
-    }
-}
 
 /// Starts the export on its own task and returns the stream of chunks. `company` is the
 /// resolved company condition (see `query::company_condition`).
@@ -336,14 +274,9 @@ pub async fn begin(
         &mut log,
         who,
         meta,
-        Event {
-            company_id,
-            action: super::Action::AuditExport,
-            resource: "audit_log",
-            resource_id: None,
-            severity: super::Severity::Info,
-            details: serde_json::json!({ "format": format, "filters": filter.describe() }),
-        },
+        Event::new(super::Action::AuditExport, "audit_log")
+            .company(company_id)
+            .details(serde_json::json!({ "format": format, "filters": filter.describe() })),
     )
     .await?;
     log.commit().await?;
@@ -359,7 +292,7 @@ pub async fn download(
     format: Format,
 ) -> Result<(String, impl futures::Stream<Item = Chunk> + Send + 'static), crate::error::AppError> {
     use crate::server_ctx::{request_meta, state};
-    let r = super::open_reader(slug.as_deref(), crate::domain::Permission::AuditExport, "audit.export").await?;
+    let r = crate::access::open_reader(slug.as_deref(), crate::domain::Permission::AuditExport, "audit.export").await?;
     let who = r.who();
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!("[year][month][day]-[hour][minute][second]"))

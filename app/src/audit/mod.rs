@@ -1,7 +1,10 @@
-//! The audit log: the typed catalogue of actions, the write path, the viewer and its
-//! filters, export, the hash chain's verification and retention.
+//! The audit log: the typed catalogue of actions and the rows as the console shows them
+//! (here), the write path (`record`), the viewer's reads and filters (`query`, `filter`),
+//! export, the hash chain (`chain`), retention, and the console's server functions
+//! (`console`). Who may read it is `access::open_reader`.
 use serde::{Deserialize, Serialize};
 
+mod console;
 pub mod filter;
 pub mod views;
 
@@ -10,12 +13,17 @@ pub mod chain;
 #[cfg(feature = "ssr")]
 pub mod export;
 #[cfg(feature = "ssr")]
+pub mod export_gate;
+#[cfg(feature = "ssr")]
+pub mod policy;
+#[cfg(feature = "ssr")]
 pub mod query;
 #[cfg(feature = "ssr")]
 pub mod record;
 #[cfg(feature = "ssr")]
 pub mod retention;
 
+pub use console::*;
 pub use filter::FilterParams;
 
 macro_rules! actions {
@@ -220,163 +228,4 @@ pub struct AuditView {
     /// The company's retention (company view only), and whether this user may change it.
     pub retention: Option<Retention>,
     pub can_set_retention: bool,
-}
-
-#[cfg(feature = "ssr")]
-mod scope {
-    use super::query::Reach;
-    use crate::db::Tx;
-    use crate::domain::Permission;
-    use crate::error::AppError;
-    use crate::server_ctx::*;
-
-    /// A reader's way in: a company page (`slug`) checks membership and `permission`
-    /// there; the all-companies view needs the super-admin, and the read is itself audited.
-    pub struct Reader {
-        pub tx: Tx,
-        pub scope: Reach,
-        pub tenant: Option<crate::tenancy::guard::Tenant>,
-        pub actor: Actor,
-    }
-
-    impl Reader {
-        pub fn may(&self, permission: Permission) -> bool {
-            match &self.tenant {
-                Some(t) => t.may(permission),
-                None => self.actor.grants.has(self.actor.role, permission),
-            }
-        }
-
-        pub fn who(&self) -> crate::audit::record::Who {
-            match &self.tenant {
-                Some(t) => t.who(),
-                None => crate::audit::record::Who::from(&self.actor),
-            }
-        }
-    }
-
-    pub async fn open(slug: Option<&str>, permission: Permission, view: &str) -> Result<Reader, AppError> {
-        match slug.filter(|s| !s.is_empty()) {
-            Some(slug) => {
-                let t = crate::tenancy::guard::require_in(slug, permission).await?;
-                let tx = t.tx().await?;
-                Ok(Reader { tx, scope: Reach::Company(t.company.id), actor: t.actor.clone(), tenant: Some(t) })
-            }
-            None => {
-                let actor = require_platform(permission).await?;
-                let tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), view).await?;
-                Ok(Reader { tx, scope: Reach::All, tenant: None, actor })
-            }
-        }
-    }
-}
-
-#[cfg(feature = "ssr")]
-pub use scope::{open as open_reader, Reader};
-
-/// The viewer: one page of rows under the filters, and the opened row. `slug` None is the
-/// super-admin's view across companies.
-#[leptos::server(endpoint = "audit/view")]
-pub async fn load_audit(
-    #[server(default)] slug: Option<String>,
-    #[server(default)] filters: FilterParams,
-    #[server(default)] cursor: String,
-    #[server(default)] entry: Option<i64>,
-) -> Result<AuditView, crate::error::AppError> {
-    use crate::domain::Permission;
-    use crate::error::AppError;
-    use crate::server_ctx::state;
-    let mut r = open_reader(slug.as_deref(), Permission::AuditRead, "audit").await?;
-    let filter = query::Filter::parse(&filters, r.scope)?;
-    let cursor = match cursor.trim() {
-        "" => None,
-        c => Some(query::Cursor::parse(c).ok_or_else(|| {
-            AppError::field("cursor", "That page link is damaged; start again from the newest rows.")
-        })?),
-    };
-    let page = query::page(&mut r.tx, r.scope, &filter, cursor, query::PAGE_SIZE).await?;
-    let detail = match entry {
-        Some(id) => Some(query::detail(&mut r.tx, r.scope, id).await?.ok_or(AppError::NotFound)?),
-        None => None,
-    };
-    let retention = match r.scope {
-        query::Reach::Company(c) => Some(retention::get(&mut r.tx, c, &state()?.audit_policy).await?),
-        query::Reach::All => None,
-    };
-    let can_export = r.may(Permission::AuditExport);
-    let can_set_retention = r.tenant.is_some() && r.may(Permission::AuditRetention);
-    r.tx.commit().await?;
-    Ok(AuditView { page, detail, can_export, retention, can_set_retention })
-}
-
-/// Walks the company's chain (or, across companies, every chain) and records the result
-/// as `audit.verify`.
-#[leptos::server(endpoint = "audit/verify")]
-pub async fn verify_audit(slug: Option<String>) -> Result<Vec<ChainReport>, crate::error::AppError> {
-    use crate::domain::Permission;
-    use crate::server_ctx::*;
-    let mut r = open_reader(slug.as_deref(), Permission::AuditRead, "audit.verify").await?;
-    let mut reports = Vec::new();
-    match r.scope {
-        query::Reach::Company(c) => {
-            let name = r.tenant.as_ref().map(|t| t.company.name.clone()).unwrap_or_default();
-            reports.push(chain::verify(&mut r.tx, c, &name).await?);
-        }
-        query::Reach::All => {
-            for (id, name) in chain::chains(&mut r.tx).await? {
-                reports.push(chain::verify(&mut r.tx, id, &name).await?);
-            }
-        }
-    }
-    let who = r.who();
-    r.tx.commit().await?;
-    let company = match r.scope {
-        query::Reach::Company(c) => Some(c),
-        query::Reach::All => None,
-    };
-    let broken = reports.iter().filter(|x| x.broken.is_some()).count();
-    let mut tx = match company {
-        Some(c) => crate::db::tenant(&state()?.pool, c, Some(r.actor.user_id)).await?,
-        None => crate::db::account(&state()?.pool, r.actor.user_id).await?,
-    };
-    record::record(
-            &mut tx,
-            &who,
-            &request_meta(),
-            record::Event {
-                company_id: company,
-                action: Action::AuditVerify,
-                resource: "audit_log",
-                resource_id: None,
-                severity: if broken > 0 { Severity::Error } else { Severity::Info },
-                details: serde_json::json!({
-                    "chains": reports.len(),
-                    "rows": reports.iter().map(|x| x.rows).sum::<i64>(),
-                    "broken": reports.iter().filter_map(|x| x.broken.as_ref().map(|b| serde_json::json!({ "chain": x.chain, "seq": b.seq, "row_id": b.row_id }))).collect::<Vec<_>>(),
-                }),
-            },
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(reports)
-}
-
-/// Sets the company's retention and legal hold.
-#[leptos::server(endpoint = "audit/retention")]
-pub async fn save_retention(
-    slug: String,
-    days: String,
-    legal_hold: Option<String>,
-    legal_hold_reason: String,
-) -> Result<Retention, crate::error::AppError> {
-    use crate::domain::Permission;
-    use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::AuditRetention).await?;
-    let policy = state()?.audit_policy;
-    let next =
-        retention::RetentionInput { days, legal_hold: legal_hold.is_some(), legal_hold_reason }.parse(&policy)?;
-    let mut tx = t.tx().await?;
-    let saved = retention::save(&mut tx, &t.who(), &request_meta(), t.company.id, &next, &policy).await?;
-    tx.commit().await?;
-    Ok(saved)
 }

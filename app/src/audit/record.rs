@@ -38,6 +38,8 @@ impl Who {
     }
 }
 
+/// What happened, built with `Event::new(action, resource)` and the setters below: an info
+/// event with no company, no resource id and empty details unless told otherwise.
 pub struct Event {
     pub company_id: Option<Uuid>,
     pub action: Action,
@@ -45,6 +47,66 @@ pub struct Event {
     pub resource_id: Option<String>,
     pub severity: Severity,
     pub details: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(action: Action, resource: &'static str) -> Event {
+        Event {
+            company_id: None,
+            action,
+            resource,
+            resource_id: None,
+            severity: Severity::Info,
+            details: serde_json::json!({}),
+        }
+    }
+
+    /// The company whose chain the row joins (None: the platform's).
+    pub fn company(mut self, company: impl Into<Option<Uuid>>) -> Event {
+        self.company_id = company.into();
+        self
+    }
+
+    /// The resource's id.
+    pub fn on(mut self, id: impl ToString) -> Event {
+        self.resource_id = Some(id.to_string());
+        self
+    }
+
+    pub fn resource_id(mut self, id: Option<String>) -> Event {
+        self.resource_id = id;
+        self
+    }
+
+    pub fn severity(mut self, severity: Severity) -> Event {
+        self.severity = severity;
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Event {
+        self.details = details;
+        self
+    }
+}
+
+/// Who does an operation, in which company, from which request: what every audited service
+/// operation takes besides its transaction and its input, as `(conn, &Op, input)`.
+#[derive(Clone, Debug)]
+pub struct Op {
+    pub company: Option<Uuid>,
+    pub who: Who,
+    pub meta: RequestMeta,
+}
+
+impl Op {
+    /// An event of this operation, in its company.
+    pub fn event(&self, action: Action, resource: &'static str) -> Event {
+        Event::new(action, resource).company(self.company)
+    }
+
+    pub async fn record(&self, conn: &mut PgConnection, event: Event) -> Result<(), AppError> {
+        record(conn, &self.who, &self.meta, event).await
+    }
 }
 
 /// No RETURNING: row-level security would demand the new row be readable, and platform
@@ -60,18 +122,14 @@ pub async fn record(conn: &mut PgConnection, who: &Who, meta: &RequestMeta, mut 
     }
     insert(&mut *conn, who, meta, &event).await?;
     if let (Some(_), Some(company)) = (&who.acting_reason, event.company_id) {
-        let copy = Event {
-            company_id: None,
-            action: Action::PlatformActAsCopy,
-            resource: event.resource,
-            resource_id: event.resource_id.take(),
-            severity: event.severity,
-            details: serde_json::json!({
+        let copy = Event::new(Action::PlatformActAsCopy, event.resource)
+            .resource_id(event.resource_id.take())
+            .severity(event.severity)
+            .details(serde_json::json!({
                 "company_id": company,
                 "action": event.action.as_str(),
                 "details": std::mem::take(&mut event.details),
-            }),
-        };
+            }));
         insert(conn, who, meta, &copy).await?;
     }
     Ok(())

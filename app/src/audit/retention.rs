@@ -3,8 +3,9 @@
 //! itself is `atrium_audit_prune()` (migration 0013): whole chain prefixes go, whole
 //! partitions where every row has expired, and the chain's head records how far it was
 //! pruned so verify can tell retention from deletion.
+pub use super::policy::Policy;
 use super::record::{diff, record, Event, Who};
-use super::{Action, Retention, Severity, RETENTION_MAX_DAYS, RETENTION_MIN_DAYS};
+use super::{Action, Retention, Severity, RETENTION_MAX_DAYS};
 use crate::error::{AppError, FieldErrors};
 use crate::server_ctx::RequestMeta;
 use serde::{Deserialize, Serialize};
@@ -15,43 +16,6 @@ use uuid::Uuid;
 
 /// API usage rows (per key, endpoint and minute) are kept this long, for every company.
 pub const USAGE_RETENTION_DAYS: i32 = 400;
-
-/// The operator's retention policy: a floor under every company's period, and the period
-/// of the platform chain (platform events, and the copies of what a super-admin did while
-/// acting as a company), which no tenant setting touches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Policy {
-    pub min_days: i32,
-    pub platform_days: i32,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy { min_days: 365, platform_days: RETENTION_MAX_DAYS }
-    }
-}
-
-impl Policy {
-    pub fn new(min_days: i32, platform_days: i32) -> Result<Policy, String> {
-        let range = RETENTION_MIN_DAYS..=RETENTION_MAX_DAYS;
-        if !range.contains(&min_days) || !range.contains(&platform_days) {
-            return Err(format!(
-                "audit retention must be between {RETENTION_MIN_DAYS} and {RETENTION_MAX_DAYS} days (got {min_days} and {platform_days})"
-            ));
-        }
-        if platform_days < min_days {
-            return Err(format!(
-                "the platform's audit retention ({platform_days} days) cannot be shorter than the floor ({min_days} days)"
-            ));
-        }
-        Ok(Policy { min_days, platform_days })
-    }
-
-    /// The period that applies to a company that chose `days`.
-    pub fn in_force(&self, days: i32) -> i32 {
-        days.max(self.min_days)
-    }
-}
 
 /// The form's raw input.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -143,14 +107,11 @@ pub async fn save(
         conn,
         who,
         meta,
-        Event {
-            company_id: Some(company),
-            action: Action::AuditRetentionUpdate,
-            resource: "company",
-            resource_id: Some(company.to_string()),
-            severity: if weakened { Severity::Warning } else { Severity::Info },
-            details: diff(&as_json(&before), &as_json(next)),
-        },
+        Event::new(Action::AuditRetentionUpdate, "company")
+            .company(company)
+            .on(company)
+            .severity(if weakened { Severity::Warning } else { Severity::Info })
+            .details(diff(&as_json(&before), &as_json(next))),
     )
     .await?;
     Ok(next.clone())
@@ -213,14 +174,9 @@ pub async fn prune(pool: &PgPool, at: OffsetDateTime, policy: &Policy) -> Result
             &mut tx,
             &Who::system(),
             &meta,
-            Event {
-                company_id: company,
-                action: Action::AuditPrune,
-                resource: "audit_log",
-                resource_id: None,
-                severity: Severity::Info,
-                details: json!({ "removed": r.removed, "pruned_through_seq": r.through }),
-            },
+            Event::new(Action::AuditPrune, "audit_log")
+                .company(company)
+                .details(json!({ "removed": r.removed, "pruned_through_seq": r.through })),
         )
         .await?;
         report.chains.push((company, r.removed, r.through));

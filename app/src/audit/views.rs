@@ -3,10 +3,11 @@
 //! other pages embed.
 use super::Action as Event;
 use super::*;
+use crate::chrome::Frame;
+use crate::chrome::{use_slug, TenantPage};
 use crate::error::AppError;
-use crate::tenancy::{use_slug, TenantPage};
 use crate::ui::time::Time;
-use crate::ui::{action_error, field_error, Badge, DiffView, ErrorBox, FormAlert, Frame};
+use crate::ui::{action_error, field_error, Badge, DiffView, ErrorBox, FormAlert};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -472,5 +473,47 @@ pub fn RecordHistory(
         } else {
             children().into_any()
         }}
+    }
+}
+
+/// Audit rows as a table: when, who, action, severity and the before/after details.
+#[component]
+pub fn AuditTable(
+    entries: Vec<super::AuditEntry>,
+    /// Across companies: a column naming each row's company (carried in `resource`).
+    #[prop(optional)]
+    show_company: bool,
+) -> impl IntoView {
+    use super::Severity;
+    view! {
+        <div class="table-wrap">
+            <table class="data audit">
+                <thead><tr>
+                    <th scope="col">"When"</th>
+                    {show_company.then(|| view! { <th scope="col">"Company"</th> })}
+                    <th scope="col">"Who"</th>
+                    <th scope="col">"Action"</th><th scope="col">"Severity"</th><th scope="col">"Details"</th>
+                </tr></thead>
+                <tbody>
+                    {entries.into_iter().map(|e| {
+                        let (sev, tone) = match e.severity {
+                            Severity::Info => ("info", "neutral"),
+                            Severity::Warning => ("warning", "warning"),
+                            Severity::Error => ("error", "danger"),
+                        };
+                        view! {
+                            <tr>
+                                <td><crate::ui::time::Time stamp=e.timestamp/></td>
+                                {show_company.then(|| view! { <td>{e.resource.split(" · ").next().unwrap_or("").to_string()}</td> })}
+                                <td>{e.actor_email.unwrap_or_else(|| "—".into())}</td>
+                                <td class="mono">{e.action}</td>
+                                <td><Badge text=sev tone=tone/></td>
+                                <td class="details"><DiffView details=e.details/></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }

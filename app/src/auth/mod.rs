@@ -27,7 +27,7 @@ pub struct Me {
     pub home_slug: Option<String>,
     pub home_name: Option<String>,
     /// Every company the user belongs to, for the switcher.
-    pub companies: Vec<crate::tenancy::CompanyRef>,
+    pub companies: Vec<crate::domain::CompanyRef>,
 }
 
 impl Me {
@@ -42,13 +42,12 @@ impl Me {
 
 #[server(endpoint = "me")]
 pub async fn current_user() -> Result<Option<Me>, AppError> {
-    use crate::server_ctx::*;
-    let Some(actor) = current_actor().await? else { return Ok(None) };
+    let Some(actor) = crate::access::current_actor().await? else { return Ok(None) };
     // Companies where the membership is active: a pending invitation grants nothing.
-    let companies: Vec<crate::tenancy::CompanyRef> = actor
+    let companies: Vec<crate::domain::CompanyRef> = actor
         .memberships
         .iter()
-        .map(|m| crate::tenancy::CompanyRef { id: m.id, name: m.name.clone(), slug: m.slug.clone() })
+        .map(|m| crate::domain::CompanyRef { id: m.id, name: m.name.clone(), slug: m.slug.clone() })
         .collect();
     let home = companies.iter().find(|c| Some(c.id) == actor.company_id).or(companies.first());
     Ok(Some(Me {

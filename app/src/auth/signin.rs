@@ -160,15 +160,11 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
                     &mut tx,
                     &Who { user_id: user.map(|u| u.0), email: Some(email.as_str().into()), ..Default::default() },
                     &meta,
-                    Event {
-                        company_id: user.and_then(|u| u.1),
-                        action: Action::AuthLoginThrottled,
-                        resource: "auth",
-                        resource_id: None,
-                        severity: Severity::Warning,
-                        details: json!({ "retry_after_minutes": minutes, "throttled_in_window": in_window,
-                                         "window_minutes": WINDOW_MINUTES }),
-                    },
+                    Event::new(Action::AuthLoginThrottled, "auth")
+                        .company(user.and_then(|u| u.1))
+                        .severity(Severity::Warning)
+                        .details(json!({ "retry_after_minutes": minutes, "throttled_in_window": in_window,
+                                         "window_minutes": WINDOW_MINUTES })),
                 )
                 .await?;
                 tx.commit().await?;
@@ -207,14 +203,10 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
             &mut tx,
             &Who { user_id: user.as_ref().map(|u| u.0), email: Some(email.as_str().into()), ..Default::default() },
             &meta,
-            Event {
-                company_id: user.as_ref().and_then(|u| u.3),
-                action: Action::AuthLoginFailed,
-                resource: "auth",
-                resource_id: None,
-                severity: Severity::Warning,
-                details: json!({ "reason": reason }),
-            },
+            Event::new(Action::AuthLoginFailed, "auth")
+                .company(user.as_ref().and_then(|u| u.3))
+                .severity(Severity::Warning)
+                .details(json!({ "reason": reason })),
         )
         .await?;
         tx.commit().await?;
@@ -246,14 +238,7 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
             acting_reason: None,
         },
         &meta,
-        Event {
-            company_id,
-            action: Action::AuthLogin,
-            resource: "auth",
-            resource_id: Some(session_row.to_string()),
-            severity: Severity::Info,
-            details: json!({}),
-        },
+        Event::new(Action::AuthLogin, "auth").company(company_id).on(session_row),
     )
     .await?;
     tx.commit().await?;
@@ -261,11 +246,11 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
 
     let home = if role == Role::SuperAdmin {
         "/admin".to_string()
-    } else if crate::tenancy::guard::has_pending_invitations(&st.pool, user_id).await? {
+    } else if crate::tenancy::session::has_pending_invitations(&st.pool, user_id).await? {
         // A company's invitation waits for this account's answer; show it first.
         "/account#invitations".to_string()
     } else {
-        let slug = crate::tenancy::guard::home_slug(&st.pool, user_id, company_id).await?;
+        let slug = crate::tenancy::session::home_slug(&st.pool, user_id, company_id).await?;
         slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/account".into())
     };
     leptos_axum::redirect(&safe_next(next.as_deref()).unwrap_or(home));
@@ -276,7 +261,7 @@ pub async fn sign_out() -> Result<(), AppError> {
     let st = state()?;
     let meta = request_meta();
     let session = session()?;
-    if let Some(actor) = load_actor(&st.pool, &session).await? {
+    if let Some(actor) = crate::access::load_actor(&st.pool, &session).await? {
         let mut tx = audit_tx(&st.pool, Some((actor.user_id, actor.company_id))).await?;
         sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE id = $1", actor.session_id)
             .execute(&mut *tx)
@@ -285,14 +270,7 @@ pub async fn sign_out() -> Result<(), AppError> {
             &mut tx,
             &Who::from(&actor),
             &meta,
-            Event {
-                company_id: actor.company_id,
-                action: Action::AuthLogout,
-                resource: "auth",
-                resource_id: Some(actor.session_id.to_string()),
-                severity: Severity::Info,
-                details: json!({}),
-            },
+            Event::new(Action::AuthLogout, "auth").company(actor.company_id).on(actor.session_id),
         )
         .await?;
         tx.commit().await?;

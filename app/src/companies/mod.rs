@@ -82,9 +82,10 @@ pub struct CompanyHome {
 
 #[server(endpoint = "companies/list")]
 pub async fn list_companies(q: String, sort: String, after: Option<String>) -> Result<CompanyPage, AppError> {
+    use crate::access::require;
     use crate::server_ctx::*;
     let actor = require(Permission::CompaniesWrite).await?;
-    let mut tx = crate::db::platform_read(&state()?.pool, &actor, &request_meta(), "companies").await?;
+    let mut tx = crate::access::platform_read(&state()?.pool, &actor, &request_meta(), "companies").await?;
     let page = queries::list(&mut tx, q.trim(), CompanySort::parse(&sort), after.as_deref()).await?;
     tx.commit().await?;
     Ok(page)
@@ -92,6 +93,7 @@ pub async fn list_companies(q: String, sort: String, after: Option<String>) -> R
 
 #[server(endpoint = "companies/create")]
 pub async fn create_company(name: String, slug: String) -> Result<(), AppError> {
+    use crate::access::require;
     use crate::server_ctx::*;
     let actor = require(Permission::CompaniesWrite).await?;
     let id = queries::create(&state()?.pool, &actor, &request_meta(), &name, &slug).await?;
@@ -101,6 +103,7 @@ pub async fn create_company(name: String, slug: String) -> Result<(), AppError> 
 
 #[server(endpoint = "companies/get")]
 pub async fn get_company(id: Uuid) -> Result<CompanyDetail, AppError> {
+    use crate::access::require;
     use crate::server_ctx::*;
     let actor = require(Permission::CompaniesWrite).await?;
     let mut tx = crate::db::tenant(&state()?.pool, id, Some(actor.user_id)).await?;
@@ -115,6 +118,7 @@ pub async fn update_company(
     tenant_config: String,
     #[server(default)] tenant_enabled: Option<String>,
 ) -> Result<(), AppError> {
+    use crate::access::require;
     use crate::server_ctx::*;
     let actor = require(Permission::CompaniesWrite).await?;
     let input = queries::CompanyEdit { name, slug, tenant_config, tenant_enabled: tenant_enabled.is_some() };
@@ -125,6 +129,7 @@ pub async fn update_company(
 
 #[server(endpoint = "companies/delete")]
 pub async fn delete_company(id: Uuid) -> Result<(), AppError> {
+    use crate::access::require;
     use crate::server_ctx::*;
     let actor = require(Permission::CompaniesDelete).await?;
     queries::soft_delete(&state()?.pool, &actor, &request_meta(), id).await?;
@@ -135,7 +140,7 @@ pub async fn delete_company(id: Uuid) -> Result<(), AppError> {
 #[server(endpoint = "companies/home")]
 pub async fn load_company_home(slug: String) -> Result<CompanyHome, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::CompaniesRead).await?;
+    let t = crate::access::require_in(&slug, Permission::CompaniesRead).await?;
     let mut tx = t.tx().await?;
     let company = queries::get(&mut tx, t.company.id).await?.ok_or(AppError::NotFound)?;
     let user_count = queries::user_count(&mut tx, company.id).await?;

@@ -203,14 +203,10 @@ pub async fn create_as(pool: &PgPool, who: &Who, meta: &RequestMeta, name: &str,
         &mut tx,
         who,
         meta,
-        Event {
-            company_id: Some(id),
-            action: Action::CompanyCreate,
-            resource: "company",
-            resource_id: Some(id.to_string()),
-            severity: Severity::Info,
-            details: json!({ "after": { "name": name.as_str(), "slug": slug } }),
-        },
+        Event::new(Action::CompanyCreate, "company")
+            .company(id)
+            .on(id)
+            .details(json!({ "after": { "name": name.as_str(), "slug": slug } })),
     )
     .await?;
     tx.commit().await?;
@@ -284,14 +280,11 @@ pub async fn update(
             &mut tx,
             &Who::from(actor),
             meta,
-            Event {
-                company_id: Some(id),
-                action,
-                resource: "company",
-                resource_id: Some(id.to_string()),
-                severity: if action == Action::CompanyDisable { Severity::Warning } else { Severity::Info },
-                details: diff(&before_json, &after_json),
-            },
+            Event::new(action, "company")
+                .company(id)
+                .on(id)
+                .severity(if action == Action::CompanyDisable { Severity::Warning } else { Severity::Info })
+                .details(diff(&before_json, &after_json)),
         )
         .await?;
     }
@@ -320,14 +313,11 @@ pub async fn soft_delete(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: U
         &mut tx,
         &Who::from(actor),
         meta,
-        Event {
-            company_id: Some(id),
-            action: Action::CompanyDelete,
-            resource: "company",
-            resource_id: Some(id.to_string()),
-            severity: Severity::Warning,
-            details: json!({ "slug": slug }),
-        },
+        Event::new(Action::CompanyDelete, "company")
+            .company(id)
+            .on(id)
+            .severity(Severity::Warning)
+            .details(json!({ "slug": slug })),
     )
     .await?;
     tx.commit().await?;

@@ -1,6 +1,7 @@
 use super::*;
+use crate::chrome::Frame;
 use crate::ui::time::Time;
-use crate::ui::{action_error, field_error, urlencode, Badge, ErrorBox, Field, FormAlert, Frame};
+use crate::ui::{action_error, field_error, urlencode, Badge, ErrorBox, Field, FormAlert};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -106,7 +107,7 @@ pub fn CompanyNewPage() -> impl IntoView {
     let action = ServerAction::<CreateCompany>::new();
     let err = action_error(action.value());
     // The form is only for those who may create companies; others get the 403 page.
-    let me = crate::me_resource();
+    let me = crate::chrome::me_resource();
     view! {
         <Title text="New company · Atrium"/>
         <Frame title="New company">
@@ -223,13 +224,13 @@ pub fn CompanyEditPage() -> impl IntoView {
 
 #[component]
 pub fn CompanyHomePage() -> impl IntoView {
-    view! { <crate::tenancy::TenantPage title="Overview"><crate::audit::views::RecordHistory tenant=true resource="company"><CompanyHome/></crate::audit::views::RecordHistory></crate::tenancy::TenantPage> }
+    view! { <crate::chrome::TenantPage title="Overview"><crate::audit::views::RecordHistory tenant=true resource="company"><CompanyHome/></crate::audit::views::RecordHistory></crate::chrome::TenantPage> }
 }
 
 #[component]
 fn CompanyHome() -> impl IntoView {
-    let shell = crate::tenancy::use_shell();
-    let home = Resource::new(crate::tenancy::use_slug(), load_company_home);
+    let shell = crate::chrome::use_shell();
+    let home = Resource::new(crate::chrome::use_slug(), load_company_home);
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -254,7 +255,7 @@ fn CompanyHome() -> impl IntoView {
                                     {if h.recent.is_empty() {
                                         view! { <p class="muted">"Nothing has happened here yet."</p> }.into_any()
                                     } else {
-                                        view! { <crate::ui::AuditTable entries=h.recent/> }.into_any()
+                                        view! { <crate::audit::views::AuditTable entries=h.recent/> }.into_any()
                                     }}
                                 </section>
                         }.into_any()

@@ -246,7 +246,7 @@ fn platform_or_404(raw: &str) -> Result<Platform, AppError> {
 #[server(endpoint = "integrations/list")]
 pub async fn list_integrations(slug: String) -> Result<Vec<IntegrationSummary>, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
+    let t = crate::access::require_in(&slug, Permission::IntegrationsRead).await?;
     let mut tx = t.tx().await?;
     let list = queries::list(&mut tx, t.company.id).await?;
     tx.commit().await?;
@@ -257,7 +257,7 @@ pub async fn list_integrations(slug: String) -> Result<Vec<IntegrationSummary>, 
 pub async fn get_integration(slug: String, platform: String) -> Result<IntegrationDetail, AppError> {
     use crate::server_ctx::*;
     let platform = platform_or_404(&platform)?;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
+    let t = crate::access::require_in(&slug, Permission::IntegrationsRead).await?;
     let mut tx = t.tx().await?;
     let mut d = queries::detail(&mut tx, &state()?.credentials, t.company.id, platform).await?;
     let filter = DeliveryFilter { platform: Some(platform), ..Default::default() };
@@ -282,7 +282,7 @@ pub async fn save_integration(
 ) -> Result<(), AppError> {
     use crate::server_ctx::*;
     let platform = platform_or_404(&platform)?;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsWrite).await?;
+    let t = crate::access::require_in(&slug, Permission::IntegrationsWrite).await?;
     let st = state()?;
     let on = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
     let input = queries::ConfigInput::parse(
@@ -309,7 +309,7 @@ pub async fn save_integration(
 pub async fn disable_integration(slug: String, platform: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
     let platform = platform_or_404(&platform)?;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsWrite).await?;
+    let t = crate::access::require_in(&slug, Permission::IntegrationsWrite).await?;
     let mut tx = t.tx().await?;
     queries::disable(&mut tx, t.company.id, platform, &t.who(), &request_meta()).await?;
     tx.commit().await?;
@@ -324,7 +324,7 @@ pub async fn disable_integration(slug: String, platform: String) -> Result<(), A
 pub async fn send_test_delivery(slug: String, platform: String) -> Result<i64, AppError> {
     use crate::server_ctx::*;
     let platform = platform_or_404(&platform)?;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsWrite).await?;
+    let t = crate::access::require_in(&slug, Permission::IntegrationsWrite).await?;
     let who = t.who();
     let delivery = outbox::NewDelivery {
         event_type: "atrium.test".into(),
@@ -363,7 +363,7 @@ pub async fn list_deliveries(
     before: Option<i64>,
 ) -> Result<DeliveryList, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
+    let t = crate::access::require_in(&slug, Permission::IntegrationsRead).await?;
     let filter = DeliveryFilter::parse(&status, &platform, &from, &to)?;
     let mut tx = t.tx().await?;
     let (rows, next) = outbox::list(&mut tx, t.company.id, &filter, before).await?;
@@ -377,7 +377,7 @@ pub async fn list_deliveries(
 #[server(endpoint = "deliveries/get")]
 pub async fn get_delivery(slug: String, id: i64) -> Result<DeliveryDetail, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsRead).await?;
+    let t = crate::access::require_in(&slug, Permission::IntegrationsRead).await?;
     let mut tx = t.tx().await?;
     let mut d = outbox::detail(&mut tx, t.company.id, id).await?;
     tx.commit().await?;
@@ -388,7 +388,7 @@ pub async fn get_delivery(slug: String, id: i64) -> Result<DeliveryDetail, AppEr
 #[server(endpoint = "deliveries/replay")]
 pub async fn replay_delivery(slug: String, id: i64) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsReplay).await?;
+    let t = crate::access::require_in(&slug, Permission::IntegrationsReplay).await?;
     let mut tx = t.tx().await?;
     outbox::replay(&mut tx, t.company.id, id, &t.who(), &request_meta()).await?;
     tx.commit().await?;
@@ -410,7 +410,7 @@ pub async fn replay_failed(
     confirm: Option<String>,
 ) -> Result<u64, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::IntegrationsReplay).await?;
+    let t = crate::access::require_in(&slug, Permission::IntegrationsReplay).await?;
     if confirm.is_none_or(|c| c.is_empty()) {
         return Err(AppError::field("confirm", "Tick the box to confirm the replay."));
     }

@@ -151,14 +151,9 @@ pub async fn enqueue(
         conn,
         who,
         meta,
-        Event {
-            company_id: Some(company),
-            action,
-            resource: "delivery",
-            resource_id: Some(row.id.to_string()),
-            severity: Severity::Info,
-            details: json!({ "platform": platform.as_str(), "type": delivery.event_type, "webhook_id": row.webhook_id }),
-        },
+        Event::new(action, "delivery").company(company).on(row.id).details(
+            json!({ "platform": platform.as_str(), "type": delivery.event_type, "webhook_id": row.webhook_id }),
+        ),
     )
     .await?;
     Ok(Enqueued { id: row.id, webhook_id: row.webhook_id, status: "queued".into(), duplicate: false })
@@ -343,14 +338,10 @@ pub async fn replay(
         conn,
         who,
         meta,
-        Event {
-            company_id: Some(company),
-            action: Action::DeliveryReplay,
-            resource: "delivery",
-            resource_id: Some(id.to_string()),
-            severity: Severity::Info,
-            details: json!({ "before": { "status": status }, "after": { "status": "queued" } }),
-        },
+        Event::new(Action::DeliveryReplay, "delivery")
+            .company(company)
+            .on(id)
+            .details(json!({ "before": { "status": status }, "after": { "status": "queued" } })),
     )
     .await
 }
@@ -392,19 +383,12 @@ pub async fn replay_failed(
         conn,
         who,
         meta,
-        Event {
-            company_id: Some(company),
-            action: Action::DeliveryReplayAll,
-            resource: "delivery",
-            resource_id: None,
-            severity: Severity::Warning,
-            details: json!({
-                "count": n,
-                "platform": filter.platform.map(|p| p.as_str()),
-                "from": filter.from.map(|d| d.to_string()),
-                "to": filter.to.map(|d| d.to_string()),
-            }),
-        },
+        Event::new(Action::DeliveryReplayAll, "delivery").company(company).severity(Severity::Warning).details(json!({
+            "count": n,
+            "platform": filter.platform.map(|p| p.as_str()),
+            "from": filter.from.map(|d| d.to_string()),
+            "to": filter.to.map(|d| d.to_string()),
+        })),
     )
     .await?;
     Ok(n)

@@ -301,14 +301,11 @@ pub async fn save(
         conn,
         who,
         meta,
-        Event {
-            company_id: Some(company),
-            action: Action::IntegrationUpdate,
-            resource: "integration",
-            resource_id: Some(platform.as_str().into()),
-            severity: if changed { Severity::Warning } else { Severity::Info },
-            details,
-        },
+        Event::new(Action::IntegrationUpdate, "integration")
+            .company(company)
+            .resource_id(Some(platform.as_str().into()))
+            .severity(if changed { Severity::Warning } else { Severity::Info })
+            .details(details),
     )
     .await
 }
@@ -342,14 +339,13 @@ pub async fn disable(
         conn,
         who,
         meta,
-        Event {
-            company_id: Some(company),
-            action: Action::IntegrationDisable,
-            resource: "integration",
-            resource_id: Some(platform.as_str().into()),
-            severity: Severity::Warning,
-            details: json!({ "platform": platform.as_str(), "before": { "enabled": true }, "after": { "enabled": false } }),
-        },
+        Event::new(Action::IntegrationDisable, "integration")
+            .company(company)
+            .resource_id(Some(platform.as_str().into()))
+            .severity(Severity::Warning)
+            .details(
+                json!({ "platform": platform.as_str(), "before": { "enabled": true }, "after": { "enabled": false } }),
+            ),
     )
     .await
 }

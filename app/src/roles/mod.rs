@@ -1,7 +1,7 @@
 //! The roles and permissions matrix, and "why can this person do X?".
+use crate::chrome::{use_shell, use_slug, TenantPage};
 use crate::domain::Role;
 use crate::error::AppError;
-use crate::tenancy::{use_shell, use_slug, TenantPage};
 use crate::ui::ErrorBox;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -44,7 +44,7 @@ pub struct Explanation {
 #[server(endpoint = "roles/matrix")]
 pub async fn load_matrix(slug: String) -> Result<Matrix, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
+    let t = crate::access::require_in(&slug, Permission::UsersRead).await?;
     let pool = state()?.pool;
     let roles = sqlx::query!(r#"SELECT role AS "role: Role", level, description FROM role_hierarchy ORDER BY level"#)
         .fetch_all(&pool)
@@ -86,7 +86,7 @@ pub async fn load_matrix(slug: String) -> Result<Matrix, AppError> {
 #[server(endpoint = "roles/explain")]
 pub async fn explain(slug: String, user: Uuid, permission: String) -> Result<Explanation, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
+    let t = crate::access::require_in(&slug, Permission::UsersRead).await?;
     let Some(perm) = Permission::parse(permission.trim()) else {
         return Err(AppError::field("permission", format!("\u{201c}{permission}\u{201d} is not a permission.")));
     };

@@ -5,22 +5,16 @@ use crate::error::AppError;
 use crate::ui::time::Stamp;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
-pub mod guard;
+pub mod session;
 mod views;
-pub use views::{use_shell, use_slug, ActAsForm, TenantPage};
+pub use views::ActAsForm;
 
 /// Minutes an "act as company" window stays open.
 pub const ACT_AS_MINUTES: i64 = 30;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CompanyRef {
-    pub id: Uuid,
-    pub name: String,
-    pub slug: String,
-}
+pub use crate::domain::CompanyRef;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActingBanner {
@@ -47,7 +41,7 @@ impl TenantShell {
 
 #[server(endpoint = "tenant/shell")]
 pub async fn load_tenant_shell(slug: String) -> Result<TenantShell, AppError> {
-    let t = guard::enter(&slug).await?;
+    let t = crate::access::enter(&slug).await?;
     let permissions = t.actor.grants.of(t.role);
     Ok(TenantShell {
         company: t.company.clone(),
@@ -65,8 +59,8 @@ pub async fn load_tenant_shell(slug: String) -> Result<TenantShell, AppError> {
 /// Moves the session to another of the user's companies.
 #[server(endpoint = "tenant/switch")]
 pub async fn switch_tenant(slug: String) -> Result<(), AppError> {
-    let t = guard::enter(&slug).await?;
-    guard::record_switch(&t).await?;
+    let t = crate::access::enter(&slug).await?;
+    session::record_switch(&t).await?;
     leptos_axum::redirect(&format!("/t/{}/", t.company.slug));
     Ok(())
 }
@@ -74,18 +68,16 @@ pub async fn switch_tenant(slug: String) -> Result<(), AppError> {
 /// A super-admin opens a company for `ACT_AS_MINUTES`, giving a reason.
 #[server(endpoint = "tenant/act-as")]
 pub async fn act_as(slug: String, reason: String) -> Result<(), AppError> {
-    use crate::server_ctx::*;
-    let actor = require_actor().await?;
-    guard::start_acting(&actor, &slug, &reason).await?;
+    let actor = crate::access::require_actor().await?;
+    session::start_acting(&actor, &slug, &reason).await?;
     leptos_axum::redirect(&format!("/t/{slug}/"));
     Ok(())
 }
 
 #[server(endpoint = "tenant/act-as/end")]
 pub async fn end_act_as() -> Result<(), AppError> {
-    use crate::server_ctx::*;
-    let actor = require_actor().await?;
-    guard::stop_acting(&actor).await?;
+    let actor = crate::access::require_actor().await?;
+    session::stop_acting(&actor).await?;
     leptos_axum::redirect("/admin");
     Ok(())
 }

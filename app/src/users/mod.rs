@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
 pub mod queries;
-pub mod rules;
 mod views;
 pub use views::{AcceptInvitePage, UserDetailPage, UserInvitePage, UserListPage};
 
@@ -86,7 +85,7 @@ pub async fn list_users(
     after: Option<String>,
 ) -> Result<UserPage, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
+    let t = crate::access::require_in(&slug, Permission::UsersRead).await?;
     let filter = queries::Filter::parse(&q, &role, &status, after.as_deref())?;
     let mut tx = t.tx().await?;
     let page = queries::list(&mut tx, t.company.id, &filter).await?;
@@ -97,22 +96,22 @@ pub async fn list_users(
 #[server(endpoint = "users/get")]
 pub async fn get_user(slug: String, id: Uuid) -> Result<UserDetail, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersRead).await?;
+    let t = crate::access::require_in(&slug, Permission::UsersRead).await?;
     let mut tx = t.tx().await?;
     let user = queries::get(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
     // A pending member's account is not shown to the company yet, shared or not.
     let account_shared = user.status != UserStatus::Invited && queries::account_shared(&mut tx, &t, id).await?;
     tx.commit().await?;
     let can_write = t.may(Permission::UsersWrite);
-    let manageable = can_write && rules::may_manage(t.role, user.role, t.actor.user_id == id);
-    let grantable = if manageable { rules::grantable(t.role) } else { Vec::new() };
+    let manageable = can_write && crate::access::rules::may_manage(t.role, user.role, t.actor.user_id == id);
+    let grantable = if manageable { crate::access::rules::grantable(t.role) } else { Vec::new() };
     Ok(UserDetail { user, manageable, grantable, account_shared })
 }
 
 #[server(endpoint = "users/invite")]
 pub async fn invite_user(slug: String, email: String, name: String, role: String) -> Result<InviteOutcome, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
+    let t = crate::access::require_in(&slug, Permission::UsersWrite).await?;
     let outcome = queries::invite(&t, &email, &name, &role).await?;
     if plain_form_post() {
         set_flash(&outcome).await?;
@@ -124,7 +123,7 @@ pub async fn invite_user(slug: String, email: String, name: String, role: String
 #[server(endpoint = "users/update")]
 pub async fn update_user(slug: String, id: Uuid, name: String, role: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
+    let t = crate::access::require_in(&slug, Permission::UsersWrite).await?;
     queries::update(&t, id, &name, &role).await?;
     leptos_axum::redirect(&format!("/t/{slug}/users/{id}?saved=1"));
     Ok(())
@@ -134,7 +133,7 @@ pub async fn update_user(slug: String, id: Uuid, name: String, role: String) -> 
 #[server(endpoint = "users/status")]
 pub async fn set_user_status(slug: String, id: Uuid, status: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersSuspend).await?;
+    let t = crate::access::require_in(&slug, Permission::UsersSuspend).await?;
     queries::set_status(&t, id, &status).await?;
     leptos_axum::redirect(&format!("/t/{slug}/users/{id}?saved=1"));
     Ok(())
@@ -144,7 +143,7 @@ pub async fn set_user_status(slug: String, id: Uuid, status: String) -> Result<(
 #[server(endpoint = "users/reset-link")]
 pub async fn reset_link(slug: String, id: Uuid) -> Result<OneTimeLink, AppError> {
     use crate::server_ctx::*;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::UsersWrite).await?;
+    let t = crate::access::require_in(&slug, Permission::UsersWrite).await?;
     let link = queries::reset_link(&t, id).await?;
     if plain_form_post() {
         set_flash(&link).await?;

@@ -1,6 +1,8 @@
 //! SQL for users. Everything runs in the tenant's transaction (row-level security scoped),
 //! and every change writes its audit row in that same transaction.
-use super::{rules, InviteOutcome, OneTimeLink, TokenInfo, UserPage, UserRow, LINK_HOURS, PAGE_SIZE};
+use super::{InviteOutcome, OneTimeLink, TokenInfo, UserPage, UserRow, LINK_HOURS, PAGE_SIZE};
+use crate::access::rules;
+use crate::access::Tenant;
 use crate::audit::record::{diff, record, Event, Who};
 use crate::audit::{Action, Severity};
 use crate::auth::password;
@@ -8,7 +10,6 @@ use crate::db;
 use crate::domain::{Email, Role, UserStatus};
 use crate::error::{AppError, Fields};
 use crate::server_ctx::{request_meta, state};
-use crate::tenancy::guard::Tenant;
 use crate::ui::time::rfc3339;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -223,14 +224,9 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
                 &mut tx,
                 &t.who(),
                 &request_meta(),
-                Event {
-                    company_id: None,
-                    action: Action::UserInviteExisting,
-                    resource: "user",
-                    resource_id: Some(uid.to_string()),
-                    severity: Severity::Info,
-                    details: json!({ "company_id": t.company.id, "role": role, "pending": true }),
-                },
+                Event::new(Action::UserInviteExisting, "user")
+                    .on(uid)
+                    .details(json!({ "company_id": t.company.id, "role": role, "pending": true })),
             )
             .await?;
             (uid, link)
@@ -268,14 +264,9 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
         &mut tx,
         &t.who(),
         &request_meta(),
-        Event {
-            company_id: Some(t.company.id),
-            action: Action::UserInvite,
-            resource: "user",
-            resource_id: Some(user_id.to_string()),
-            severity: Severity::Info,
-            details: json!({ "after": { "email": email.as_str(), "name": name, "role": role, "status": UserStatus::Invited } }),
-        },
+        Event::new(Action::UserInvite, "user").company(t.company.id).on(user_id).details(
+            json!({ "after": { "email": email.as_str(), "name": name, "role": role, "status": UserStatus::Invited } }),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -393,14 +384,11 @@ pub async fn update(t: &Tenant, id: Uuid, name: &str, role: &str) -> Result<(), 
             &mut tx,
             &t.who(),
             &request_meta(),
-            Event {
-                company_id: Some(t.company.id),
-                action: Action::UserUpdate,
-                resource: "user",
-                resource_id: Some(id.to_string()),
-                severity: if role != before.role { Severity::Warning } else { Severity::Info },
-                details: diff(&b, &a),
-            },
+            Event::new(Action::UserUpdate, "user")
+                .company(t.company.id)
+                .on(id)
+                .severity(if role != before.role { Severity::Warning } else { Severity::Info })
+                .details(diff(&b, &a)),
         )
         .await?;
     }
@@ -447,15 +435,12 @@ pub async fn set_status(t: &Tenant, id: Uuid, status: &str) -> Result<(), AppErr
         &mut tx,
         &t.who(),
         &request_meta(),
-        Event {
-            company_id: Some(t.company.id),
-            action: if status == UserStatus::Active { Action::UserReactivate } else { Action::UserSuspend },
-            resource: "user",
-            resource_id: Some(id.to_string()),
-            severity: Severity::Warning,
-            details: json!({ "before": { "status": before.status }, "after": { "status": status },
-                             "sessions_ended": ended }),
-        },
+        Event::new(if status == UserStatus::Active { Action::UserReactivate } else { Action::UserSuspend }, "user")
+            .company(t.company.id)
+            .on(id)
+            .severity(Severity::Warning)
+            .details(json!({ "before": { "status": before.status }, "after": { "status": status },
+                             "sessions_ended": ended })),
     )
     .await?;
     tx.commit().await?;
@@ -482,16 +467,10 @@ pub async fn reset_link(t: &Tenant, id: Uuid) -> Result<OneTimeLink, AppError> {
         &mut tx,
         &t.who(),
         &request_meta(),
-        Event {
-            company_id: Some(t.company.id),
-            action: Action::UserResetLink,
-            resource: "user",
-            resource_id: Some(id.to_string()),
-            severity: Severity::Warning,
-            // A pending invitation's link reads the same whether or not the account existed.
-            details: json!({ "email": user.email,
-                             "purpose": if user.status == UserStatus::Invited { "invite" } else { purpose } }),
-        },
+        // A pending invitation's link reads the same whether or not the account existed.
+        Event::new(Action::UserResetLink, "user").company(t.company.id).on(id).severity(Severity::Warning).details(
+            json!({ "email": user.email, "purpose": if user.status == UserStatus::Invited { "invite" } else { purpose } }),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -580,7 +559,7 @@ pub async fn inspect_token(token: &str) -> Result<TokenInfo, AppError> {
     .await?
     .ok_or_else(|| AppError::Conflict(BAD_LINK.into()))?;
     tx.commit().await?;
-    let viewer = crate::server_ctx::current_actor().await?.map(|a| a.user_id);
+    let viewer = crate::access::current_actor().await?.map(|a| a.user_id);
     Ok(TokenInfo {
         email: info.email,
         company_name: info.name,
@@ -652,14 +631,10 @@ pub async fn accept_token(token: &str, password_raw: &str, confirm: &str) -> Res
         &mut tx,
         &Who { user_id: Some(row.user_id), email: Some(email), ..Default::default() },
         &request_meta(),
-        Event {
-            company_id: Some(row.company_id),
-            action: if reset { Action::UserPasswordReset } else { Action::UserInviteAccept },
-            resource: "user",
-            resource_id: Some(row.user_id.to_string()),
-            severity: Severity::Info,
-            details: json!({ "via": "link" }),
-        },
+        Event::new(if reset { Action::UserPasswordReset } else { Action::UserInviteAccept }, "user")
+            .company(row.company_id)
+            .on(row.user_id)
+            .details(json!({ "via": "link" })),
     )
     .await?;
     tx.commit().await?;

@@ -96,7 +96,7 @@ pub struct HistoryView {
 pub async fn get_weights(slug: String, category: String) -> Result<WeightsView, AppError> {
     use crate::server_ctx::*;
     let category = Category::parse(&category)?;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsRead).await?;
+    let t = crate::access::require_in(&slug, Permission::WeightsRead).await?;
     let mut tx = t.tx().await?;
     let current = queries::current(&mut tx, t.company.id, category).await?;
     tx.commit().await?;
@@ -128,7 +128,7 @@ pub async fn save_weights(
 ) -> Result<(), AppError> {
     use crate::server_ctx::*;
     let category = Category::parse(&category)?;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsWrite).await?;
+    let t = crate::access::require_in(&slug, Permission::WeightsWrite).await?;
     let (set, reason) =
         queries::parse_change(catalogue::WeightSet::from_form(category, &values.unwrap_or_default()), &reason)
             .map_err(AppError::Validation)?;
@@ -155,7 +155,7 @@ pub async fn save_weights(
 pub async fn weight_history(slug: String, category: String) -> Result<HistoryView, AppError> {
     use crate::server_ctx::*;
     let category = Category::parse(&category)?;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsRead).await?;
+    let t = crate::access::require_in(&slug, Permission::WeightsRead).await?;
     let mut tx = t.tx().await?;
     let entries = queries::history(&mut tx, t.company.id, category, 200).await?;
     tx.commit().await?;
@@ -169,7 +169,7 @@ pub async fn weight_history(slug: String, category: String) -> Result<HistoryVie
 pub async fn restore_weights(slug: String, category: String, version: i64, reason: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
     let category = Category::parse(&category)?;
-    let t = crate::tenancy::guard::require_in(&slug, Permission::WeightsWrite).await?;
+    let t = crate::access::require_in(&slug, Permission::WeightsWrite).await?;
     let reason = queries::parse_reason(&reason).map_err(|e| AppError::field("reason", e))?;
     let mut tx = t.tx().await?;
     let stored = queries::version(&mut tx, t.company.id, category, version).await?;

@@ -4,7 +4,7 @@
 use super::catalogue::WeightSet;
 use super::{Category, HistoryEntry};
 use crate::audit::record::{record, Event, Who};
-use crate::audit::{Action, Severity};
+use crate::audit::Action;
 use crate::error::AppError;
 use crate::server_ctx::RequestMeta;
 use crate::ui::time::{rfc3339, Stamp};
@@ -128,20 +128,7 @@ pub async fn save(
     if let (Some(d), Value::Object(extra)) = (details.as_object_mut(), extra) {
         d.extend(extra);
     }
-    record(
-        conn,
-        who,
-        meta,
-        Event {
-            company_id: Some(company),
-            action,
-            resource: "weights",
-            resource_id: Some(category.as_str().to_string()),
-            severity: Severity::Info,
-            details,
-        },
-    )
-    .await
+    record(conn, who, meta, Event::new(action, "weights").company(company).on(category.as_str()).details(details)).await
 }
 
 pub async fn history(

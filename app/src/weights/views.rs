@@ -1,5 +1,5 @@
 use super::*;
-use crate::tenancy::{use_slug, TenantPage};
+use crate::chrome::{use_slug, TenantPage};
 use crate::ui::time::Time;
 use crate::ui::{action_error, ErrorBox, FormAlert};
 use leptos_router::hooks::{use_params_map, use_query_map};

@@ -28,7 +28,7 @@ pub struct ApiState {
     pub limiter: Arc<RateLimiter>,
     pub usage: Arc<Usage>,
     /// Audit exports run on their own pool, within caps (see `ExportGate`).
-    pub exports: Arc<app::audit::export::ExportGate>,
+    pub exports: Arc<app::audit::export_gate::ExportGate>,
     /// Unauthenticated key checks answered per client address per minute.
     pub verify_per_minute: u32,
 }
@@ -47,7 +47,7 @@ impl Api {
     pub async fn start(
         owner_pool: PgPool,
         app_pool: PgPool,
-        exports: Arc<app::audit::export::ExportGate>,
+        exports: Arc<app::audit::export_gate::ExportGate>,
         pepper: Pepper,
         cache: bool,
     ) -> anyhow::Result<Api> {

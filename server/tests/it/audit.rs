@@ -497,7 +497,7 @@ async fn the_floor_and_the_platforms_period_decide_what_the_prune_keeps() {
     let html = app.get(&admin, "/t/short/audit?action=platform.act_as_copy").await.text().await.unwrap();
     assert!(html.contains("No events match these filters."), "{html}");
 
-    let policy = app::audit::retention::Policy::new(365, 500).unwrap();
+    let policy = app::audit::policy::Policy::new(365, 500).unwrap();
     app::audit::retention::prune(&app.pool, time::OffsetDateTime::now_utc(), &policy).await.unwrap();
     let left = |company: Option<Uuid>| {
         let pool = app.pool.clone();
@@ -523,8 +523,8 @@ async fn the_floor_and_the_platforms_period_decide_what_the_prune_keeps() {
 }
 
 /// The operator's lowest possible floor (30 days), so each company's own period shows.
-fn lowest_floor() -> app::audit::retention::Policy {
-    app::audit::retention::Policy::new(30, 2557).unwrap()
+fn lowest_floor() -> app::audit::policy::Policy {
+    app::audit::policy::Policy::new(30, 2557).unwrap()
 }
 
 #[tokio::test]

@@ -301,7 +301,7 @@ async fn serve_process(
         credentials: test_keyring(),
         egress: test_egress(),
         exports: exports.clone(),
-        audit_policy: app::audit::retention::Policy::default(),
+        audit_policy: app::audit::policy::Policy::default(),
     };
     let api = atrium_server::api::Api::start(owner, app_pool.clone(), exports, pepper, true).await.expect("api starts");
     let router = web::router(
