@@ -1,6 +1,6 @@
 //! Accounts made from the command line: the super-admin, the first-run account and demo data.
 use crate::config::{write_private, Config};
-use app::audit::record::{record, Event, Who};
+use app::audit::record::{record, Event, Op, Who};
 use app::audit::{Action, Severity};
 use app::domain::{Email, Role};
 use app::server_ctx::RequestMeta;
@@ -127,11 +127,9 @@ async fn seed_weights(pool: &PgPool, company: uuid::Uuid, meta: &app::server_ctx
         WeightSet::from_json(Category::Sroi, &serde_json::json!({ "volunteer_hour_value": 34.79, "deadweight": 0.15 }))
             .map_err(|e| anyhow::anyhow!("demo weights: {e:?}"))?;
     let mut tx = pool.begin().await?;
-    app::weights::queries::save(
+    app::weights::service::save(
         &mut tx,
-        company,
-        &Who::system(),
-        meta,
+        &Op { company, who: Who::system(), meta: meta.clone() },
         &set,
         "Demo data: the 2025 Independent Sector rate",
         app::audit::Action::WeightsUpdate,
@@ -152,7 +150,7 @@ pub async fn seed_demo(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
             sqlx::query_scalar!("SELECT id FROM companies WHERE name = $1", name).fetch_optional(pool).await?;
         let company = match existing {
             Some(id) => id,
-            None => app::companies::queries::create_as(pool, &Who::system(), &meta, name, "")
+            None => app::companies::service::create_as(pool, &Who::system(), &meta, name, "")
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         };

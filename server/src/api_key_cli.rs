@@ -1,8 +1,8 @@
 //! `atrium api-key create|list|revoke`: first setup and automation. Each change is audited
 //! with the system actor, in the same transaction as the change.
-use app::api_keys::queries::{self, Expiry, NewKey};
 use app::api_keys::secret::Pepper;
-use app::audit::record::Who;
+use app::api_keys::service::{self, Expiry, NewKey};
+use app::audit::record::{Op, Who};
 use app::server_ctx::RequestMeta;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -34,13 +34,13 @@ pub async fn create(
 ) -> anyhow::Result<String> {
     let company = company_id(pool, slug).await?;
     let new = NewKey {
-        name: queries::parse_name(name).map_err(anyhow::Error::msg)?,
-        scopes: queries::parse_scopes(&[scopes.to_string()]).map_err(anyhow::Error::msg)?,
+        name: service::parse_name(name).map_err(anyhow::Error::msg)?,
+        scopes: service::parse_scopes(&[scopes.to_string()]).map_err(anyhow::Error::msg)?,
         expiry: Expiry::parse_duration(expires_in).map_err(anyhow::Error::msg)?,
-        rate_limit: queries::parse_rate_limit(rate_limit.unwrap_or("")).map_err(anyhow::Error::msg)?,
+        rate_limit: service::parse_rate_limit(rate_limit.unwrap_or("")).map_err(anyhow::Error::msg)?,
     };
     let mut tx = pool.begin().await?;
-    let issued = queries::create(&mut tx, pepper, company, &Who::system(), &meta(), &new, None)
+    let issued = service::create(&mut tx, &Op { company, who: Who::system(), meta: meta() }, pepper, &new, None)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await?;
@@ -56,7 +56,7 @@ pub async fn create(
 pub async fn list(pool: &PgPool, slug: &str) -> anyhow::Result<Vec<String>> {
     let company = company_id(pool, slug).await?;
     let mut conn = pool.acquire().await?;
-    let (rows, _) = queries::list(&mut conn, company, None, false).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (rows, _) = service::list(&mut conn, company, None, false).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut lines =
         vec![format!("{:<36}  {:<24}  {:<18}  {:<13}  {:<20}  scopes", "id", "name", "key", "status", "expires")];
     for k in rows {
@@ -79,7 +79,9 @@ pub async fn revoke(pool: &PgPool, id: Uuid) -> anyhow::Result<()> {
         .await?
         .ok_or_else(|| anyhow::anyhow!("no API key has the id {id}"))?;
     let mut tx = pool.begin().await?;
-    queries::revoke(&mut tx, company, id, &Who::system(), &meta()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    service::revoke(&mut tx, &Op { company, who: Who::system(), meta: meta() }, id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await?;
     Ok(())
 }

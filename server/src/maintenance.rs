@@ -129,7 +129,7 @@ pub async fn verify_audit(pool: &PgPool, company: Option<&str>) -> anyhow::Resul
 pub async fn rotate_secret(pool: &PgPool, keyring: &app::integrations::crypto::Keyring) -> anyhow::Result<u64> {
     use app::audit::record::{record, Event, Who};
     let mut tx = pool.begin().await?;
-    let n = app::integrations::queries::reseal_all(&mut tx, keyring).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let n = app::integrations::service::reseal_all(&mut tx, keyring).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let meta = app::server_ctx::RequestMeta { request_id: "cli".into(), ip: None, user_agent: None };
     record(
         &mut tx,

@@ -1,11 +1,11 @@
 //! The one way into a company's data: `enter` resolves the URL's slug against the caller,
 //! and `Tenant::tx` opens a transaction that row-level security scopes to it.
 use super::actor::require_actor;
-use crate::audit::record::Who;
+use crate::audit::record::{Op, Who};
 use crate::db::{self, Tx};
 use crate::domain::{CompanyRef, Permission, Role};
 use crate::error::AppError;
-use crate::server_ctx::{state, Actor};
+use crate::server_ctx::{request_meta, state, Actor};
 
 /// The company a request works in, and the actor's role there.
 #[derive(Clone, Debug)]
@@ -28,6 +28,11 @@ impl Tenant {
         who.role = Some(self.role);
         who.acting_reason = self.actor.acting.as_ref().map(|a| a.reason.clone());
         who
+    }
+
+    /// This request's operations in the company.
+    pub fn op(&self) -> Op {
+        Op { company: self.company.id, who: self.who(), meta: request_meta() }
     }
 
     pub fn may(&self, permission: Permission) -> bool {

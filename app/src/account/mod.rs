@@ -259,7 +259,7 @@ pub async fn answer_invitation(
     if accept {
         // Declining needs only the account; accepting needs the link as well.
         let token = token.as_deref().unwrap_or("");
-        crate::users::queries::claim_join_token(&mut tx, token, company_id, actor.user_id).await?;
+        crate::users::service::claim_join_token(&mut tx, token, company_id, actor.user_id).await?;
         sqlx::query!(
             "UPDATE memberships SET status = 'ACTIVE' WHERE company_id = $1 AND user_id = $2",
             company_id,

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
-pub mod queries;
-#[cfg(feature = "ssr")]
 pub mod secret;
+#[cfg(feature = "ssr")]
+pub mod service;
 mod views;
 pub use views::{ApiKeyDetailPage, ApiKeyListPage, ApiKeyNewPage};
 
@@ -171,7 +171,7 @@ pub async fn list_keys(slug: String, status: String, risky: Option<String>) -> R
     };
     let risky = risky.is_some_and(|r| !r.is_empty() && r != "0");
     let mut tx = t.tx().await?;
-    let (rows, total) = queries::list(&mut tx, t.company.id, status, risky).await?;
+    let (rows, total) = service::list(&mut tx, t.company.id, status, risky).await?;
     tx.commit().await?;
     let can_write = t.may(Permission::ApiKeysWrite);
     Ok(KeyList { rows, total, can_write })
@@ -182,7 +182,7 @@ pub async fn get_key(slug: String, id: Uuid) -> Result<KeyDetail, AppError> {
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::ApiKeysRead).await?;
     let mut tx = t.tx().await?;
-    let mut detail = queries::detail(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
+    let mut detail = service::detail(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     detail.can_write = t.may(Permission::ApiKeysWrite);
     detail.can_revoke = t.may(Permission::ApiKeysRevoke);
@@ -201,7 +201,7 @@ pub async fn create_key(
 ) -> Result<IssuedKey, AppError> {
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::ApiKeysWrite).await?;
-    let new = queries::NewKey::parse(
+    let new = service::NewKey::parse(
         &name,
         scopes.as_deref().unwrap_or_default(),
         &expiry,
@@ -210,8 +210,7 @@ pub async fn create_key(
         rate_limit.as_deref().unwrap_or(""),
     )?;
     let mut tx = t.tx().await?;
-    let issued =
-        queries::create(&mut tx, &state()?.pepper, t.company.id, &t.who(), &request_meta(), &new, None).await?;
+    let issued = service::create(&mut tx, &t.op(), &state()?.pepper, &new, None).await?;
     tx.commit().await?;
     hand_over(&slug, issued).await
 }
@@ -224,7 +223,7 @@ pub async fn revoke_key(slug: String, id: Uuid, confirm: Option<String>) -> Resu
         return Err(AppError::field("confirm", "Tick the box to confirm: the key stops working at once."));
     }
     let mut tx = t.tx().await?;
-    queries::revoke(&mut tx, t.company.id, id, &t.who(), &request_meta()).await?;
+    service::revoke(&mut tx, &t.op(), id).await?;
     tx.commit().await?;
     leptos_axum::redirect(&format!("/t/{slug}/api-keys/{id}?revoked=1"));
     Ok(())
@@ -235,9 +234,9 @@ pub async fn revoke_key(slug: String, id: Uuid, confirm: Option<String>) -> Resu
 pub async fn roll_key(slug: String, id: Uuid, grace: String) -> Result<IssuedKey, AppError> {
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::ApiKeysWrite).await?;
-    let grace = queries::Grace::parse(&grace)?;
+    let grace = service::Grace::parse(&grace)?;
     let mut tx = t.tx().await?;
-    let issued = queries::roll(&mut tx, &state()?.pepper, t.company.id, id, grace, &t.who(), &request_meta()).await?;
+    let issued = service::roll(&mut tx, &t.op(), &state()?.pepper, id, grace).await?;
     tx.commit().await?;
     hand_over(&slug, issued).await
 }

@@ -94,13 +94,13 @@ pub async fn save_retention(
     legal_hold_reason: String,
 ) -> Result<Retention, AppError> {
     use crate::domain::Permission;
-    use crate::server_ctx::{request_meta, state};
+    use crate::server_ctx::state;
     let t = crate::access::require_in(&slug, Permission::AuditRetention).await?;
     let policy = state()?.audit_policy;
     let next =
         retention::RetentionInput { days, legal_hold: legal_hold.is_some(), legal_hold_reason }.parse(&policy)?;
     let mut tx = t.tx().await?;
-    let saved = retention::save(&mut tx, &t.who(), &request_meta(), t.company.id, &next, &policy).await?;
+    let saved = retention::save(&mut tx, &t.op(), &next, &policy).await?;
     tx.commit().await?;
     Ok(saved)
 }

@@ -89,11 +89,11 @@ impl Event {
     }
 }
 
-/// Who does an operation, in which company, from which request: what every audited service
-/// operation takes besides its transaction and its input, as `(conn, &Op, input)`.
+/// Who does an operation, on which company, from which request: what every audited service
+/// operation takes besides the caller's transaction and its input, as `(conn, &Op, input)`.
 #[derive(Clone, Debug)]
 pub struct Op {
-    pub company: Option<Uuid>,
+    pub company: Uuid,
     pub who: Who,
     pub meta: RequestMeta,
 }

@@ -4,7 +4,7 @@
 //! partitions where every row has expired, and the chain's head records how far it was
 //! pruned so verify can tell retention from deletion.
 pub use super::policy::Policy;
-use super::record::{diff, record, Event, Who};
+use super::record::{diff, record, Event, Op, Who};
 use super::{Action, Retention, Severity, RETENTION_MAX_DAYS};
 use crate::error::{AppError, FieldErrors};
 use crate::server_ctx::RequestMeta;
@@ -81,14 +81,8 @@ fn as_json(r: &Retention) -> serde_json::Value {
 
 /// Saves the setting with its audit row. An unchanged setting writes nothing. Shortening
 /// the period or lifting a hold is recorded as a warning.
-pub async fn save(
-    conn: &mut PgConnection,
-    who: &Who,
-    meta: &RequestMeta,
-    company: Uuid,
-    next: &Retention,
-    policy: &Policy,
-) -> Result<Retention, AppError> {
+pub async fn save(conn: &mut PgConnection, op: &Op, next: &Retention, policy: &Policy) -> Result<Retention, AppError> {
+    let company = op.company;
     let before = get(conn, company, policy).await?;
     if &before == next {
         return Ok(before);
@@ -103,12 +97,9 @@ pub async fn save(
     .execute(&mut *conn)
     .await?;
     let weakened = next.days < before.days || (before.legal_hold && !next.legal_hold);
-    record(
+    op.record(
         conn,
-        who,
-        meta,
-        Event::new(Action::AuditRetentionUpdate, "company")
-            .company(company)
+        op.event(Action::AuditRetentionUpdate, "company")
             .on(company)
             .severity(if weakened { Severity::Warning } else { Severity::Info })
             .details(diff(&as_json(&before), &as_json(next))),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
-pub mod queries;
+pub mod service;
 mod views;
 pub use views::{CompanyEditPage, CompanyHomePage, CompanyListPage, CompanyNewPage};
 
@@ -80,13 +80,25 @@ pub struct CompanyHome {
     pub recent: Vec<AuditEntry>,
 }
 
+/// The super-admin's change to one company: a transaction scoped to it, and the operation.
+#[cfg(feature = "ssr")]
+async fn on_company(
+    actor: &crate::server_ctx::Actor,
+    company: Uuid,
+) -> Result<(crate::db::Tx, crate::audit::record::Op), AppError> {
+    use crate::server_ctx::{request_meta, state};
+    let tx = crate::db::tenant(&state()?.pool, company, Some(actor.user_id)).await?;
+    let who = crate::audit::record::Who::from(actor);
+    Ok((tx, crate::audit::record::Op { company, who, meta: request_meta() }))
+}
+
 #[server(endpoint = "companies/list")]
 pub async fn list_companies(q: String, sort: String, after: Option<String>) -> Result<CompanyPage, AppError> {
     use crate::access::require;
     use crate::server_ctx::*;
     let actor = require(Permission::CompaniesWrite).await?;
     let mut tx = crate::access::platform_read(&state()?.pool, &actor, &request_meta(), "companies").await?;
-    let page = queries::list(&mut tx, q.trim(), CompanySort::parse(&sort), after.as_deref()).await?;
+    let page = service::list(&mut tx, q.trim(), CompanySort::parse(&sort), after.as_deref()).await?;
     tx.commit().await?;
     Ok(page)
 }
@@ -96,7 +108,10 @@ pub async fn create_company(name: String, slug: String) -> Result<(), AppError> 
     use crate::access::require;
     use crate::server_ctx::*;
     let actor = require(Permission::CompaniesWrite).await?;
-    let id = queries::create(&state()?.pool, &actor, &request_meta(), &name, &slug).await?;
+    let id = Uuid::new_v4();
+    let (mut tx, op) = on_company(&actor, id).await?;
+    service::create(&mut tx, &op, &name, &slug).await?;
+    tx.commit().await?;
     leptos_axum::redirect(&format!("/admin/companies/{id}"));
     Ok(())
 }
@@ -107,7 +122,7 @@ pub async fn get_company(id: Uuid) -> Result<CompanyDetail, AppError> {
     use crate::server_ctx::*;
     let actor = require(Permission::CompaniesWrite).await?;
     let mut tx = crate::db::tenant(&state()?.pool, id, Some(actor.user_id)).await?;
-    queries::get(&mut tx, id).await?.ok_or(AppError::NotFound)
+    service::get(&mut tx, id).await?.ok_or(AppError::NotFound)
 }
 
 #[server(endpoint = "companies/update")]
@@ -121,8 +136,10 @@ pub async fn update_company(
     use crate::access::require;
     use crate::server_ctx::*;
     let actor = require(Permission::CompaniesWrite).await?;
-    let input = queries::CompanyEdit { name, slug, tenant_config, tenant_enabled: tenant_enabled.is_some() };
-    queries::update(&state()?.pool, &actor, &request_meta(), id, input).await?;
+    let input = service::CompanyEdit { name, slug, tenant_config, tenant_enabled: tenant_enabled.is_some() };
+    let (mut tx, op) = on_company(&actor, id).await?;
+    service::update(&mut tx, &op, input).await?;
+    tx.commit().await?;
     leptos_axum::redirect(&format!("/admin/companies/{id}?saved=1"));
     Ok(())
 }
@@ -132,7 +149,9 @@ pub async fn delete_company(id: Uuid) -> Result<(), AppError> {
     use crate::access::require;
     use crate::server_ctx::*;
     let actor = require(Permission::CompaniesDelete).await?;
-    queries::soft_delete(&state()?.pool, &actor, &request_meta(), id).await?;
+    let (mut tx, op) = on_company(&actor, id).await?;
+    service::soft_delete(&mut tx, &op).await?;
+    tx.commit().await?;
     leptos_axum::redirect("/admin/companies");
     Ok(())
 }
@@ -142,8 +161,8 @@ pub async fn load_company_home(slug: String) -> Result<CompanyHome, AppError> {
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::CompaniesRead).await?;
     let mut tx = t.tx().await?;
-    let company = queries::get(&mut tx, t.company.id).await?.ok_or(AppError::NotFound)?;
-    let user_count = queries::user_count(&mut tx, company.id).await?;
+    let company = service::get(&mut tx, t.company.id).await?.ok_or(AppError::NotFound)?;
+    let user_count = service::user_count(&mut tx, company.id).await?;
     let recent = crate::audit::record::recent_for_company(&mut tx, company.id, 20).await?;
     tx.commit().await?;
     Ok(CompanyHome { company, user_count, recent })

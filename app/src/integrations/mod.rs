@@ -15,7 +15,7 @@ pub mod outbox;
 #[cfg(feature = "ssr")]
 pub mod platform;
 #[cfg(feature = "ssr")]
-pub mod queries;
+pub mod service;
 mod views;
 pub use views::{DeliveriesPage, DeliveryPage, IntegrationPage, IntegrationsPage};
 
@@ -248,7 +248,7 @@ pub async fn list_integrations(slug: String) -> Result<Vec<IntegrationSummary>, 
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::IntegrationsRead).await?;
     let mut tx = t.tx().await?;
-    let list = queries::list(&mut tx, t.company.id).await?;
+    let list = service::list(&mut tx, t.company.id).await?;
     tx.commit().await?;
     Ok(list)
 }
@@ -259,7 +259,7 @@ pub async fn get_integration(slug: String, platform: String) -> Result<Integrati
     let platform = platform_or_404(&platform)?;
     let t = crate::access::require_in(&slug, Permission::IntegrationsRead).await?;
     let mut tx = t.tx().await?;
-    let mut d = queries::detail(&mut tx, &state()?.credentials, t.company.id, platform).await?;
+    let mut d = service::detail(&mut tx, &state()?.credentials, t.company.id, platform).await?;
     let filter = DeliveryFilter { platform: Some(platform), ..Default::default() };
     d.recent = outbox::list(&mut tx, t.company.id, &filter, None).await?.0.into_iter().take(10).collect();
     tx.commit().await?;
@@ -285,7 +285,7 @@ pub async fn save_integration(
     let t = crate::access::require_in(&slug, Permission::IntegrationsWrite).await?;
     let st = state()?;
     let on = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-    let input = queries::ConfigInput::parse(
+    let input = service::ConfigInput::parse(
         platform,
         on(&enabled),
         &endpoint,
@@ -297,7 +297,7 @@ pub async fn save_integration(
     )?;
     st.egress.check_endpoint(&input.endpoint).await.map_err(|why| AppError::field("endpoint", why))?;
     let mut tx = t.tx().await?;
-    queries::save(&mut tx, &st.credentials, t.company.id, platform, &t.who(), &request_meta(), input).await?;
+    service::save(&mut tx, &t.op(), &st.credentials, platform, input).await?;
     tx.commit().await?;
     if plain_form_post() {
         leptos_axum::redirect(&format!("/t/{slug}/integrations/{}?saved=1", platform.as_str()));
@@ -311,7 +311,7 @@ pub async fn disable_integration(slug: String, platform: String) -> Result<(), A
     let platform = platform_or_404(&platform)?;
     let t = crate::access::require_in(&slug, Permission::IntegrationsWrite).await?;
     let mut tx = t.tx().await?;
-    queries::disable(&mut tx, t.company.id, platform, &t.who(), &request_meta()).await?;
+    service::disable(&mut tx, &t.op(), platform).await?;
     tx.commit().await?;
     if plain_form_post() {
         leptos_axum::redirect(&format!("/t/{slug}/integrations/{}?disabled=1", platform.as_str()));
@@ -325,27 +325,19 @@ pub async fn send_test_delivery(slug: String, platform: String) -> Result<i64, A
     use crate::server_ctx::*;
     let platform = platform_or_404(&platform)?;
     let t = crate::access::require_in(&slug, Permission::IntegrationsWrite).await?;
-    let who = t.who();
+    let op = t.op();
     let delivery = outbox::NewDelivery {
         event_type: "atrium.test".into(),
         data: serde_json::json!({
             "message": format!("Test delivery to {} from Atrium", platform.label()),
             "company": slug,
-            "requested_by": who.email,
+            "requested_by": op.who.email,
             "nonce": Uuid::new_v4(),
         }),
     };
     let mut tx = t.tx().await?;
-    let queued = outbox::enqueue(
-        &mut tx,
-        t.company.id,
-        platform,
-        &who,
-        &request_meta(),
-        &delivery,
-        crate::audit::Action::IntegrationTestDelivery,
-    )
-    .await?;
+    let queued =
+        outbox::enqueue(&mut tx, &op, platform, &delivery, crate::audit::Action::IntegrationTestDelivery).await?;
     tx.commit().await?;
     if plain_form_post() {
         leptos_axum::redirect(&format!("/t/{slug}/deliveries/{}?sent=1", queued.id));
@@ -390,7 +382,7 @@ pub async fn replay_delivery(slug: String, id: i64) -> Result<(), AppError> {
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::IntegrationsReplay).await?;
     let mut tx = t.tx().await?;
-    outbox::replay(&mut tx, t.company.id, id, &t.who(), &request_meta()).await?;
+    outbox::replay(&mut tx, &t.op(), id).await?;
     tx.commit().await?;
     if plain_form_post() {
         leptos_axum::redirect(&format!("/t/{slug}/deliveries/{id}?replayed=1"));
@@ -416,7 +408,7 @@ pub async fn replay_failed(
     }
     let filter = DeliveryFilter::parse("", &platform, &from, &to)?;
     let mut tx = t.tx().await?;
-    let n = outbox::replay_failed(&mut tx, t.company.id, &filter, expected, &t.who(), &request_meta()).await?;
+    let n = outbox::replay_failed(&mut tx, &t.op(), &filter, expected).await?;
     tx.commit().await?;
     if plain_form_post() {
         leptos_axum::redirect(&format!("/t/{slug}/deliveries?replayed={n}"));

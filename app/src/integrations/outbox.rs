@@ -1,10 +1,9 @@
 //! The delivery outbox, as the console and the REST API see it: queueing (deduplicated),
 //! listing, and replaying. The worker that sends them lives in the server crate.
 use super::{AttemptRow, DeliveryDetail, DeliveryFilter, DeliveryRow, DeliveryStatus, Platform};
-use crate::audit::record::{record, Event, Who};
+use crate::audit::record::Op;
 use crate::audit::{Action, Severity};
 use crate::error::AppError;
-use crate::server_ctx::RequestMeta;
 use crate::ui::time::rfc3339;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -107,14 +106,14 @@ pub struct Enqueued {
 /// was queued for it in the last 24 hours. Audited as `action` when given.
 pub async fn enqueue(
     conn: &mut PgConnection,
-    company: Uuid,
+    op: &Op,
     platform: Platform,
-    who: &Who,
-    meta: &RequestMeta,
     delivery: &NewDelivery,
     action: Action,
 ) -> Result<Enqueued, AppError> {
-    let config = super::queries::enabled_config(conn, company, platform).await?;
+    let company = op.company;
+    let who = &op.who;
+    let config = super::service::enabled_config(conn, company, platform).await?;
     let payload = delivery.payload();
     let hash = payload_hash(&payload);
     // Two requests with one payload must not both miss the duplicate check.
@@ -147,11 +146,9 @@ pub async fn enqueue(
     .fetch_one(&mut *conn)
     .await?;
     notify(conn).await?;
-    record(
+    op.record(
         conn,
-        who,
-        meta,
-        Event::new(action, "delivery").company(company).on(row.id).details(
+        op.event(action, "delivery").on(row.id).details(
             json!({ "platform": platform.as_str(), "type": delivery.event_type, "webhook_id": row.webhook_id }),
         ),
     )
@@ -313,13 +310,8 @@ async fn notify(conn: &mut PgConnection) -> Result<(), AppError> {
 }
 
 /// Sends a finished delivery again, under the same webhook-id so the receiver can dedupe.
-pub async fn replay(
-    conn: &mut PgConnection,
-    company: Uuid,
-    id: i64,
-    who: &Who,
-    meta: &RequestMeta,
-) -> Result<(), AppError> {
+pub async fn replay(conn: &mut PgConnection, op: &Op, id: i64) -> Result<(), AppError> {
+    let company = op.company;
     let status = sqlx::query_scalar!(
         "SELECT status FROM integration_delivery_log WHERE company_id = $1 AND id = $2 FOR UPDATE",
         company,
@@ -334,12 +326,9 @@ pub async fn replay(
         )));
     }
     requeue(conn, company, &[id]).await?;
-    record(
+    op.record(
         conn,
-        who,
-        meta,
-        Event::new(Action::DeliveryReplay, "delivery")
-            .company(company)
+        op.event(Action::DeliveryReplay, "delivery")
             .on(id)
             .details(json!({ "before": { "status": status }, "after": { "status": "queued" } })),
     )
@@ -350,12 +339,11 @@ pub async fn replay(
 /// count the user confirmed). Returns how many were queued again.
 pub async fn replay_failed(
     conn: &mut PgConnection,
-    company: Uuid,
+    op: &Op,
     filter: &DeliveryFilter,
     expected: i64,
-    who: &Who,
-    meta: &RequestMeta,
 ) -> Result<u64, AppError> {
+    let company = op.company;
     let (from, to) = bounds(filter);
     let ids = sqlx::query_scalar!(
         r#"SELECT id FROM integration_delivery_log
@@ -379,11 +367,9 @@ pub async fn replay_failed(
         return Err(AppError::Conflict("There are no failed deliveries to replay.".into()));
     }
     let n = requeue(conn, company, &ids).await?;
-    record(
+    op.record(
         conn,
-        who,
-        meta,
-        Event::new(Action::DeliveryReplayAll, "delivery").company(company).severity(Severity::Warning).details(json!({
+        op.event(Action::DeliveryReplayAll, "delivery").severity(Severity::Warning).details(json!({
             "count": n,
             "platform": filter.platform.map(|p| p.as_str()),
             "from": filter.from.map(|d| d.to_string()),

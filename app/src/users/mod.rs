@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
-pub mod queries;
+pub mod service;
 mod views;
 pub use views::{AcceptInvitePage, UserDetailPage, UserInvitePage, UserListPage};
 
@@ -86,9 +86,9 @@ pub async fn list_users(
 ) -> Result<UserPage, AppError> {
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::UsersRead).await?;
-    let filter = queries::Filter::parse(&q, &role, &status, after.as_deref())?;
+    let filter = service::Filter::parse(&q, &role, &status, after.as_deref())?;
     let mut tx = t.tx().await?;
-    let page = queries::list(&mut tx, t.company.id, &filter).await?;
+    let page = service::list(&mut tx, t.company.id, &filter).await?;
     tx.commit().await?;
     Ok(page)
 }
@@ -98,9 +98,9 @@ pub async fn get_user(slug: String, id: Uuid) -> Result<UserDetail, AppError> {
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::UsersRead).await?;
     let mut tx = t.tx().await?;
-    let user = queries::get(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
+    let user = service::get(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
     // A pending member's account is not shown to the company yet, shared or not.
-    let account_shared = user.status != UserStatus::Invited && queries::account_shared(&mut tx, &t, id).await?;
+    let account_shared = user.status != UserStatus::Invited && service::account_shared(&mut tx, &t, id).await?;
     tx.commit().await?;
     let can_write = t.may(Permission::UsersWrite);
     let manageable = can_write && crate::access::rules::may_manage(t.role, user.role, t.actor.user_id == id);
@@ -112,7 +112,9 @@ pub async fn get_user(slug: String, id: Uuid) -> Result<UserDetail, AppError> {
 pub async fn invite_user(slug: String, email: String, name: String, role: String) -> Result<InviteOutcome, AppError> {
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::UsersWrite).await?;
-    let outcome = queries::invite(&t, &email, &name, &role).await?;
+    let mut tx = t.tx().await?;
+    let outcome = service::invite(&mut tx, &t.op(), &email, &name, &role).await?;
+    tx.commit().await?;
     if plain_form_post() {
         set_flash(&outcome).await?;
         leptos_axum::redirect(&format!("/t/{slug}/users/invite?sent=1"));
@@ -124,7 +126,9 @@ pub async fn invite_user(slug: String, email: String, name: String, role: String
 pub async fn update_user(slug: String, id: Uuid, name: String, role: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::UsersWrite).await?;
-    queries::update(&t, id, &name, &role).await?;
+    let mut tx = t.tx().await?;
+    service::update(&mut tx, &t.op(), id, &name, &role).await?;
+    tx.commit().await?;
     leptos_axum::redirect(&format!("/t/{slug}/users/{id}?saved=1"));
     Ok(())
 }
@@ -134,7 +138,9 @@ pub async fn update_user(slug: String, id: Uuid, name: String, role: String) -> 
 pub async fn set_user_status(slug: String, id: Uuid, status: String) -> Result<(), AppError> {
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::UsersSuspend).await?;
-    queries::set_status(&t, id, &status).await?;
+    let mut tx = t.tx().await?;
+    service::set_status(&mut tx, &t.op(), id, &status).await?;
+    tx.commit().await?;
     leptos_axum::redirect(&format!("/t/{slug}/users/{id}?saved=1"));
     Ok(())
 }
@@ -144,7 +150,9 @@ pub async fn set_user_status(slug: String, id: Uuid, status: String) -> Result<(
 pub async fn reset_link(slug: String, id: Uuid) -> Result<OneTimeLink, AppError> {
     use crate::server_ctx::*;
     let t = crate::access::require_in(&slug, Permission::UsersWrite).await?;
-    let link = queries::reset_link(&t, id).await?;
+    let mut tx = t.tx().await?;
+    let link = service::reset_link(&mut tx, &t.op(), id).await?;
+    tx.commit().await?;
     if plain_form_post() {
         set_flash(&link).await?;
         leptos_axum::redirect(&format!("/t/{slug}/users/{id}?link=1"));
@@ -165,12 +173,12 @@ pub async fn flash_link() -> Result<Option<OneTimeLink>, AppError> {
 
 #[server(endpoint = "invite/inspect")]
 pub async fn inspect_token(token: String) -> Result<TokenInfo, AppError> {
-    queries::inspect_token(&token).await
+    service::inspect_token(&token).await
 }
 
 #[server(endpoint = "invite/accept")]
 pub async fn accept_token(token: String, password: String, confirm: String) -> Result<(), AppError> {
-    queries::accept_token(&token, &password, &confirm).await?;
+    service::accept_token(&token, &password, &confirm).await?;
     leptos_axum::redirect("/login?welcome=1");
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 #[cfg(feature = "ssr")]
 pub mod catalogue;
 #[cfg(feature = "ssr")]
-pub mod queries;
+pub mod service;
 mod views;
 pub use views::{WeightHistoryPage, WeightsPage};
 
@@ -98,7 +98,7 @@ pub async fn get_weights(slug: String, category: String) -> Result<WeightsView, 
     let category = Category::parse(&category)?;
     let t = crate::access::require_in(&slug, Permission::WeightsRead).await?;
     let mut tx = t.tx().await?;
-    let current = queries::current(&mut tx, t.company.id, category).await?;
+    let current = service::current(&mut tx, t.company.id, category).await?;
     tx.commit().await?;
     let fields = catalogue::catalogue(category)
         .iter()
@@ -130,20 +130,10 @@ pub async fn save_weights(
     let category = Category::parse(&category)?;
     let t = crate::access::require_in(&slug, Permission::WeightsWrite).await?;
     let (set, reason) =
-        queries::parse_change(catalogue::WeightSet::from_form(category, &values.unwrap_or_default()), &reason)
+        service::parse_change(catalogue::WeightSet::from_form(category, &values.unwrap_or_default()), &reason)
             .map_err(AppError::Validation)?;
     let mut tx = t.tx().await?;
-    queries::save(
-        &mut tx,
-        t.company.id,
-        &t.who(),
-        &request_meta(),
-        &set,
-        &reason,
-        crate::audit::Action::WeightsUpdate,
-        serde_json::json!({}),
-    )
-    .await?;
+    service::save(&mut tx, &t.op(), &set, &reason, crate::audit::Action::WeightsUpdate, serde_json::json!({})).await?;
     tx.commit().await?;
     if plain_form_post() {
         leptos_axum::redirect(&format!("/t/{slug}/weights/{}?saved=1", category.as_str()));
@@ -157,7 +147,7 @@ pub async fn weight_history(slug: String, category: String) -> Result<HistoryVie
     let category = Category::parse(&category)?;
     let t = crate::access::require_in(&slug, Permission::WeightsRead).await?;
     let mut tx = t.tx().await?;
-    let entries = queries::history(&mut tx, t.company.id, category, 200).await?;
+    let entries = service::history(&mut tx, t.company.id, category, 200).await?;
     tx.commit().await?;
     let can_write = t.may(Permission::WeightsWrite);
     Ok(HistoryView { category, entries, can_write })
@@ -170,18 +160,16 @@ pub async fn restore_weights(slug: String, category: String, version: i64, reaso
     use crate::server_ctx::*;
     let category = Category::parse(&category)?;
     let t = crate::access::require_in(&slug, Permission::WeightsWrite).await?;
-    let reason = queries::parse_reason(&reason).map_err(|e| AppError::field("reason", e))?;
+    let reason = service::parse_reason(&reason).map_err(|e| AppError::field("reason", e))?;
     let mut tx = t.tx().await?;
-    let stored = queries::version(&mut tx, t.company.id, category, version).await?;
+    let stored = service::version(&mut tx, t.company.id, category, version).await?;
     let set = catalogue::WeightSet::from_json(category, &stored).map_err(|e| {
         let detail: Vec<String> = e.iter().map(|(k, v)| format!("{k}: {v}")).collect();
         AppError::field("form", format!("That version no longer passes today's rules ({}).", detail.join(" ")))
     })?;
-    queries::save(
+    service::save(
         &mut tx,
-        t.company.id,
-        &t.who(),
-        &request_meta(),
+        &t.op(),
         &set,
         &reason,
         crate::audit::Action::WeightsRestore,

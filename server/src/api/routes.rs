@@ -4,7 +4,7 @@ use super::keys::Refusal;
 use super::problem::Problem;
 use super::{authenticate, meta, with_limit_headers, ApiState, Caller, Guard};
 use app::api_keys::Scope;
-use app::audit::record::Who;
+use app::audit::record::{Op, Who};
 use app::audit::Action;
 use app::error::AppError;
 use app::integrations::outbox::NewDelivery;
@@ -293,7 +293,7 @@ async fn metrics(
         .into_iter()
         .map(|r| (r.status, r.n))
         .collect();
-        let per_day = app::api_keys::queries::requests_per_day(&mut tx, None, Some(key.company_id)).await?;
+        let per_day = app::api_keys::service::requests_per_day(&mut tx, None, Some(key.company_id)).await?;
         let mut deliveries: BTreeMap<String, i64> =
             ["queued", "sending", "success", "failed", "retrying"].iter().map(|s| (s.to_string(), 0)).collect();
         for r in sqlx::query!(
@@ -326,7 +326,7 @@ async fn weights_body(
     company: uuid::Uuid,
     category: Category,
 ) -> Result<Value, AppError> {
-    let current = app::weights::queries::current(conn, company, category).await?;
+    let current = app::weights::service::current(conn, company, category).await?;
     let effective = WeightSet::from_json(category, &current.weights)
         .map(|s| s.effective_json())
         .unwrap_or_else(|_| current.weights.clone());
@@ -375,7 +375,7 @@ async fn put_weights(
             e.body_text()
         ))
     })?;
-    let (set, reason) = app::weights::queries::parse_change(
+    let (set, reason) = app::weights::service::parse_change(
         WeightSet::from_json(category, &body.weights),
         body.reason.as_deref().unwrap_or(""),
     )
@@ -383,11 +383,9 @@ async fn put_weights(
     let who = Who { email: Some(format!("api-key:{}", key.id)), ..Default::default() };
     let run = async {
         let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
-        app::weights::queries::save(
+        app::weights::service::save(
             &mut tx,
-            key.company_id,
-            &who,
-            &meta,
+            &Op { company: key.company_id, who: who.clone(), meta: meta.clone() },
             &set,
             &reason,
             Action::WeightsUpdate,
@@ -425,10 +423,8 @@ async fn deliveries(
         let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
         let queued = app::integrations::outbox::enqueue(
             &mut tx,
-            key.company_id,
+            &Op { company: key.company_id, who: who.clone(), meta: meta.clone() },
             platform,
-            &who,
-            &meta,
             &delivery,
             Action::DeliveryQueue,
         )

@@ -170,7 +170,7 @@ impl TestApp {
 
     pub async fn company(&self, name: &str) -> Uuid {
         let meta = app::server_ctx::RequestMeta { request_id: "test".into(), ip: None, user_agent: None };
-        app::companies::queries::create_as(&self.pool, &app::audit::record::Who::system(), &meta, name, "")
+        app::companies::service::create_as(&self.pool, &app::audit::record::Who::system(), &meta, name, "")
             .await
             .unwrap()
     }
@@ -236,21 +236,19 @@ impl TestApp {
     /// Issues an API key in `company` as the system (the command line's path); returns its
     /// id and secret.
     pub async fn api_key(&self, company: Uuid, scopes: &[&str], rate_limit: Option<i32>) -> (Uuid, String) {
-        let new = app::api_keys::queries::NewKey {
+        let new = app::api_keys::service::NewKey {
             name: "Test key".into(),
             scopes: scopes.iter().map(|s| app::api_keys::Scope::parse(s).expect("known scope")).collect(),
-            expiry: app::api_keys::queries::Expiry::parse_duration("30d").unwrap(),
+            expiry: app::api_keys::service::Expiry::parse_duration("30d").unwrap(),
             rate_limit,
         };
         let meta = app::server_ctx::RequestMeta { request_id: "test".into(), ip: None, user_agent: None };
         let pepper = app::api_keys::secret::Pepper::derive(TEST_SECRET);
         let mut tx = self.pool.begin().await.unwrap();
-        let issued = app::api_keys::queries::create(
+        let issued = app::api_keys::service::create(
             &mut tx,
+            &app::audit::record::Op { company, who: app::audit::record::Who::system(), meta: meta.clone() },
             &pepper,
-            company,
-            &app::audit::record::Who::system(),
-            &meta,
             &new,
             None,
         )
@@ -343,7 +341,7 @@ impl TestApp {
             app::integrations::Platform::Goodera => r#"{"organization_id": "org-1"}"#,
             app::integrations::Platform::Workday => r#"{"tenant": "acme"}"#,
         };
-        let input = app::integrations::queries::ConfigInput::parse(
+        let input = app::integrations::service::ConfigInput::parse(
             platform,
             true,
             endpoint,
@@ -356,13 +354,11 @@ impl TestApp {
         .unwrap();
         let meta = app::server_ctx::RequestMeta { request_id: "test".into(), ip: None, user_agent: None };
         let mut tx = self.pool.begin().await.unwrap();
-        app::integrations::queries::save(
+        app::integrations::service::save(
             &mut tx,
+            &app::audit::record::Op { company, who: app::audit::record::Who::system(), meta: meta.clone() },
             &test_keyring(),
-            company,
             platform,
-            &app::audit::record::Who::system(),
-            &meta,
             input,
         )
         .await
@@ -383,10 +379,8 @@ impl TestApp {
         let mut tx = self.pool.begin().await.unwrap();
         let q = app::integrations::outbox::enqueue(
             &mut tx,
-            company,
+            &app::audit::record::Op { company, who: app::audit::record::Who::system(), meta: meta.clone() },
             platform,
-            &app::audit::record::Who::system(),
-            &meta,
             &delivery,
             app::audit::Action::DeliveryQueue,
         )

@@ -1,12 +1,11 @@
-//! SQL for integration configs. Credentials are sealed before they reach the database and
+//! Integration configs' operations, as `(conn, &Op, input)` in the caller's transaction. Credentials are sealed before they reach the database and
 //! opened only on the server; the audit log records that they changed, never their value.
 use super::crypto::Keyring;
 use super::platform::{self, Credentials};
 use super::{CredentialState, IntegrationDetail, IntegrationSummary, Platform};
-use crate::audit::record::{diff, record, Event, Who};
+use crate::audit::record::{diff, Op};
 use crate::audit::{Action, Severity};
 use crate::error::{AppError, Fields};
-use crate::server_ctx::RequestMeta;
 use crate::ui::time::rfc3339;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -196,13 +195,12 @@ fn public_view(enabled: bool, endpoint: Option<&str>, config: &Value, credential
 /// Creates or updates the company's config for `platform`, sealing any new credentials.
 pub async fn save(
     conn: &mut PgConnection,
+    op: &Op,
     keyring: &Keyring,
-    company: Uuid,
     platform: Platform,
-    who: &Who,
-    meta: &RequestMeta,
     input: ConfigInput,
 ) -> Result<(), AppError> {
+    let company = op.company;
     lock(conn, company, platform).await?;
     let existing = load(conn, company, platform).await?;
     let old_endpoint = existing.as_ref().and_then(|r| r.api_endpoint.as_deref());
@@ -297,12 +295,9 @@ pub async fn save(
     .await?;
     let mut details = diff(&before, &after);
     details["platform"] = json!(platform.as_str());
-    record(
+    op.record(
         conn,
-        who,
-        meta,
-        Event::new(Action::IntegrationUpdate, "integration")
-            .company(company)
+        op.event(Action::IntegrationUpdate, "integration")
             .resource_id(Some(platform.as_str().into()))
             .severity(if changed { Severity::Warning } else { Severity::Info })
             .details(details),
@@ -310,13 +305,8 @@ pub async fn save(
     .await
 }
 
-pub async fn disable(
-    conn: &mut PgConnection,
-    company: Uuid,
-    platform: Platform,
-    who: &Who,
-    meta: &RequestMeta,
-) -> Result<(), AppError> {
+pub async fn disable(conn: &mut PgConnection, op: &Op, platform: Platform) -> Result<(), AppError> {
+    let company = op.company;
     let was = sqlx::query_scalar!(
         "SELECT enabled FROM integration_configs WHERE company_id = $1 AND platform = $2 FOR UPDATE",
         company,
@@ -335,12 +325,9 @@ pub async fn disable(
     )
     .execute(&mut *conn)
     .await?;
-    record(
+    op.record(
         conn,
-        who,
-        meta,
-        Event::new(Action::IntegrationDisable, "integration")
-            .company(company)
+        op.event(Action::IntegrationDisable, "integration")
             .resource_id(Some(platform.as_str().into()))
             .severity(Severity::Warning)
             .details(

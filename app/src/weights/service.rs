@@ -1,12 +1,11 @@
-//! SQL for weight overrides. The history rows come from the table's trigger, which reads the
+//! Weight overrides' operations, as `(conn, &Op, input)` in the caller's transaction. The history rows come from the table's trigger, which reads the
 //! actor and the reason this module sets for the transaction; every change also writes its
 //! audit row in the same transaction.
 use super::catalogue::WeightSet;
 use super::{Category, HistoryEntry};
-use crate::audit::record::{record, Event, Who};
+use crate::audit::record::Op;
 use crate::audit::Action;
 use crate::error::AppError;
-use crate::server_ctx::RequestMeta;
 use crate::ui::time::{rfc3339, Stamp};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -71,14 +70,14 @@ pub async fn current(conn: &mut PgConnection, company: Uuid, category: Category)
 /// delete). Returns Conflict-free "nothing changed" as a validation message.
 pub async fn save(
     conn: &mut PgConnection,
-    company: Uuid,
-    who: &Who,
-    meta: &RequestMeta,
+    op: &Op,
     set: &WeightSet,
     reason: &str,
     action: Action,
     extra: Value,
 ) -> Result<(), AppError> {
+    let company = op.company;
+    let who = &op.who;
     let category = set.category();
     sqlx::query!(
         r#"SELECT set_config('atrium.change_reason', $1, true) AS "r", set_config('atrium.actor_email', $2, true) AS "e""#,
@@ -128,7 +127,7 @@ pub async fn save(
     if let (Some(d), Value::Object(extra)) = (details.as_object_mut(), extra) {
         d.extend(extra);
     }
-    record(conn, who, meta, Event::new(action, "weights").company(company).on(category.as_str()).details(details)).await
+    op.record(conn, op.event(action, "weights").on(category.as_str()).details(details)).await
 }
 
 pub async fn history(

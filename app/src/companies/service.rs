@@ -1,11 +1,12 @@
-//! SQL for companies. Every change writes its audit row in the same transaction.
+//! Companies' operations: the reads, and the changes (validated, audited) as
+//! `(conn, &Op, input)` in the caller's transaction, with the audit row in that transaction.
 use super::{CompanyDetail, CompanyPage, CompanySort, CompanySummary, COUNT_CAP, PAGE_SIZE};
-use crate::audit::record::{diff, record, Event, Who};
+use crate::audit::record::{diff, Op, Who};
 use crate::audit::{Action, Severity};
 use crate::db;
 use crate::domain::{parse_tenant_config, CompanyName, Slug};
 use crate::error::{AppError, Fields};
-use crate::server_ctx::{Actor, RequestMeta};
+use crate::server_ctx::RequestMeta;
 use crate::ui::time::rfc3339;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool, Row};
@@ -157,40 +158,28 @@ pub async fn user_count(conn: &mut PgConnection, company_id: Uuid) -> Result<i64
         .await?)
 }
 
-/// Creates a company. An empty slug is derived from the name and de-duplicated
-/// (acme, acme-2, ...); a given slug must be valid and free.
-pub async fn create(
-    pool: &PgPool,
-    actor: &Actor,
-    meta: &RequestMeta,
-    name: &str,
-    slug: &str,
-) -> Result<Uuid, AppError> {
-    create_as(pool, &Who::from(actor), meta, name, slug).await
-}
-
-pub async fn create_as(pool: &PgPool, who: &Who, meta: &RequestMeta, name: &str, slug: &str) -> Result<Uuid, AppError> {
+/// Creates the company `op.company` (the caller's transaction is scoped to that new id, so
+/// row-level security admits the insert). An empty slug is derived from the name and
+/// de-duplicated (acme, acme-2, ...); a given slug must be valid and free.
+pub async fn create(conn: &mut PgConnection, op: &Op, name: &str, slug: &str) -> Result<(), AppError> {
     let mut fields = Fields::default();
     let name = fields.check("name", CompanyName::parse(name));
     let slug =
         if slug.trim().is_empty() { None } else { fields.check("slug", Slug::parse(slug)).map(Some).unwrap_or(None) };
     fields.finish()?;
     let name = name.expect("checked");
-
-    // The new company is the transaction's tenant, so row-level security admits the insert.
-    let id = Uuid::new_v4();
-    let mut tx = db::tenant(pool, id, who.user_id).await?;
+    let id = op.company;
     let slug = match slug {
         Some(s) => s.as_str().to_string(),
         None => {
             let base = Slug::from_name(name.as_str());
             sqlx::query_scalar!(r#"SELECT atrium_unique_company_slug($1, NULL) AS "slug!""#, base.as_str())
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?
         }
     };
     match sqlx::query!("INSERT INTO companies (id, name, slug) VALUES ($1, $2, $3)", id, name.as_str(), &slug)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
     {
         Ok(_) => {}
@@ -199,16 +188,20 @@ pub async fn create_as(pool: &PgPool, who: &Who, meta: &RequestMeta, name: &str,
         }
         Err(e) => return Err(e.into()),
     };
-    record(
-        &mut tx,
-        who,
-        meta,
-        Event::new(Action::CompanyCreate, "company")
-            .company(id)
+    op.record(
+        conn,
+        op.event(Action::CompanyCreate, "company")
             .on(id)
             .details(json!({ "after": { "name": name.as_str(), "slug": slug } })),
     )
-    .await?;
+    .await
+}
+
+/// `create` in a transaction of its own, for the command line and seeds: returns the new id.
+pub async fn create_as(pool: &PgPool, who: &Who, meta: &RequestMeta, name: &str, slug: &str) -> Result<Uuid, AppError> {
+    let id = Uuid::new_v4();
+    let mut tx = db::tenant(pool, id, who.user_id).await?;
+    create(&mut tx, &Op { company: id, who: who.clone(), meta: meta.clone() }, name, slug).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -220,13 +213,7 @@ pub struct CompanyEdit {
     pub tenant_enabled: bool,
 }
 
-pub async fn update(
-    pool: &PgPool,
-    actor: &Actor,
-    meta: &RequestMeta,
-    id: Uuid,
-    input: CompanyEdit,
-) -> Result<(), AppError> {
+pub async fn update(conn: &mut PgConnection, op: &Op, input: CompanyEdit) -> Result<(), AppError> {
     let mut fields = Fields::default();
     let name = fields.check("name", CompanyName::parse(&input.name));
     let slug = fields.check("slug", Slug::parse(&input.slug));
@@ -234,13 +221,13 @@ pub async fn update(
     fields.finish()?;
     let (name, slug, config) = (name.expect("checked"), slug.expect("checked"), config.expect("checked"));
 
-    let mut tx = db::tenant(pool, id, Some(actor.user_id)).await?;
+    let id = op.company;
     let before = sqlx::query!(
         r#"SELECT name, slug, tenant_enabled, tenant_config, deleted_at IS NOT NULL AS "deleted!"
              FROM companies WHERE id = $1 FOR UPDATE"#,
         id,
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?
     .map(|r| (r.name, r.slug, r.tenant_enabled, r.tenant_config, r.deleted));
     let Some(before) = before else { return Err(AppError::NotFound) };
@@ -255,7 +242,7 @@ pub async fn update(
         &config,
         input.tenant_enabled,
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     {
         Ok(_) => {}
@@ -276,27 +263,23 @@ pub async fn update(
             (false, true) => Action::CompanyEnable,
             _ => Action::CompanyUpdate,
         };
-        record(
-            &mut tx,
-            &Who::from(actor),
-            meta,
-            Event::new(action, "company")
-                .company(id)
+        op.record(
+            conn,
+            op.event(action, "company")
                 .on(id)
                 .severity(if action == Action::CompanyDisable { Severity::Warning } else { Severity::Info })
                 .details(diff(&before_json, &after_json)),
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
 /// Soft delete: the company disappears from tenant routing; its rows and audit trail stay.
-pub async fn soft_delete(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: Uuid) -> Result<(), AppError> {
-    let mut tx = db::tenant(pool, id, Some(actor.user_id)).await?;
+pub async fn soft_delete(conn: &mut PgConnection, op: &Op) -> Result<(), AppError> {
+    let id = op.company;
     let row = sqlx::query!("SELECT slug, deleted_at FROM companies WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?
         .map(|r| (r.slug, r.deleted_at));
     let Some((slug, deleted_at)) = row else { return Err(AppError::NotFound) };
@@ -304,22 +287,14 @@ pub async fn soft_delete(pool: &PgPool, actor: &Actor, meta: &RequestMeta, id: U
         return Err(AppError::Conflict("This company is already deleted.".into()));
     }
     sqlx::query!("UPDATE companies SET deleted_at = now(), tenant_enabled = false WHERE id = $1", id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     sqlx::query!("UPDATE sessions SET revoked_at = now() WHERE tenant_id = $1 AND revoked_at IS NULL", id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-    record(
-        &mut tx,
-        &Who::from(actor),
-        meta,
-        Event::new(Action::CompanyDelete, "company")
-            .company(id)
-            .on(id)
-            .severity(Severity::Warning)
-            .details(json!({ "slug": slug })),
+    op.record(
+        conn,
+        op.event(Action::CompanyDelete, "company").on(id).severity(Severity::Warning).details(json!({ "slug": slug })),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }

@@ -1,13 +1,13 @@
-//! SQL for API keys. Each function runs in the caller's transaction (a tenant's, or the
-//! command line's), and every change writes its audit row in that same transaction.
+//! API keys' operations: the reads, and the changes (validated, audited). Each runs in the
+//! caller's transaction (a tenant's, or the command line's) as `(conn, &Op, input)`, and
+//! every change writes its audit row in that same transaction.
 use super::secret::{ApiKeySecret, Pepper};
 use super::{
     Caller, DayCount, IssuedKey, KeyDetail, KeyLink, KeyRow, KeyStatus, Scope, EXPIRING_SOON_DAYS, UNUSED_DAYS,
 };
-use crate::audit::record::{record, Event, Who};
+use crate::audit::record::Op;
 use crate::audit::{Action, Severity};
 use crate::error::{AppError, Fields};
-use crate::server_ctx::RequestMeta;
 use crate::ui::time::rfc3339;
 use serde_json::json;
 use sqlx::PgConnection;
@@ -205,13 +205,13 @@ pub fn status(now: OffsetDateTime, expires: Option<OffsetDateTime>, revoked: Opt
 /// Issues a key in `company`. The secret leaves this function once, in the result.
 pub async fn create(
     conn: &mut PgConnection,
+    op: &Op,
     pepper: &Pepper,
-    company: Uuid,
-    who: &Who,
-    meta: &RequestMeta,
     new: &NewKey,
     rolled_from: Option<Uuid>,
 ) -> Result<IssuedKey, AppError> {
+    let company = op.company;
+    let who = &op.who;
     let secret = ApiKeySecret::generate();
     let scopes: Vec<String> = new.scopes.iter().map(|s| s.as_str().to_string()).collect();
     let metadata = json!({
@@ -242,8 +242,8 @@ pub async fn create(
         "rate_limit_per_minute": new.rate_limit, "rolled_from": rolled_from,
     });
     let severity = if new.expiry == Expiry::Never { Severity::Warning } else { Severity::Info };
-    let event = Event::new(Action::ApiKeyCreate, "api_key").company(company).on(id).severity(severity).details(details);
-    record(conn, who, meta, event).await?;
+    let event = op.event(Action::ApiKeyCreate, "api_key").on(id).severity(severity).details(details);
+    op.record(conn, event).await?;
     Ok(IssuedKey {
         id,
         name: new.name.clone(),
@@ -253,13 +253,9 @@ pub async fn create(
 }
 
 /// Revokes at once. Every Atrium process hears of it through the `api_keys_changed` trigger.
-pub async fn revoke(
-    conn: &mut PgConnection,
-    company: Uuid,
-    id: Uuid,
-    who: &Who,
-    meta: &RequestMeta,
-) -> Result<(), AppError> {
+pub async fn revoke(conn: &mut PgConnection, op: &Op, id: Uuid) -> Result<(), AppError> {
+    let company = op.company;
+    let who = &op.who;
     let row = sqlx::query!(
         r#"UPDATE api_keys SET revoked_at = now(), revoked_by = $3,
                   metadata = metadata || jsonb_build_object('revoked_by_email', $4::text)
@@ -282,25 +278,26 @@ pub async fn revoke(
             None => AppError::NotFound,
         });
     };
-    let event = Event::new(Action::ApiKeyRevoke, "api_key")
-        .company(company)
+    let event = op
+        .event(Action::ApiKeyRevoke, "api_key")
         .on(id)
         .severity(Severity::Warning)
         .details(json!({ "name": row.name, "key": format!("{}…{}", row.key_prefix, row.key_last4) }));
-    record(conn, who, meta, event).await
+    op.record(conn, event).await
 }
 
 /// Issues a successor with the same name, scopes, limit and lifetime, and lets the old key
 /// work on for `grace` (revoking it at once for `Immediate`).
 pub async fn roll(
     conn: &mut PgConnection,
+    op: &Op,
     pepper: &Pepper,
-    company: Uuid,
     id: Uuid,
     grace: Grace,
-    who: &Who,
-    meta: &RequestMeta,
 ) -> Result<IssuedKey, AppError> {
+    let company = op.company;
+    let who = &op.who;
+    let meta = &op.meta;
     let old = sqlx::query!(
         r#"SELECT name, scopes, rate_limit_per_minute, created_at, expires_at, revoked_at, key_prefix, key_last4
              FROM api_keys WHERE id = $1 AND company_id = $2 FOR UPDATE"#,
@@ -322,7 +319,7 @@ pub async fn roll(
         Some(e) => Expiry::At(now + (e - old.created_at).max(Duration::days(1))),
     };
     let new = NewKey { name: old.name.clone(), scopes, expiry, rate_limit: old.rate_limit_per_minute };
-    let issued = create(conn, pepper, company, who, meta, &new, Some(id)).await?;
+    let issued = create(conn, &Op { company, who: who.clone(), meta: meta.clone() }, pepper, &new, Some(id)).await?;
     let until = now + grace.duration();
     if grace == Grace::Immediate {
         sqlx::query!(
@@ -345,11 +342,11 @@ pub async fn roll(
         .execute(&mut *conn)
         .await?;
     }
-    let event = Event::new(Action::ApiKeyRoll, "api_key").company(company).on(id).details(json!({
+    let event = op.event(Action::ApiKeyRoll, "api_key").on(id).details(json!({
         "name": old.name, "key": format!("{}…{}", old.key_prefix, old.key_last4), "successor": issued.id,
         "grace": grace.as_str(), "old_key_works_until": rfc3339(until).iso,
     }));
-    record(conn, who, meta, event).await?;
+    op.record(conn, event).await?;
     Ok(issued)
 }
 

@@ -1,9 +1,10 @@
-//! SQL for users. Everything runs in the tenant's transaction (row-level security scoped),
-//! and every change writes its audit row in that same transaction.
+//! Users' operations: reads, and changes as `(conn, &Op, input)` in the caller's tenant
+//! transaction (row-level security scoped), each writing its audit row in that transaction.
+//! The escalation rules (`access::rules`) are applied here, against the role in `op.who`.
 use super::{InviteOutcome, OneTimeLink, TokenInfo, UserPage, UserRow, LINK_HOURS, PAGE_SIZE};
 use crate::access::rules;
 use crate::access::Tenant;
-use crate::audit::record::{diff, record, Event, Who};
+use crate::audit::record::{diff, record, Event, Op, Who};
 use crate::audit::{Action, Severity};
 use crate::auth::password;
 use crate::db;
@@ -146,7 +147,7 @@ fn new_token() -> (String, Vec<u8>) {
 
 async fn issue_link(
     conn: &mut PgConnection,
-    t: &Tenant,
+    op: &Op,
     user: Uuid,
     email: &str,
     purpose: &str,
@@ -155,7 +156,7 @@ async fn issue_link(
     sqlx::query!(
         "UPDATE user_tokens SET used_at = now()
           WHERE company_id = $1 AND user_id = $2 AND purpose = $3 AND used_at IS NULL",
-        t.company.id,
+        op.company,
         user,
         purpose
     )
@@ -165,11 +166,11 @@ async fn issue_link(
     let expires = sqlx::query_scalar!(
         r#"INSERT INTO user_tokens (company_id, user_id, purpose, token_hash, created_by, expires_at)
            VALUES ($1, $2, $3, $4, $5, now() + make_interval(hours => $6::int)) RETURNING expires_at"#,
-        t.company.id,
+        op.company,
         user,
         purpose,
         &hash,
-        t.actor.user_id,
+        op.who.user_id,
         LINK_HOURS as i32,
     )
     .fetch_one(&mut *conn)
@@ -181,20 +182,25 @@ fn email_taken(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.constraint() == Some("users_email_key"))
 }
 
-pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<InviteOutcome, AppError> {
+pub async fn invite(
+    conn: &mut PgConnection,
+    op: &Op,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> Result<InviteOutcome, AppError> {
     let mut fields = Fields::default();
     let email = fields.check("email", Email::parse(email));
     let name = fields.check("name", parse_name(name));
     let role = fields.check("role", Role::parse_company(role));
     fields.finish()?;
     let (email, name, role) = (email.expect("checked"), name.expect("checked"), role.expect("checked"));
-    if !rules::may_grant(t.role, role) {
+    if !rules::may_grant(actor_role(op)?, role) {
         return Err(AppError::Forbidden);
     }
-    let mut tx = t.tx().await?;
     // An account may already exist in another company; only its id is visible from here.
     let existing = sqlx::query_scalar!(r#"SELECT atrium_user_id_by_email($1) AS "id""#, email.as_str())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
     let (user_id, link) = match existing {
         // An existing account belongs to its owner: the membership waits, granting nothing,
@@ -204,13 +210,13 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
                 "INSERT INTO memberships (company_id, user_id, role, status, invited_by, invited_name)
                  VALUES ($1, $2, $3, 'INVITED', $4, $5)
                  ON CONFLICT (company_id, user_id) DO NOTHING",
-                t.company.id,
+                op.company,
                 uid,
                 role as Role,
-                t.actor.user_id,
+                op.who.user_id,
                 &name,
             )
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
             if inserted == 0 {
@@ -219,14 +225,12 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
                     format!("{} is already a member of this company.", email.as_str()),
                 ));
             }
-            let link = issue_link(&mut tx, t, uid, email.as_str(), "join").await?;
-            record(
-                &mut tx,
-                &t.who(),
-                &request_meta(),
+            let link = issue_link(&mut *conn, op, uid, email.as_str(), "join").await?;
+            op.record(
+                &mut *conn,
                 Event::new(Action::UserInviteExisting, "user")
                     .on(uid)
-                    .details(json!({ "company_id": t.company.id, "role": role, "pending": true })),
+                    .details(json!({ "company_id": op.company, "role": role, "pending": true })),
             )
             .await?;
             (uid, link)
@@ -237,9 +241,9 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
                 email.as_str(),
                 &name,
                 role as Role,
-                t.company.id,
+                op.company,
             )
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await
             {
                 Ok(id) => id,
@@ -250,26 +254,23 @@ pub async fn invite(t: &Tenant, email: &str, name: &str, role: &str) -> Result<I
             };
             sqlx::query!(
                 "UPDATE memberships SET invited_by = $3, invited_name = $4 WHERE company_id = $1 AND user_id = $2",
-                t.company.id,
+                op.company,
                 uid,
-                t.actor.user_id,
+                op.who.user_id,
                 &name,
             )
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-            (uid, issue_link(&mut tx, t, uid, email.as_str(), "invite").await?)
+            (uid, issue_link(&mut *conn, op, uid, email.as_str(), "invite").await?)
         }
     };
-    record(
-        &mut tx,
-        &t.who(),
-        &request_meta(),
-        Event::new(Action::UserInvite, "user").company(t.company.id).on(user_id).details(
+    op.record(
+        &mut *conn,
+        op.event(Action::UserInvite, "user").on(user_id).details(
             json!({ "after": { "email": email.as_str(), "name": name, "role": role, "status": UserStatus::Invited } }),
         ),
     )
     .await?;
-    tx.commit().await?;
     Ok(InviteOutcome::Invited(link))
 }
 
@@ -285,33 +286,44 @@ struct AccountState {
     owned_here: bool,
 }
 
-async fn account_state(conn: &mut PgConnection, t: &Tenant, user: Uuid) -> Result<AccountState, AppError> {
+async fn account_state(
+    conn: &mut PgConnection,
+    company: Uuid,
+    actor_role: Role,
+    user: Uuid,
+) -> Result<AccountState, AppError> {
     let row = sqlx::query!(
         r#"SELECT status AS "status: UserStatus", atrium_account_owned_by(id, $2) AS "owned!" FROM users WHERE id = $1"#,
         user,
-        t.company.id
+        company
     )
     .fetch_one(conn)
     .await?;
     Ok(AccountState {
         never_activated: row.status == UserStatus::Invited,
-        owned_here: row.owned || t.role == Role::SuperAdmin,
+        owned_here: row.owned || actor_role == Role::SuperAdmin,
     })
 }
 
 /// Is the account shared with another company (so its global fields are not ours to change)?
 pub async fn account_shared(conn: &mut PgConnection, t: &Tenant, user: Uuid) -> Result<bool, AppError> {
-    Ok(!account_state(conn, t, user).await?.owned_here)
+    Ok(!account_state(conn, t.company.id, t.role, user).await?.owned_here)
+}
+
+/// The role the operation's actor holds in the company; an operation without one may do
+/// nothing (escalation rules need it).
+fn actor_role(op: &Op) -> Result<Role, AppError> {
+    op.who.role.ok_or(AppError::Forbidden)
 }
 
 /// The member, locked, if the actor may manage them; else the reason why not.
-async fn managed_member(conn: &mut PgConnection, t: &Tenant, id: Uuid) -> Result<UserRow, AppError> {
-    sqlx::query!("SELECT 1 AS x FROM memberships WHERE company_id = $1 AND user_id = $2 FOR UPDATE", t.company.id, id)
+async fn managed_member(conn: &mut PgConnection, op: &Op, id: Uuid) -> Result<UserRow, AppError> {
+    sqlx::query!("SELECT 1 AS x FROM memberships WHERE company_id = $1 AND user_id = $2 FOR UPDATE", op.company, id)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(AppError::NotFound)?;
-    let user = get(conn, t.company.id, id).await?.ok_or(AppError::NotFound)?;
-    if !rules::may_manage(t.role, user.role, t.actor.user_id == id) {
+    let user = get(conn, op.company, id).await?.ok_or(AppError::NotFound)?;
+    if !rules::may_manage(actor_role(op)?, user.role, op.who.user_id == Some(id)) {
         return Err(AppError::Forbidden);
     }
     Ok(user)
@@ -338,26 +350,25 @@ async fn ensure_not_last_admin(conn: &mut PgConnection, company: Uuid, user: &Us
     Ok(())
 }
 
-pub async fn update(t: &Tenant, id: Uuid, name: &str, role: &str) -> Result<(), AppError> {
+pub async fn update(conn: &mut PgConnection, op: &Op, id: Uuid, name: &str, role: &str) -> Result<(), AppError> {
     let mut fields = Fields::default();
     let name = fields.check("name", parse_name(name));
     let role = fields.check("role", Role::parse_company(role));
     fields.finish()?;
     let (name, role) = (name.expect("checked"), role.expect("checked"));
-    if !rules::may_grant(t.role, role) {
+    if !rules::may_grant(actor_role(op)?, role) {
         return Err(AppError::Forbidden);
     }
-    let mut tx = t.tx().await?;
-    let before = managed_member(&mut tx, t, id).await?;
+    let before = managed_member(&mut *conn, op, id).await?;
     if role != before.role {
-        ensure_not_last_admin(&mut tx, t.company.id, &before).await?;
+        ensure_not_last_admin(&mut *conn, op.company, &before).await?;
         sqlx::query!(
             "UPDATE memberships SET role = $3 WHERE company_id = $1 AND user_id = $2",
-            t.company.id,
+            op.company,
             id,
             role as Role
         )
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
     if name != before.name && before.status == UserStatus::Invited {
@@ -365,44 +376,39 @@ pub async fn update(t: &Tenant, id: Uuid, name: &str, role: &str) -> Result<(), 
         // the address already has an account.
         sqlx::query!(
             "UPDATE memberships SET invited_name = $3 WHERE company_id = $1 AND user_id = $2",
-            t.company.id,
+            op.company,
             id,
             &name
         )
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     } else if name != before.name {
-        if !account_state(&mut tx, t, id).await?.owned_here {
+        if !account_state(&mut *conn, op.company, actor_role(op)?, id).await?.owned_here {
             return Err(AppError::Denied(SHARED_ACCOUNT.replace("reset", "rename")));
         }
-        sqlx::query!("UPDATE users SET name = $2 WHERE id = $1", id, &name).execute(&mut *tx).await?;
+        sqlx::query!("UPDATE users SET name = $2 WHERE id = $1", id, &name).execute(&mut *conn).await?;
     }
     let b = json!({ "name": before.name, "role": before.role });
     let a = json!({ "name": name, "role": role });
     if a != b {
-        record(
-            &mut tx,
-            &t.who(),
-            &request_meta(),
-            Event::new(Action::UserUpdate, "user")
-                .company(t.company.id)
+        op.record(
+            &mut *conn,
+            op.event(Action::UserUpdate, "user")
                 .on(id)
                 .severity(if role != before.role { Severity::Warning } else { Severity::Info })
                 .details(diff(&b, &a)),
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
-pub async fn set_status(t: &Tenant, id: Uuid, status: &str) -> Result<(), AppError> {
+pub async fn set_status(conn: &mut PgConnection, op: &Op, id: Uuid, status: &str) -> Result<(), AppError> {
     let status = match UserStatus::parse(status) {
         Some(s @ (UserStatus::Active | UserStatus::Suspended | UserStatus::Inactive)) => s,
         _ => return Err(AppError::field("status", "Choose Active, Inactive or Suspended.")),
     };
-    let mut tx = t.tx().await?;
-    let before = managed_member(&mut tx, t, id).await?;
+    let before = managed_member(&mut *conn, op, id).await?;
     if before.status == status {
         return Ok(());
     }
@@ -412,48 +418,45 @@ pub async fn set_status(t: &Tenant, id: Uuid, status: &str) -> Result<(), AppErr
         ));
     }
     if status != UserStatus::Active {
-        ensure_not_last_admin(&mut tx, t.company.id, &before).await?;
+        ensure_not_last_admin(&mut *conn, op.company, &before).await?;
     }
     sqlx::query!(
         "UPDATE memberships SET status = $3 WHERE company_id = $1 AND user_id = $2",
-        t.company.id,
+        op.company,
         id,
         status as UserStatus
     )
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     // The membership is this company's; the account is not. Every request checks the
     // membership, so a suspended member's work in this company stops at once. Their sessions
     // are signed out only when no other company holds the account: a browser session spans
     // companies, and another company's work is not ours to end.
-    let ended = if status != UserStatus::Active && account_state(&mut tx, t, id).await?.owned_here {
-        crate::auth::sessions::end_for_user(&mut tx, id, None).await?
+    let ended = if status != UserStatus::Active
+        && account_state(&mut *conn, op.company, actor_role(op)?, id).await?.owned_here
+    {
+        crate::auth::sessions::end_for_user(&mut *conn, id, None).await?
     } else {
         0
     };
-    record(
-        &mut tx,
-        &t.who(),
-        &request_meta(),
-        Event::new(if status == UserStatus::Active { Action::UserReactivate } else { Action::UserSuspend }, "user")
-            .company(t.company.id)
+    op.record(
+        &mut *conn,
+        op.event(if status == UserStatus::Active { Action::UserReactivate } else { Action::UserSuspend }, "user")
             .on(id)
             .severity(Severity::Warning)
             .details(json!({ "before": { "status": before.status }, "after": { "status": status },
                              "sessions_ended": ended })),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
-pub async fn reset_link(t: &Tenant, id: Uuid) -> Result<OneTimeLink, AppError> {
-    let mut tx = t.tx().await?;
-    let user = managed_member(&mut tx, t, id).await?;
+pub async fn reset_link(conn: &mut PgConnection, op: &Op, id: Uuid) -> Result<OneTimeLink, AppError> {
+    let user = managed_member(&mut *conn, op, id).await?;
     if user.status == UserStatus::Suspended {
         return Err(AppError::Conflict("Reactivate this user before sending a password link.".into()));
     }
-    let account = account_state(&mut tx, t, id).await?;
+    let account = account_state(&mut *conn, op.company, actor_role(op)?, id).await?;
     // A pending invitation to an existing account gets a fresh join link, which sets nothing;
     // a password link needs the account to be this company's alone.
     let purpose = match (user.status, account.never_activated) {
@@ -462,18 +465,14 @@ pub async fn reset_link(t: &Tenant, id: Uuid) -> Result<OneTimeLink, AppError> {
         (UserStatus::Invited, true) => "invite",
         _ => "reset",
     };
-    let link = issue_link(&mut tx, t, id, &user.email, purpose).await?;
-    record(
-        &mut tx,
-        &t.who(),
-        &request_meta(),
-        // A pending invitation's link reads the same whether or not the account existed.
-        Event::new(Action::UserResetLink, "user").company(t.company.id).on(id).severity(Severity::Warning).details(
+    let link = issue_link(&mut *conn, op, id, &user.email, purpose).await?;
+    // A pending invitation's link reads the same whether or not the account existed.
+    op.record(&mut *conn,
+        op.event(Action::UserResetLink, "user").on(id).severity(Severity::Warning).details(
             json!({ "email": user.email, "purpose": if user.status == UserStatus::Invited { "invite" } else { purpose } }),
         ),
     )
     .await?;
-    tx.commit().await?;
     Ok(link)
 }
 
