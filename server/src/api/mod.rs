@@ -1,8 +1,10 @@
 //! The REST API for machine clients: `/api/v1`, `Authorization: Bearer <key>`, RFC 9457
 //! problem documents, and an OpenAPI 3.1 document generated from the same route table that
 //! builds the router.
+pub mod handlers;
 pub mod keys;
 pub mod limit;
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod usage;
@@ -57,13 +59,13 @@ impl Api {
         let limiter = Arc::new(RateLimiter::default());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let flusher = tokio::spawn(usage::run(usage.clone(), limiter.clone(), stopped));
-        let verify_per_minute = routes::VERIFY_PER_MINUTE;
+        let verify_per_minute = handlers::VERIFY_PER_MINUTE;
         let state = ApiState { pool: app_pool, verifier, limiter, usage, exports, verify_per_minute };
         Ok(Api { state, listener, flusher, stop })
     }
 
     /// Answers `per_minute` unauthenticated key checks per client address (default
-    /// `routes::VERIFY_PER_MINUTE`).
+    /// `handlers::VERIFY_PER_MINUTE`).
     pub fn with_verify_limit(mut self, per_minute: u32) -> Api {
         self.state.verify_per_minute = per_minute.max(1);
         self

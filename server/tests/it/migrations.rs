@@ -1,4 +1,4 @@
-use crate::helpers::TestDb;
+use crate::helpers::{spawn_app, TestDb};
 use atrium_server::migrate::{self, MigrateError, MIGRATIONS};
 use sqlx::PgPool;
 
@@ -255,16 +255,44 @@ async fn the_actor_load_leaves_a_surrounding_transactions_settings_alone() {
         .await
         .unwrap();
     sqlx::query("SET LOCAL ROLE atrium_app").execute(&mut *tx).await.unwrap();
-    let rows: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM atrium_request_actor(gen_random_uuid(), gen_random_uuid())")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-    assert_eq!(rows, 0, "no such session");
-    let (company_after, user_after): (String, String) =
-        sqlx::query_as("SELECT current_setting('app.company_id'), current_setting('app.user_id')")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-    assert_eq!((company_after.as_str(), user_after.as_str()), (company.as_str(), ""));
+    // The one-round-trip reads (0016's actor, 0017's company summary) each scope themselves
+    // and then put the caller's settings back.
+    for read in [
+        "SELECT count(*) FROM atrium_request_actor(gen_random_uuid(), gen_random_uuid())",
+        "SELECT count(*) FROM atrium_api_company(gen_random_uuid())",
+    ] {
+        let rows: i64 = sqlx::query_scalar(read).fetch_one(&mut *tx).await.unwrap();
+        assert_eq!(rows, 0, "nothing to find: {read}");
+        let (company_after, user_after): (String, String) =
+            sqlx::query_as("SELECT current_setting('app.company_id'), current_setting('app.user_id')")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+        assert_eq!((company_after.as_str(), user_after.as_str()), (company.as_str(), ""), "{read}");
+    }
+}
+
+#[tokio::test]
+async fn the_apis_company_read_sees_only_the_company_it_names() {
+    // Row-level security still applies inside the one-round-trip read: called for company A,
+    // it returns A and counts only A's members, however the rows of B are arranged.
+    let app = spawn_app().await;
+    let a = app.company("Read A").await;
+    let b = app.company("Read B").await;
+    app.user("one@a.test", app::domain::Role::Admin, Some(a)).await;
+    app.user("one@b.test", app::domain::Role::Admin, Some(b)).await;
+    app.user("two@b.test", app::domain::Role::Viewer, Some(b)).await;
+    let serving = app.app_pool.clone();
+    let (id, users): (uuid::Uuid, i64) = sqlx::query_as("SELECT id, active_users FROM atrium_api_company($1)")
+        .bind(a)
+        .fetch_one(&serving)
+        .await
+        .unwrap();
+    assert_eq!((id, users), (a, 1));
+    let (id, users): (uuid::Uuid, i64) = sqlx::query_as("SELECT id, active_users FROM atrium_api_company($1)")
+        .bind(b)
+        .fetch_one(&serving)
+        .await
+        .unwrap();
+    assert_eq!((id, users), (b, 2));
 }

@@ -59,7 +59,7 @@ async fn the_unauthenticated_key_check_is_limited_per_address() {
             .json(&serde_json::json!({ "key": key }))
             .send()
     };
-    let limit = atrium_server::api::routes::VERIFY_PER_MINUTE as usize;
+    let limit = atrium_server::api::handlers::VERIFY_PER_MINUTE as usize;
     for i in 0..limit {
         let guess = format!("atr_live_{i:0>49}");
         assert_eq!(check(format!("2001:db8:5:6::{:x}", i + 1), guess).await.unwrap().status(), 200);

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS atrium_api_company(UUID);
