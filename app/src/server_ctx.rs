@@ -63,6 +63,8 @@ pub struct Actor {
     pub memberships: Vec<Membership>,
     /// Every role's permissions, as `role_permissions` said when the request began.
     pub grants: Grants,
+    /// When the session ends (a kept actor is never used past it).
+    pub session_expires_at: time::OffsetDateTime,
 }
 
 /// An active membership of a company that is not deleted.

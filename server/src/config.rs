@@ -68,6 +68,10 @@ pub struct Config {
     /// every API request look its key up in PostgreSQL (for benchmarks and debugging).
     #[arg(long, env = "ATRIUM_API_KEY_CACHE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub api_key_cache: bool,
+    /// Keep each session's signed-in actor in memory between requests (invalidated through
+    /// LISTEN/NOTIFY, migration 0018). `false` loads it from PostgreSQL on every request.
+    #[arg(long, env = "ATRIUM_ACTOR_CACHE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub actor_cache: bool,
     /// Where development state (secret key, first password) is kept.
     #[arg(long, env = "ATRIUM_DATA_DIR", default_value = ".data", global = true)]
     pub data_dir: PathBuf,

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api;
 pub mod api_key_cli;
+pub mod change_feed;
 pub mod client_ip;
 pub mod config;
 pub mod delivery_worker;
@@ -152,9 +153,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let exports = export_gate(config.database_url()?).await?;
     let state = app_state(app_pool.clone(), exports.clone(), &config)?;
     let deliveries = if config.worker { Some(worker(&config).await?.spawn()) } else { None };
-    let api = api::Api::start(pool.clone(), app_pool.clone(), exports, state.pepper.clone(), config.api_key_cache)
-        .await?
-        .with_verify_limit(config.key_verify_per_minute);
+    let actors = std::sync::Arc::new(app::access::ActorCache::new(config.actor_cache));
+    let api =
+        api::Api::start(pool.clone(), app_pool.clone(), exports, state.pepper.clone(), config.api_key_cache, actors)
+            .await?
+            .with_verify_limit(config.key_verify_per_minute);
     let router = web::router(
         state,
         api.state.clone(),

@@ -104,7 +104,8 @@ pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -
         })
         .layer(middleware::from_fn_with_state(state.clone(), gate_pages))
         .layer(middleware::from_fn(server_fn_status))
-        .layer(middleware::from_fn(read_session_auth))
+        .layer(middleware::from_fn_with_state(api.feed.clone(), writes_seen_here))
+        .layer(middleware::from_fn_with_state(api.actors.clone(), read_session_auth))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(cfg.https, same_origin_writes))
         .layer(middleware::from_fn_with_state(cfg.https, security_headers))
@@ -327,15 +328,37 @@ async fn security_headers(State(https): State<bool>, req: Request, next: Next) -
 /// Reads the session's sign-in once, before the app runs, into the request's scope, which
 /// loads the actor on first use for the gate and every server function of the request to
 /// share (see `app::access::RequestScope`).
-async fn read_session_auth(session: Session, mut req: Request<Body>, next: Next) -> Response {
+async fn read_session_auth(
+    State(actors): State<std::sync::Arc<app::access::ActorCache>>,
+    session: Session,
+    mut req: Request<Body>,
+    next: Next,
+) -> Response {
     if req.uri().path().starts_with("/pkg/") {
         // Assets need no sign-in: an empty scope, without reading the session.
-        req.extensions_mut().insert(RequestScope::new(None));
+        req.extensions_mut().insert(RequestScope::new(None, None));
         return next.run(req).await;
     }
     let auth = session.get::<app::server_ctx::SessionAuth>(app::server_ctx::SESSION_AUTH_KEY).await.ok().flatten();
-    req.extensions_mut().insert(RequestScope::new(auth));
+    req.extensions_mut().insert(RequestScope::new(auth, Some(actors)));
     next.run(req).await
+}
+
+/// A server function may have changed what an actor load returns (a role, a membership, a
+/// session's act-as window or its end). Before it answers, this process applies every change
+/// it committed, so the caller's next request here, or anyone's, sees it: kept actors never
+/// lag behind a write made through this process. Other processes hear it within moments.
+async fn writes_seen_here(
+    State(feed): State<std::sync::Arc<crate::change_feed::Feed>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let server_fn = req.method() == Method::POST && req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    if server_fn {
+        feed.barrier().await;
+    }
+    res
 }
 
 /// Gives every request an id, and records the caller's address and user agent.

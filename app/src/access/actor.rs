@@ -1,10 +1,12 @@
 //! The caller: the signed-in actor, loaded once per request, and the platform-level checks.
+use super::cache::ActorCache;
 use crate::domain::{Permission, Role};
 use crate::error::AppError;
 use crate::server_ctx::{internal, session, state, Acting, Actor, Grants, Membership, SessionAuth, SESSION_AUTH_KEY};
 use http::request::Parts;
 use leptos::prelude::use_context;
 use sqlx::PgPool;
+use std::sync::Arc;
 use tower_sessions::Session;
 
 /// Loads the signed-in actor from the session, or None. Revoked, expired or suspended
@@ -23,18 +25,25 @@ pub async fn load_actor(pool: &PgPool, session: &Session) -> Result<Option<Actor
 /// So authorization is decided once per request: a server function that changes the caller's
 /// own session, membership, role or act-as window answers with a redirect (a new request)
 /// rather than authorizing again within the same one.
-#[derive(Clone, Debug)]
-pub struct RequestScope(std::sync::Arc<ScopeInner>);
+#[derive(Clone)]
+pub struct RequestScope(Arc<ScopeInner>);
 
-#[derive(Debug)]
 struct ScopeInner {
     auth: Option<SessionAuth>,
     actor: tokio::sync::OnceCell<Option<Actor>>,
+    kept: Option<Arc<ActorCache>>,
+}
+
+impl std::fmt::Debug for RequestScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestScope").field("auth", &self.0.auth).finish_non_exhaustive()
+    }
 }
 
 impl RequestScope {
-    pub fn new(auth: Option<SessionAuth>) -> Self {
-        RequestScope(std::sync::Arc::new(ScopeInner { auth, actor: tokio::sync::OnceCell::new() }))
+    /// `kept`: the process's actor cache, if it keeps actors between requests.
+    pub fn new(auth: Option<SessionAuth>, kept: Option<Arc<ActorCache>>) -> Self {
+        RequestScope(Arc::new(ScopeInner { auth, actor: tokio::sync::OnceCell::new(), kept }))
     }
 
     pub async fn actor(&self, pool: &PgPool) -> Result<Option<Actor>, AppError> {
@@ -42,10 +51,17 @@ impl RequestScope {
             .0
             .actor
             .get_or_try_init(|| async {
-                match &self.0.auth {
-                    Some(auth) => load_actor_for(pool, auth.clone()).await,
-                    None => Ok(None),
+                let Some(auth) = &self.0.auth else { return Ok(None) };
+                let Some(kept) = &self.0.kept else { return load_actor_for(pool, auth.clone()).await };
+                if let Some(actor) = kept.get(auth) {
+                    return Ok(Some(actor));
                 }
+                let epoch = kept.epoch();
+                let actor = load_actor_for(pool, auth.clone()).await?;
+                if let Some(a) = &actor {
+                    kept.keep(a, epoch);
+                }
+                Ok(actor)
             })
             .await?;
         Ok(loaded.clone())
@@ -59,7 +75,7 @@ pub async fn load_actor_for(pool: &PgPool, auth: SessionAuth) -> Result<Option<A
         r#"SELECT id AS "id!", email AS "email!", name AS "name!", role AS "role!: Role",
                   company_id, allowed_tenants AS "allowed_tenants!", acting_company_id, acting_until, acting_reason,
                   memberships AS "memberships!: sqlx::types::Json<Vec<Membership>>",
-                  grants AS "grants!: sqlx::types::Json<Grants>"
+                  grants AS "grants!: sqlx::types::Json<Grants>", session_expires_at AS "session_expires_at!"
              FROM atrium_request_actor($1, $2)"#,
         auth.session_id,
         auth.user_id,
@@ -82,6 +98,7 @@ pub async fn load_actor_for(pool: &PgPool, auth: SessionAuth) -> Result<Option<A
         },
         memberships: r.memberships.0,
         grants: r.grants.0,
+        session_expires_at: r.session_expires_at,
     }))
 }
 

@@ -13,6 +13,8 @@ mod actor;
 #[cfg(feature = "ssr")]
 mod audit_reader;
 #[cfg(feature = "ssr")]
+pub mod cache;
+#[cfg(feature = "ssr")]
 mod platform;
 #[cfg(feature = "ssr")]
 mod tenant;
@@ -21,6 +23,8 @@ mod tenant;
 pub use actor::{current_actor, load_actor, load_actor_for, require, require_actor, require_platform, RequestScope};
 #[cfg(feature = "ssr")]
 pub use audit_reader::{open_reader, Reader};
+#[cfg(feature = "ssr")]
+pub use cache::ActorCache;
 #[cfg(feature = "ssr")]
 pub use platform::platform_read;
 #[cfg(feature = "ssr")]

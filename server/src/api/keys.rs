@@ -1,7 +1,7 @@
 //! Verifying a presented key: the checksum first (no database work), then an in-process
-//! cache keyed by the key's hash, then at most one indexed lookup. Every process LISTENs on
-//! `atrium_api_keys`; a revoke, roll, expiry change or company change anywhere drops the
-//! cached copy here within moments.
+//! cache keyed by the key's hash, then at most one indexed lookup. Every process hears
+//! `atrium_api_keys` through its change feed; a revoke, roll, expiry change or company change
+//! anywhere drops the cached copy here within moments.
 //!
 //! Lookups that miss the cache at the same moment share one query (`key_hash = ANY(...)`):
 //! under load a round trip serves dozens of requests, and alone a request waits for nobody.
@@ -78,13 +78,9 @@ pub struct Verifier {
     cache: Option<RwLock<HashMap<[u8; 32], Cached>>>,
     /// Bumped by every notification: a lookup that raced one is not cached.
     epoch: AtomicU64,
-    /// The cache is used only while this process demonstrably hears key changes: set once
-    /// LISTEN is established and a ping has come back through it, cleared the moment the
-    /// connection is lost or a ping goes unanswered. Until then every lookup asks PostgreSQL.
+    /// The cache is used only while this process demonstrably hears key changes (the change
+    /// feed says so). Until then every lookup asks PostgreSQL.
     listening: AtomicBool,
-    /// When the notification connection last delivered anything (ms since `started`).
-    last_heard_ms: AtomicU64,
-    started: Instant,
 }
 
 impl Verifier {
@@ -98,31 +94,11 @@ impl Verifier {
             cache: cache.then(|| RwLock::new(HashMap::new())),
             epoch: AtomicU64::new(0),
             listening: AtomicBool::new(false),
-            last_heard_ms: AtomicU64::new(0),
-            started: Instant::now(),
         }
     }
 
     fn cache(&self) -> Option<&RwLock<HashMap<[u8; 32], Cached>>> {
         self.cache.as_ref().filter(|_| self.listening.load(Ordering::Acquire))
-    }
-
-    /// The notification connection works: note it, and if it had been lost, start afresh
-    /// (whatever changed meanwhile was not heard).
-    fn heard(&self) {
-        self.last_heard_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Release);
-        if !self.listening.load(Ordering::Acquire) {
-            self.clear();
-            self.listening.store(true, Ordering::Release);
-        }
-    }
-
-    /// Key changes may be going unheard: serve no cached key until they are heard again.
-    fn deaf(&self, why: &str) {
-        if self.listening.swap(false, Ordering::AcqRel) {
-            tracing::warn!("api-key cache off: {why}");
-        }
-        self.clear();
     }
 
     /// Is the cache in use (for tests and metrics)?
@@ -165,13 +141,8 @@ impl Verifier {
         Ok(info)
     }
 
-    /// Applies one notification payload: `key:<hash hex>` or `company:<uuid>`; a `ping:` only
-    /// proves the connection works.
+    /// Applies one notification payload: `key:<hash hex>` or `company:<uuid>`.
     pub fn invalidate(&self, payload: &str) {
-        self.heard();
-        if payload.starts_with("ping:") {
-            return;
-        }
         self.epoch.fetch_add(1, Ordering::AcqRel);
         let Some(cache) = &self.cache else { return };
         let mut map = cache.write().expect("cache lock");
@@ -282,54 +253,24 @@ pub fn check(info: &KeyInfo, now: OffsetDateTime) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// How often each process pings itself through the notification channel, and how long an
-/// unanswered ping may stay unanswered before the cache is switched off. A connection that
-/// drops is noticed at once; these catch one that silently stops delivering.
-const PING_EVERY: Duration = Duration::from_secs(2);
-const PING_DEADLINE: Duration = Duration::from_secs(5);
-
-/// LISTENs for key changes until the process ends. Returns once listening, so a caller can
-/// start serving knowing invalidations will be heard. The cache serves only while the
-/// connection is known to work (see `Verifier::listening`).
-pub async fn listen(pool: &PgPool, verifier: Arc<Verifier>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
-    verifier.heard();
-    let pinger = tokio::spawn(ping(pool.clone(), verifier.clone()));
-    Ok(tokio::spawn(async move {
-        let _pinger = AbortOnDrop(pinger);
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(n)) => verifier.invalidate(n.payload()),
-                // The connection dropped: anything may have changed meanwhile. The next
-                // try_recv reconnects and listens again; the first ping heard through it turns
-                // the cache back on.
-                Ok(None) => verifier.deaf("lost the notification connection"),
-                Err(e) => {
-                    verifier.deaf(&format!("notifications: {e}"));
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }))
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+impl crate::change_feed::Subscriber for Verifier {
+    fn channel(&self) -> &'static str {
+        CHANNEL
     }
-}
 
-async fn ping(pool: PgPool, verifier: Arc<Verifier>) {
-    let mut tick = tokio::time::interval(PING_EVERY);
-    loop {
-        tick.tick().await;
-        let sent = sqlx::query("SELECT pg_notify($1, 'ping:' || pg_backend_pid())").bind(CHANNEL).execute(&pool).await;
-        let silent_ms = verifier.started.elapsed().as_millis() as u64 - verifier.last_heard_ms.load(Ordering::Acquire);
-        if sent.is_err() || silent_ms > PING_DEADLINE.as_millis() as u64 {
-            verifier.deaf("the notification connection stopped answering");
+    fn changed(&self, payload: &str) {
+        self.invalidate(payload);
+    }
+
+    fn resumed(&self) {
+        self.clear();
+        self.listening.store(true, Ordering::Release);
+    }
+
+    fn lost(&self, why: &str) {
+        if self.listening.swap(false, Ordering::AcqRel) {
+            tracing::warn!("api-key cache off: {why}");
         }
+        self.clear();
     }
 }

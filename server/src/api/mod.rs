@@ -9,6 +9,7 @@ pub mod problem;
 pub mod routes;
 pub mod usage;
 
+use app::access::ActorCache;
 use app::api_keys::secret::Pepper;
 use app::server_ctx::RequestMeta;
 use axum::extract::{Request, State};
@@ -33,6 +34,32 @@ pub struct ApiState {
     pub exports: Arc<app::audit::export_gate::ExportGate>,
     /// Unauthenticated key checks answered per client address per minute.
     pub verify_per_minute: u32,
+    /// The process's change feed, which keeps the key cache and the actor cache honest.
+    pub feed: Arc<crate::change_feed::Feed>,
+    /// The actors this process keeps between requests (see `app::access::cache`).
+    pub actors: Arc<ActorCache>,
+}
+
+/// The actor cache as a subscriber of the change feed.
+struct KeptActors(Arc<ActorCache>);
+
+impl crate::change_feed::Subscriber for KeptActors {
+    fn channel(&self) -> &'static str {
+        app::access::cache::CHANNEL
+    }
+
+    fn changed(&self, payload: &str) {
+        self.0.changed(payload);
+    }
+
+    fn resumed(&self) {
+        self.0.resume();
+    }
+
+    fn lost(&self, why: &str) {
+        tracing::warn!("actor cache off: {why}");
+        self.0.lose();
+    }
 }
 
 /// The API's moving parts, and the background work that keeps them honest.
@@ -44,23 +71,26 @@ pub struct Api {
 }
 
 impl Api {
-    /// Starts listening for key changes and flushing usage. `owner_pool` listens and writes
-    /// usage across companies; `app_pool` serves.
+    /// Starts the change feed (for the key cache and `actors`) and the usage flusher.
+    /// `owner_pool` listens and writes usage across companies; `app_pool` serves.
     pub async fn start(
         owner_pool: PgPool,
         app_pool: PgPool,
         exports: Arc<app::audit::export_gate::ExportGate>,
         pepper: Pepper,
         cache: bool,
+        actors: Arc<ActorCache>,
     ) -> anyhow::Result<Api> {
         let verifier = Arc::new(Verifier::new(app_pool.clone(), pepper, cache));
-        let listener = keys::listen(&owner_pool, verifier.clone()).await?;
+        let subscribers: Vec<Arc<dyn crate::change_feed::Subscriber>> =
+            vec![verifier.clone(), Arc::new(KeptActors(actors.clone()))];
+        let (feed, listener) = crate::change_feed::Feed::start(&owner_pool, subscribers).await?;
         let usage = Arc::new(Usage::new(owner_pool));
         let limiter = Arc::new(RateLimiter::default());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let flusher = tokio::spawn(usage::run(usage.clone(), limiter.clone(), stopped));
         let verify_per_minute = handlers::VERIFY_PER_MINUTE;
-        let state = ApiState { pool: app_pool, verifier, limiter, usage, exports, verify_per_minute };
+        let state = ApiState { pool: app_pool, verifier, limiter, usage, exports, verify_per_minute, feed, actors };
         Ok(Api { state, listener, flusher, stop })
     }
 

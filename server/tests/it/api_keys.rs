@@ -18,19 +18,6 @@ async fn create(app: &TestApp, c: &reqwest::Client, slug: &str, form: &[(&str, &
     app.post(c, "/api/api-keys/create", &full).await
 }
 
-/// Polls until `f` holds (the usage flush and the notifications are asynchronous).
-async fn eventually<F, Fut>(what: &str, within: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !f().await {
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 fn problem_type(body: &Value) -> &str {
     body["type"].as_str().unwrap_or_default()
 }

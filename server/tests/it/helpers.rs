@@ -301,7 +301,10 @@ async fn serve_process(
         exports: exports.clone(),
         audit_policy: app::audit::policy::Policy::default(),
     };
-    let api = atrium_server::api::Api::start(owner, app_pool.clone(), exports, pepper, true).await.expect("api starts");
+    let actors = std::sync::Arc::new(app::access::ActorCache::new(true));
+    let api = atrium_server::api::Api::start(owner, app_pool.clone(), exports, pepper, true, actors)
+        .await
+        .expect("api starts");
     let router = web::router(
         state,
         api.state.clone(),
@@ -416,5 +419,18 @@ impl TestApp {
             assert!(start.elapsed() < within, "delivery {id} is {now}, not {status}, after {within:?}");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// Polls until `f` holds (the usage flush and the notifications are asynchronous).
+pub async fn eventually<F, Fut>(what: &str, within: std::time::Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !f().await {
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }

@@ -123,6 +123,7 @@ async fn seed_is_refused_in_production() {
         site_root: "target/site".into(),
         data_dir: std::env::temp_dir(),
         api_key_cache: true,
+        actor_cache: true,
         secret_key_previous: None,
         worker: false,
         worker_concurrency: 1,

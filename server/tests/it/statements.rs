@@ -111,4 +111,11 @@ async fn every_console_page_stays_within_its_statement_budget() {
     }
     let names: Vec<&str> = over.iter().map(|c| c.page.as_str()).collect();
     assert!(over.is_empty(), "pages over {BUDGET} statements: {names:?}");
+    // The second view of a page found its caller in the process's kept actors.
+    let reloaded: Vec<&str> = costs
+        .iter()
+        .filter(|c| c.ran.iter().any(|(_, q)| q.contains("atrium_request_actor")))
+        .map(|c| c.page.as_str())
+        .collect();
+    assert!(reloaded.is_empty(), "pages that loaded their actor again: {reloaded:?}");
 }

@@ -3,6 +3,7 @@
 mod accounts;
 mod exports;
 mod keys;
+mod sessions;
 mod signin;
 mod web;
 mod webhooks;
