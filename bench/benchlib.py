@@ -152,3 +152,31 @@ def rss_peak_mb(pid):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pids):
+    """User + system CPU time the processes have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids():
+    out = subprocess.run(["pgrep", "-f", "postgres"], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def wrk_with_cpu(url, connections, seconds, server_pid, **kw):
+    """wrk's figures, plus the CPU one request cost Atrium and PostgreSQL (microseconds)."""
+    a0, g0 = cpu_seconds([server_pid]), cpu_seconds(postgres_pids())
+    r = wrk(url, connections, seconds, **kw)
+    a1, g1 = cpu_seconds([server_pid]), cpu_seconds(postgres_pids())
+    n = max(r["rps"] * seconds, 1)
+    r["atrium_us"] = 1e6 * (a1 - a0) / n
+    r["postgres_us"] = 1e6 * (g1 - g0) / n
+    return r

@@ -13,7 +13,7 @@ Usage: bench/pages.py [--soak [SECONDS]]  (needs wrk; DATABASE_URL or `.dev/db s
 cluster that preloads pg_stat_statements as `.dev/lib.sh` makes it; and a release build)."""
 import http.client, http.cookiejar, os, random, sys, threading, time, urllib.parse, urllib.request
 from benchlib import (BINARY, atrium_server, fresh_database, psql, require_release_build, server_env, sh,
-                      statements_between, statements_snapshot, wrk)
+                      statements_between, statements_snapshot, wrk, wrk_with_cpu)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = 16
@@ -105,7 +105,7 @@ def main():
         slug = psql(db, "SELECT slug FROM companies WHERE name = 'Acme Corporation'")
         member = psql(db, f"SELECT id FROM users WHERE email = 'viewer@{slug}.example'")
         company = psql(db, f"SELECT id FROM companies WHERE slug = '{slug}'")
-        with atrium_server(env) as (_, base):
+        with atrium_server(env) as (server, base):
             admin = sign_in(base, f"admin@{slug}.example", demo_password)
             root = sign_in(base, "root@bench.test", PASSWORD)
             t = f"/t/{slug}"
@@ -128,6 +128,23 @@ def main():
             for label, path, stmts, r in measure(db, base, pages):
                 print(f"{label:<22} {stmts:>4} {r['rps']:>8.0f} {r['rps']/bare['rps']:>7.2f} {r['p50']:>7.2f} "
                       f"{r['p99']:>7.2f} {r['errors']:>6}")
+            # Where a view's time goes: CPU per request in each process (2 cores shared with wrk).
+            users = f"{t}/users"
+            print("\nCPU per request (microseconds)       Atrium  PostgreSQL   req/s")
+            for label, path, cookie in [("bare SSR (/login)", "/login", ""), ("users, actor kept", users, admin)]:
+                r = wrk_with_cpu(base + path, CONNECTIONS, SECONDS, server.pid, cookie=cookie)
+                print(f"{label:<34} {r['atrium_us']:>7.0f} {r['postgres_us']:>11.0f} {r['rps']:>7.0f}")
+        # The same users page with every request loading its actor (ATRIUM_ACTOR_CACHE=false).
+        with atrium_server(dict(env, ATRIUM_ACTOR_CACHE="false")) as (server, base):
+            admin = sign_in(base, f"admin@{slug}.example", demo_password)
+            path = f"/t/{slug}/users"
+            assert get(base, path, admin) == 200
+            before = statements_snapshot(db)
+            get(base, path, admin)
+            stmts = statements_between(before, statements_snapshot(db))
+            r = wrk_with_cpu(base + path, CONNECTIONS, SECONDS, server.pid, cookie=admin)
+            print(f"{'users, actor cache off':<34} {r['atrium_us']:>7.0f} {r['postgres_us']:>11.0f} {r['rps']:>7.0f}"
+                  f"   ({stmts} statements per view)")
 
 
 if __name__ == "__main__":
