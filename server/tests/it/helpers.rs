@@ -434,3 +434,16 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
+
+/// Cuts every Atrium process's notification connection that listens on `channel` (as a
+/// network fault or a restarted PostgreSQL would), and says how many it cut.
+pub async fn cut_listeners(app: &TestApp, channel: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE '%LISTEN%' || $1 || '%'",
+    )
+    .bind(channel)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}

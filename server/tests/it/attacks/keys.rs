@@ -14,14 +14,7 @@ async fn a_key_revoked_while_the_listener_is_cut_is_refused_within_a_second() {
     for _ in 0..2 {
         assert_eq!(app.api(Method::GET, "/api/v1/company", Some(&key)).await.status(), 200);
     }
-    let cut: i64 = sqlx::query_scalar(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-          WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE '%LISTEN%atrium_api_keys%'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(cut, 1, "one listener to cut");
+    assert_eq!(cut_listeners(&app, "atrium_api_keys").await, 1, "one listener to cut");
     sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1").bind(id).execute(&app.pool).await.unwrap();
     let start = Instant::now();
     loop {

@@ -98,14 +98,7 @@ async fn a_change_made_while_the_notifications_are_cut_is_not_missed() {
     }
     // Every process's notification connection goes; then the membership ends, straight in the
     // database, as another tool would do it. Nobody hears that change.
-    let cut: i64 = sqlx::query_scalar(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-          WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE '%LISTEN%atrium_actors%'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(cut, 2, "two processes, two feeds");
+    assert_eq!(cut_listeners(&app, "atrium_actors").await, 2, "two processes, two feeds");
     sqlx::query("UPDATE memberships SET status = 'SUSPENDED' WHERE user_id = $1")
         .bind(mid)
         .execute(&app.pool)
