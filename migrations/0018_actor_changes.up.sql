@@ -66,6 +66,19 @@ BEGIN
   RETURN NULL;
 END
 $$;
+-- Emptying a table wholesale changes every actor.
+DROP TRIGGER IF EXISTS sessions_actor_truncated ON sessions;
+CREATE TRIGGER sessions_actor_truncated AFTER TRUNCATE ON sessions
+  FOR EACH STATEMENT EXECUTE FUNCTION atrium_grants_actor_changed();
+DROP TRIGGER IF EXISTS users_actor_truncated ON users;
+CREATE TRIGGER users_actor_truncated AFTER TRUNCATE ON users
+  FOR EACH STATEMENT EXECUTE FUNCTION atrium_grants_actor_changed();
+DROP TRIGGER IF EXISTS memberships_actor_truncated ON memberships;
+CREATE TRIGGER memberships_actor_truncated AFTER TRUNCATE ON memberships
+  FOR EACH STATEMENT EXECUTE FUNCTION atrium_grants_actor_changed();
+DROP TRIGGER IF EXISTS companies_actor_truncated ON companies;
+CREATE TRIGGER companies_actor_truncated AFTER TRUNCATE ON companies
+  FOR EACH STATEMENT EXECUTE FUNCTION atrium_grants_actor_changed();
 DROP TRIGGER IF EXISTS role_permissions_actor_changed ON role_permissions;
 CREATE TRIGGER role_permissions_actor_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON role_permissions
   FOR EACH STATEMENT EXECUTE FUNCTION atrium_grants_actor_changed();

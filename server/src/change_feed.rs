@@ -3,8 +3,9 @@
 //! triggers of migrations 0011 and 0018 announce the changes.
 //!
 //! A copy is served only while the connection demonstrably works: each process pings itself
-//! through the feed, and the moment the connection drops or a ping goes unanswered every
-//! subscriber is told to serve nothing kept (fail closed) until the feed is heard again.
+//! through the feed, and the moment the connection drops, one of its own pings goes unanswered
+//! too long, or the listening task ends, every subscriber is told to serve nothing kept (fail
+//! closed) until a ping sent after that comes back.
 //!
 //! `barrier` gives a process read-your-writes: PostgreSQL delivers notifications in commit
 //! order, so once a marker sent after a commit comes back, every change that commit announced
@@ -38,14 +39,17 @@ pub trait Subscriber: Send + Sync {
 }
 
 pub struct Feed {
-    pool: PgPool,
+    /// Sends pings and barrier markers; not the listening pool, so neither competes with it.
+    notify: PgPool,
     subscribers: Vec<Arc<dyn Subscriber>>,
+    /// Whether the subscribers serve what they keep, and since which of our pings.
+    state: Mutex<Liveness>,
+    /// Mirrors `state.live` for lock-free reads.
     live: AtomicBool,
-    /// When the connection last delivered anything (ms since `started`).
-    last_heard_ms: AtomicU64,
     started: Instant,
-    /// Tells this process's markers apart from other processes'.
+    /// Tells this process's pings and markers apart from other processes'.
     token: u64,
+    next_ping: AtomicU64,
     next_marker: AtomicU64,
     waiting: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
     /// Tests slow the delivery down to show that `barrier`, not the speed of loopback, makes
@@ -53,34 +57,52 @@ pub struct Feed {
     delay_ms: AtomicU64,
 }
 
+/// Only our own pings prove the feed current: another process's ping, or an old message still
+/// buffered, says nothing about whether this connection hears what is committed now.
+struct Liveness {
+    live: bool,
+    /// When one of our pings last came back (ms since `started`).
+    last_back_ms: u64,
+    /// After a loss, a ping numbered at least this must come back before serving again: one
+    /// sent after the loss, so through the connection that listens now.
+    resume_from: u64,
+}
+
 impl Feed {
-    /// Listens until the process ends; returns once listening, so a caller can start serving
-    /// knowing that changes will be heard.
+    /// Listens (on `listen`'s connection) until the process ends; returns once listening, so
+    /// a caller can start serving knowing that changes will be heard. Pings and barrier
+    /// markers go through `notify`.
     pub async fn start(
-        pool: &PgPool,
+        listen: &PgPool,
+        notify: &PgPool,
         subscribers: Vec<Arc<dyn Subscriber>>,
     ) -> anyhow::Result<(Arc<Feed>, tokio::task::JoinHandle<()>)> {
         let mut channels: Vec<&str> = subscribers.iter().map(|s| s.channel()).collect();
         channels.push(CHANNEL);
-        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        let mut listener = sqlx::postgres::PgListener::connect_with(listen).await?;
+        // A dropped connection is reported at once (`Ok(None)`), not after reconnecting.
+        listener.eager_reconnect(false);
         listener.listen_all(channels).await?;
         let feed = Arc::new(Feed {
-            pool: pool.clone(),
+            notify: notify.clone(),
             subscribers,
+            state: Mutex::new(Liveness { live: false, last_back_ms: 0, resume_from: 0 }),
             live: AtomicBool::new(false),
-            last_heard_ms: AtomicU64::new(0),
             started: Instant::now(),
             token: rand::random(),
+            next_ping: AtomicU64::new(0),
             next_marker: AtomicU64::new(0),
             waiting: Mutex::new(HashMap::new()),
             delay_ms: AtomicU64::new(0),
         });
-        feed.heard();
+        // LISTEN has returned: everything committed from now on will be delivered.
+        feed.resume_if(0);
         let pinger = tokio::spawn(ping(feed.clone()));
         let task = {
             let feed = feed.clone();
             tokio::spawn(async move {
-                let _pinger = AbortOnDrop(pinger);
+                // However this task ends (a panic included), nothing kept is trusted after it.
+                let _guard = LoseOnDrop(feed.clone(), pinger);
                 loop {
                     match listener.try_recv().await {
                         Ok(Some(n)) => {
@@ -91,7 +113,7 @@ impl Feed {
                             feed.deliver(n.channel(), n.payload())
                         }
                         // The connection dropped: anything may have changed meanwhile. The next
-                        // try_recv reconnects and listens again; the first ping heard through it
+                        // try_recv reconnects and listens again; our first ping heard through it
                         // turns the subscribers back on.
                         Ok(None) => feed.lose("lost the notification connection"),
                         Err(e) => {
@@ -117,11 +139,14 @@ impl Feed {
     }
 
     fn deliver(&self, channel: &str, payload: &str) {
-        self.heard();
         if channel == CHANNEL {
-            if let Some(marker) = payload.strip_prefix(&format!("sync:{}:", self.token)) {
-                if let Some(done) = marker.parse().ok().and_then(|n: u64| self.waiting.lock().expect("lock").remove(&n))
-                {
+            let ours = |kind: &str| {
+                payload.strip_prefix(&format!("{kind}:{}:", self.token)).and_then(|n| n.parse::<u64>().ok())
+            };
+            if let Some(n) = ours("ping") {
+                self.resume_if(n);
+            } else if let Some(n) = ours("sync") {
+                if let Some(done) = self.waiting.lock().expect("lock").remove(&n) {
                     let _ = done.send(());
                 }
             }
@@ -132,20 +157,31 @@ impl Feed {
         }
     }
 
-    fn heard(&self) {
-        self.last_heard_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Release);
-        if !self.live.load(Ordering::Acquire) {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Our ping number `n` came back (0: LISTEN itself returned): the feed is current.
+    fn resume_if(&self, n: u64) {
+        let mut state = self.state.lock().expect("lock");
+        state.last_back_ms = self.now_ms();
+        if !state.live && n >= state.resume_from {
             for s in &self.subscribers {
                 s.resumed();
             }
+            state.live = true;
             self.live.store(true, Ordering::Release);
         }
     }
 
     fn lose(&self, why: &str) {
-        if self.live.swap(false, Ordering::AcqRel) {
+        let mut state = self.state.lock().expect("lock");
+        if state.live {
             tracing::warn!("in-memory caches off: {why}");
         }
+        state.live = false;
+        self.live.store(false, Ordering::Release);
+        state.resume_from = self.next_ping.load(Ordering::Acquire) + 1;
         for s in &self.subscribers {
             s.lost(why);
         }
@@ -165,7 +201,7 @@ impl Feed {
         let sent = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(format!("sync:{}:{n}", self.token))
-            .execute(&self.pool)
+            .execute(&self.notify)
             .await;
         let back = sent.is_ok() && tokio::time::timeout(BARRIER_DEADLINE, heard).await.is_ok();
         if !back {
@@ -175,21 +211,30 @@ impl Feed {
     }
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+struct LoseOnDrop(Arc<Feed>, tokio::task::JoinHandle<()>);
 
-impl Drop for AbortOnDrop {
+impl Drop for LoseOnDrop {
     fn drop(&mut self) {
-        self.0.abort();
+        self.1.abort();
+        self.0.lose("the notification task ended");
     }
 }
 
+/// Pings this process through the feed every `PING_EVERY`; when our own newest answered ping
+/// is older than `PING_DEADLINE`, the feed is not current (a silent connection, or one too far
+/// behind), whatever else it still delivers.
 async fn ping(feed: Arc<Feed>) {
     let mut tick = tokio::time::interval(PING_EVERY);
     loop {
         tick.tick().await;
-        let sent =
-            sqlx::query("SELECT pg_notify($1, 'ping:' || pg_backend_pid())").bind(CHANNEL).execute(&feed.pool).await;
-        let silent_ms = feed.started.elapsed().as_millis() as u64 - feed.last_heard_ms.load(Ordering::Acquire);
+        let n = feed.next_ping.fetch_add(1, Ordering::AcqRel) + 1;
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("ping:{}:{n}", feed.token))
+            .execute(&feed.notify)
+            .await;
+        let last_back = feed.state.lock().expect("lock").last_back_ms;
+        let silent_ms = feed.now_ms().saturating_sub(last_back);
         if sent.is_err() || silent_ms > PING_DEADLINE.as_millis() as u64 {
             feed.lose("the notification connection stopped answering");
         }

@@ -237,6 +237,7 @@ async fn up_locked(
         sqlx::raw_sql(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")).execute(&mut *tx).await?;
         run_script(&mut tx, m.file, m.up).await?;
         let ms = started.elapsed().as_millis();
+        announce_schema_change(&mut tx).await?;
         sqlx::query("INSERT INTO schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)")
             .bind(m.version)
             .bind(m.name)
@@ -249,6 +250,15 @@ async fn up_locked(
         ran.push(m.version);
     }
     Ok(ran)
+}
+
+/// A migration may change what an actor load or a key lookup returns (a function, a policy, a
+/// column): every running process drops what it keeps, when the migration commits.
+async fn announce_schema_change(conn: &mut PgConnection) -> Result<(), MigrateError> {
+    sqlx::query("SELECT pg_notify('atrium_actors', '*'), pg_notify('atrium_api_keys', 'schema')")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Reverts applied migrations, newest first, until only versions <= `to` remain.
@@ -264,6 +274,7 @@ pub async fn down(pool: &PgPool, to: i64, mut progress: impl FnMut(&Migration)) 
             sqlx::raw_sql(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")).execute(&mut *tx).await?;
             run_script(&mut tx, &m.file.replace(".up.", ".down."), m.down).await?;
             sqlx::query("DELETE FROM schema_migrations WHERE version = $1").bind(m.version).execute(&mut *tx).await?;
+            announce_schema_change(&mut tx).await?;
             tx.commit().await?;
             progress(m);
             reverted.push(m.version);

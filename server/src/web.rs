@@ -348,14 +348,18 @@ async fn read_session_auth(
 /// session's act-as window or its end). Before it answers, this process applies every change
 /// it committed, so the caller's next request here, or anyone's, sees it: kept actors never
 /// lag behind a write made through this process. Other processes hear it within moments.
+///
+/// Only for signed-in callers: a visitor's request can change no actor that is kept (signing
+/// in makes a new session, which nothing has kept yet), and must not make this process wait.
 async fn writes_seen_here(
     State(feed): State<std::sync::Arc<crate::change_feed::Feed>>,
     req: Request,
     next: Next,
 ) -> Response {
+    let signed_in = req.extensions().get::<RequestScope>().is_some_and(RequestScope::signed_in);
     let server_fn = req.method() == Method::POST && req.uri().path().starts_with("/api/");
     let res = next.run(req).await;
-    if server_fn {
+    if server_fn && signed_in {
         feed.barrier().await;
     }
     res

@@ -46,6 +46,11 @@ impl RequestScope {
         RequestScope(Arc::new(ScopeInner { auth, actor: tokio::sync::OnceCell::new(), kept }))
     }
 
+    /// Did the request come with a sign-in (not yet checked against the database)?
+    pub fn signed_in(&self) -> bool {
+        self.0.auth.is_some()
+    }
+
     pub async fn actor(&self, pool: &PgPool) -> Result<Option<Actor>, AppError> {
         let loaded = self
             .0

@@ -21,8 +21,9 @@ pub const CHANNEL: &str = "atrium_actors";
 struct Kept {
     actor: Actor,
     loaded: Instant,
-    /// The session's end, or the act-as window's close if sooner.
-    until: OffsetDateTime,
+    /// The session's end, or the act-as window's close if sooner, on the monotonic clock (a
+    /// wall clock set back must not stretch a window).
+    until: Instant,
 }
 
 pub struct ActorCache {
@@ -56,8 +57,7 @@ impl ActorCache {
         }
         let kept = self.kept.read().expect("actor cache lock");
         let k = kept.get(&auth.session_id)?;
-        let fresh =
-            k.actor.user_id == auth.user_id && k.loaded.elapsed() < REVALIDATE && OffsetDateTime::now_utc() < k.until;
+        let fresh = k.actor.user_id == auth.user_id && k.loaded.elapsed() < REVALIDATE && Instant::now() < k.until;
         fresh.then(|| k.actor.clone())
     }
 
@@ -70,10 +70,12 @@ impl ActorCache {
         if !self.serving() {
             return;
         }
-        let until = match &actor.acting {
+        let ends = match &actor.acting {
             Some(a) => a.until.min(actor.session_expires_at),
             None => actor.session_expires_at,
         };
+        let left = (ends - OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO);
+        let until = Instant::now() + left;
         let mut kept = self.kept.write().expect("actor cache lock");
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;

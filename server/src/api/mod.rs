@@ -84,7 +84,7 @@ impl Api {
         let verifier = Arc::new(Verifier::new(app_pool.clone(), pepper, cache));
         let subscribers: Vec<Arc<dyn crate::change_feed::Subscriber>> =
             vec![verifier.clone(), Arc::new(KeptActors(actors.clone()))];
-        let (feed, listener) = crate::change_feed::Feed::start(&owner_pool, subscribers).await?;
+        let (feed, listener) = crate::change_feed::Feed::start(&owner_pool, &app_pool, subscribers).await?;
         let usage = Arc::new(Usage::new(owner_pool));
         let limiter = Arc::new(RateLimiter::default());
         let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -117,3 +117,19 @@ async fn a_change_made_while_the_notifications_are_cut_is_not_missed() {
     .await;
     assert_eq!(peer_page(&member, peer, "/t/acme/users").await.status(), 404);
 }
+
+#[tokio::test]
+async fn when_a_process_stops_listening_it_stops_trusting_what_it_kept() {
+    // However the listening task ends (here: shut down), the caches it kept honest go off.
+    let app = spawn_app().await;
+    let (_, peer_api) = app.peer().await;
+    let (feed, actors, keys) =
+        (peer_api.state.feed.clone(), peer_api.state.actors.clone(), peer_api.state.verifier.clone());
+    assert!(feed.live() && actors.serving_now() && keys.listening());
+    peer_api.shutdown().await;
+    eventually("the caches go off", Duration::from_secs(1), || {
+        let (feed, actors, keys) = (feed.clone(), actors.clone(), keys.clone());
+        async move { !feed.live() && !actors.serving_now() && !keys.listening() }
+    })
+    .await;
+}
