@@ -72,6 +72,13 @@ pub struct Config {
     /// LISTEN/NOTIFY, migration 0018). `false` loads it from PostgreSQL on every request.
     #[arg(long, env = "ATRIUM_ACTOR_CACHE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub actor_cache: bool,
+    /// Where backups go: `atrium backup`, and the one production takes before it migrates.
+    /// Default: `backups` under ATRIUM_DATA_DIR.
+    #[arg(long, env = "ATRIUM_BACKUP_DIR", global = true)]
+    pub backup_dir: Option<PathBuf>,
+    /// Apply pending migrations in production without taking a backup first.
+    #[arg(long, global = true)]
+    pub no_backup: bool,
     /// Where development state (secret key, first password) is kept.
     #[arg(long, env = "ATRIUM_DATA_DIR", default_value = ".data", global = true)]
     pub data_dir: PathBuf,
@@ -97,6 +104,22 @@ impl Config {
 
     pub fn production(&self) -> bool {
         self.environment == Environment::Production
+    }
+
+    pub fn backup_dir(&self) -> PathBuf {
+        self.backup_dir.clone().unwrap_or_else(|| self.data_dir.join("backups"))
+    }
+
+    /// Production backs the database up before it applies migrations, unless told not to.
+    pub fn backup_before_migrating(&self) -> anyhow::Result<Option<crate::migrate::BackupPlan>> {
+        if !self.production() || self.no_backup {
+            return Ok(None);
+        }
+        Ok(Some(self.backup_plan()?))
+    }
+
+    pub fn backup_plan(&self) -> anyhow::Result<crate::migrate::BackupPlan> {
+        Ok(crate::migrate::BackupPlan { database_url: self.database_url()?.to_string(), dir: self.backup_dir() })
     }
 
     /// Deliveries reach public addresses and the operator's allow-list; loopback only in

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api;
 pub mod api_key_cli;
+pub mod backup;
 pub mod change_feed;
 pub mod client_ip;
 pub mod config;
@@ -131,9 +132,11 @@ pub async fn run_worker(config: Config) -> anyhow::Result<()> {
 /// Applies pending migrations, then serves until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let pool = connect(config.database_url()?).await?;
-    let applied =
-        migrate::up(&pool, None, |m, ms| tracing::info!("applied migration {:04} {} in {ms} ms", m.version, m.name))
-            .await?;
+    let run = migrate::Run::new("serve").with_backup(config.backup_before_migrating()?);
+    let applied = migrate::up_as(&pool, None, &run, |m, ms| {
+        tracing::info!("applied migration {:04} {} in {ms} ms", m.version, m.name)
+    })
+    .await?;
     if applied.is_empty() {
         tracing::info!("schema is current");
     }

@@ -38,6 +38,14 @@ enum Command {
         #[command(subcommand)]
         action: ApiKeyAction,
     },
+    /// Dump the database (pg_dump -Fc) with a manifest: schema version, time, size, sha256.
+    Backup {
+        /// The folder (default: ATRIUM_BACKUP_DIR).
+        #[arg(long)]
+        to: Option<std::path::PathBuf>,
+    },
+    /// Restore a dump made by `atrium backup` into an empty database.
+    Restore { file: std::path::PathBuf },
     /// Run only the delivery worker (any number may run beside `atrium serve`).
     Worker,
     /// Re-encrypt every integration credential under the current ATRIUM_SECRET_KEY. Set the
@@ -99,15 +107,20 @@ enum AuditAction {
 enum MigrateAction {
     /// Show each migration: version, name, applied_at, duration and checksum state.
     Status,
-    /// Apply pending migrations (up to --to V).
+    /// Apply pending migrations (up to --to V). In production a backup is taken first
+    /// (skip it with --no-backup).
     Up {
         #[arg(long)]
         to: Option<i64>,
     },
     /// Revert migrations newer than --to V (default: only the latest). --to 0 reverts all.
+    /// In production this needs --yes-destroy-data and takes a backup first.
     Down {
         #[arg(long)]
         to: Option<i64>,
+        /// Confirm, in production, that the data the reverted migrations hold may go.
+        #[arg(long)]
+        yes_destroy_data: bool,
     },
     /// Run every applied migration's verify script.
     Verify,
@@ -140,13 +153,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 MigrateAction::Status => print_status(&pool).await,
                 MigrateAction::Up { to } => {
                     let started = std::time::Instant::now();
-                    let ran =
-                        migrate::up(&pool, to, |m, ms| println!("applied {:04} {:<24} {ms:>6} ms", m.version, m.name))
-                            .await?;
+                    let run = migrate::Run::new("migrate up").with_backup(config.backup_before_migrating()?);
+                    let ran = migrate::up_as(&pool, to, &run, |m, ms| {
+                        println!("applied {:04} {:<24} {ms:>6} ms", m.version, m.name)
+                    })
+                    .await?;
                     println!("{} migration(s) applied in {} ms", ran.len(), started.elapsed().as_millis());
                     Ok(())
                 }
-                MigrateAction::Down { to } => {
+                MigrateAction::Down { to, yes_destroy_data } => {
                     let to = match to {
                         Some(v) => v,
                         None => {
@@ -155,7 +170,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             applied.iter().rev().nth(1).map(|a| a.version).unwrap_or(0)
                         }
                     };
-                    let ran = migrate::down(&pool, to, |m| println!("reverted {:04} {}", m.version, m.name)).await?;
+                    let losses = migrate::down_losses(&pool, to).await?;
+                    for (table, rows) in &losses {
+                        println!("will drop {table} with {rows} row(s)");
+                    }
+                    let mut run = migrate::Run::new("migrate down");
+                    if config.production() {
+                        anyhow::ensure!(
+                            yes_destroy_data,
+                            "migrate down in production destroys data{}: run it again with --yes-destroy-data \
+                             (a backup is taken first)",
+                            if losses.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    " ({})",
+                                    losses.iter().map(|(t, n)| format!("{t}: {n} rows")).collect::<Vec<_>>().join(", ")
+                                )
+                            }
+                        );
+                        run = run.with_backup(Some(config.backup_plan()?));
+                    }
+                    let ran =
+                        migrate::down_as(&pool, to, &run, |m| println!("reverted {:04} {}", m.version, m.name)).await?;
                     println!("{} migration(s) reverted", ran.len());
                     Ok(())
                 }
@@ -205,6 +242,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     atrium_server::api_key_cli::revoke(&pool, id).await?;
                     println!("revoked {id}");
                 }
+            }
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let pool = connect(config.database_url()?).await?;
+            let version = atrium_server::backup::schema_version(&pool).await?;
+            let dir = to.unwrap_or_else(|| config.backup_dir());
+            let b = atrium_server::backup::take(config.database_url()?, &dir, version).await?;
+            println!(
+                "backup {} ({} bytes, schema version {}, sha256 {})",
+                b.path.display(),
+                b.manifest.size,
+                b.manifest.schema_version,
+                b.manifest.sha256
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let pool = connect(config.database_url()?).await?;
+            let manifest = atrium_server::backup::restore(&pool, config.database_url()?, &file).await?;
+            match manifest {
+                Some(m) => println!(
+                    "restored {} (schema version {}, taken {}); the server applies newer migrations when it starts",
+                    file.display(),
+                    m.schema_version,
+                    m.created_at
+                ),
+                None => println!("restored {} (it had no manifest, so it was not checked)", file.display()),
             }
             Ok(())
         }
@@ -294,6 +359,32 @@ async fn print_status(pool: &sqlx::PgPool) -> anyhow::Result<()> {
             None => ("-".into(), "-".into(), "-".into()),
         };
         println!("{:<8} {:<24} {:<10} {:<21} {:>8}  {}", format!("{:04}", r.version), r.name, state, at, ms, sum);
+    }
+    let log = migrate::log(pool, 10).await?;
+    if !log.is_empty() {
+        println!("\nmigration log (newest first; all of it: SELECT * FROM schema_migration_log ORDER BY id DESC)");
+        for e in &log {
+            let at = e
+                .started_at
+                .replace_nanosecond(0)
+                .unwrap_or(e.started_at)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            println!(
+                "{at}  {:<4} {:04} {:<24} {:<8} {:>6} ms  {} on {}{}",
+                e.direction,
+                e.version,
+                e.name,
+                e.outcome,
+                e.duration_ms,
+                e.run_by,
+                e.host,
+                e.backup.as_deref().map(|b| format!("  backup {b}")).unwrap_or_default()
+            );
+            if let Some(err) = &e.error {
+                println!("      error: {}", err.lines().next().unwrap_or_default());
+            }
+        }
     }
     let pending = rows.iter().filter(|r| r.state == migrate::State::Pending).count();
     let bad = rows.iter().filter(|r| matches!(r.state, migrate::State::Modified | migrate::State::Unknown)).count();

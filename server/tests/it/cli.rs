@@ -4,12 +4,12 @@ use sqlx::ConnectOptions;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-fn atrium(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let dir = tempdir();
+pub fn atrium(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_atrium"));
     cmd.args(args)
         .env("DATABASE_URL", db.options.to_url_lossy().as_str())
-        .env("ATRIUM_DATA_DIR", &dir)
+        .env("ATRIUM_DATA_DIR", dir.path())
         .env("RUST_LOG", "warn")
         // The binary defaults to production; these tests run it as a developer would.
         .env("ATRIUM_ENV", "development")
@@ -20,13 +20,7 @@ fn atrium(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("atrium runs")
 }
 
-fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("atrium-cli-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn text(o: &Output) -> String {
+pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
@@ -114,6 +108,7 @@ async fn create_superadmin_and_seed() {
 #[tokio::test]
 async fn two_servers_racing_on_an_empty_database_both_come_up() {
     let db = TestDb::new().await;
+    let data_dir = tempfile::tempdir().unwrap();
     let ports: Vec<u16> =
         (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
     let mut children: Vec<_> = ports
@@ -124,7 +119,7 @@ async fn two_servers_racing_on_an_empty_database_both_come_up() {
                 .env("DATABASE_URL", db.options.to_url_lossy().as_str())
                 .env("ATRIUM_ADDR", format!("127.0.0.1:{port}"))
                 .env("ATRIUM_ENV", "development")
-                .env("ATRIUM_DATA_DIR", tempdir())
+                .env("ATRIUM_DATA_DIR", data_dir.path())
                 .env("RUST_LOG", "warn")
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -250,12 +245,13 @@ async fn rotate_secret_reseals_and_a_separate_worker_process_delivers_with_the_n
     assert!(text(&out).contains("re-encrypted 1 credential set(s)"), "{}", text(&out));
     assert_eq!(app.audit_count("secret.rotate").await, 1);
 
+    let data_dir = tempfile::tempdir().unwrap();
     let mut worker = Command::new(env!("CARGO_BIN_EXE_atrium"))
         .arg("worker")
         .env("DATABASE_URL", app.db.options.to_url_lossy().as_str())
         .env("ATRIUM_SECRET_KEY", NEW_ROOT)
         .env("ATRIUM_ENV", "development")
-        .env("ATRIUM_DATA_DIR", tempdir())
+        .env("ATRIUM_DATA_DIR", data_dir.path())
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap();
@@ -270,11 +266,12 @@ async fn rotate_secret_reseals_and_a_separate_worker_process_delivers_with_the_n
 #[tokio::test]
 async fn without_atrium_env_the_server_is_production_and_wants_a_secret_key() {
     let db = TestDb::new().await;
+    let data_dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_atrium"))
         .arg("serve")
         .env("DATABASE_URL", db.options.to_url_lossy().as_str())
         .env("ATRIUM_ADDR", "127.0.0.1:0")
-        .env("ATRIUM_DATA_DIR", tempdir())
+        .env("ATRIUM_DATA_DIR", data_dir.path())
         .env("RUST_LOG", "warn")
         .env_remove("ATRIUM_ENV")
         .env_remove("ATRIUM_SECRET_KEY")

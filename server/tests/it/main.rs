@@ -11,6 +11,7 @@ mod helpers;
 mod integrations;
 mod matrix;
 mod migrations;
+mod operations;
 mod pages;
 mod receiver;
 mod statements;

@@ -114,27 +114,12 @@ async fn the_theme_is_kept_in_a_cookie_and_rendered_by_the_server() {
 async fn seed_is_refused_in_production() {
     let db = TestDb::new().await;
     let pool = db.pool().await;
-    let config = atrium_server::config::Config {
-        database_url: None,
-        addr: "127.0.0.1:0".parse().unwrap(),
-        environment: atrium_server::config::Environment::Production,
-        secret_key: None,
-        public_url: None,
-        site_root: "target/site".into(),
-        data_dir: std::env::temp_dir(),
-        api_key_cache: true,
-        actor_cache: true,
-        secret_key_previous: None,
-        worker: false,
-        worker_concurrency: 1,
-        worker_max_attempts: 1,
-        worker_backoff_ms: 1,
-        trusted_proxies: Vec::new(),
-        webhook_allow_cidrs: Vec::new(),
-        key_verify_per_minute: 60,
-        audit_min_retention_days: 365,
-        audit_platform_retention_days: 2557,
-    };
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: atrium_server::config::Config,
+    }
+    let config = <Cli as clap::Parser>::parse_from(["atrium", "--env", "production"]).config;
     let err = atrium_server::accounts::seed_demo(&pool, &config).await.unwrap_err();
     assert!(err.to_string().contains("production"));
 }
