@@ -8,7 +8,7 @@ pub mod change_feed;
 pub mod client_ip;
 pub mod config;
 pub mod delivery_worker;
-pub mod maintenance;
+pub mod housekeeping;
 pub mod migrate;
 pub mod web;
 
@@ -18,7 +18,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::time::Duration;
 
-/// The schema owner's pool: migrations, maintenance and the command line.
+/// The schema owner's pool: migrations, housekeeping and the command line.
 pub async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
     connect_owner(database_url, 4).await
 }
@@ -152,7 +152,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         use tower_sessions::ExpiredDeletion;
         let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
     });
-    let housekeeping = tokio::spawn(maintenance::run_forever(pool.clone(), config.audit_policy()?));
+    let housekeeping = tokio::spawn(housekeeping::run_forever(pool.clone(), config.audit_policy()?));
     let exports = export_gate(config.database_url()?).await?;
     let state = app_state(app_pool.clone(), exports.clone(), &config)?;
     let deliveries = if config.worker { Some(worker(&config).await?.spawn()) } else { None };

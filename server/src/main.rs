@@ -278,7 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = connect(config.database_url()?).await?;
             migrate::up(&pool, None, |_, _| {}).await?;
             let keyring = config.keyring()?;
-            let n = atrium_server::maintenance::rotate_secret(&pool, &keyring).await?;
+            let n = atrium_server::housekeeping::rotate_secret(&pool, &keyring).await?;
             println!("re-encrypted {n} credential set(s) under key version {}", keyring.current_version());
             Ok(())
         }
@@ -287,7 +287,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             migrate::up(&pool, None, |_, _| {}).await?;
             match action {
                 AuditAction::Verify { company } => {
-                    let reports = atrium_server::maintenance::verify_audit(&pool, company.as_deref()).await?;
+                    let reports = atrium_server::housekeeping::verify_audit(&pool, company.as_deref()).await?;
                     for r in &reports {
                         println!("{r}");
                     }

@@ -190,8 +190,8 @@ async fn audit_log_refuses_update_and_delete() {
 }
 
 #[tokio::test]
-async fn maintenance_keeps_partitions_ahead_and_prunes_old_rows() {
-    use atrium_server::maintenance;
+async fn housekeeping_keeps_partitions_ahead_and_prunes_old_rows() {
+    use atrium_server::housekeeping;
     let db = TestDb::new().await;
     let pool = db.pool().await;
     migrate::up(&pool, None, |_, _| {}).await.unwrap();
@@ -209,7 +209,7 @@ async fn maintenance_keeps_partitions_ahead_and_prunes_old_rows() {
     .await
     .unwrap();
 
-    let report = maintenance::run_once(&pool).await.unwrap();
+    let report = housekeeping::run_once(&pool).await.unwrap();
     assert_eq!(report.partitions_created, 2);
     assert_eq!(report.login_failures_pruned, 1);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM login_failures").fetch_one(&pool).await.unwrap();
@@ -222,7 +222,7 @@ async fn maintenance_keeps_partitions_ahead_and_prunes_old_rows() {
     let in_default: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log_default").fetch_one(&pool).await.unwrap();
     assert_eq!(in_default, 0);
     // Running it again changes nothing.
-    assert_eq!(maintenance::run_once(&pool).await.unwrap(), maintenance::Report::default());
+    assert_eq!(housekeeping::run_once(&pool).await.unwrap(), housekeeping::Report::default());
 }
 
 #[tokio::test]
