@@ -159,6 +159,7 @@ pub fn Frame(
                         {link(NavItem { href: "/admin".into(), label: "Overview" }, &path)}
                         {link(NavItem { href: "/admin/companies".into(), label: "Companies" }, &path)}
                         {link(NavItem { href: "/admin/audit".into(), label: "Audit log" }, &path)}
+                        {link(NavItem { href: "/admin/maintenance".into(), label: "Maintenance" }, &path)}
                     </ul>
                 })}
                 <p class="nav-group">"You"</p>
@@ -208,7 +209,13 @@ pub fn Frame(
             </Suspense>
             <div class="main-col">
                 <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move { banner(read(shell).await) })}
+                    {move || Suspend::new(async move {
+                        let maintenance = me.await.ok().flatten().map(|m| m.maintenance).unwrap_or_default();
+                        view! {
+                            <crate::maintenance::MaintenanceBanner status=maintenance/>
+                            {banner(read(shell).await)}
+                        }
+                    })}
                 </Suspense>
                 <header class="topbar">
                     <h1 class="page-title">{title_text}</h1>

@@ -14,6 +14,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod integrations;
+pub mod maintenance;
 pub mod roles;
 #[cfg(feature = "ssr")]
 pub mod server_ctx;
@@ -68,6 +69,7 @@ fn Pages() -> impl IntoView {
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=admin::AdminOverviewPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/audit") view=audit::views::AdminAuditPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin/maintenance") view=maintenance::MaintenancePage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/companies") view=companies::CompanyListPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/companies/new") view=companies::CompanyNewPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/companies/:id") view=companies::CompanyEditPage ssr=SsrMode::Async/>

@@ -27,6 +27,8 @@ pub struct AppState {
     pub exports: std::sync::Arc<crate::audit::export_gate::ExportGate>,
     /// The operator's audit retention floor and platform period.
     pub audit_policy: crate::audit::policy::Policy,
+    /// Maintenance mode as this process last heard it (for the banner).
+    pub maintenance: std::sync::Arc<crate::maintenance::Switch>,
 }
 
 /// Set by the server's middleware on every request.
@@ -136,6 +138,13 @@ pub fn internal(cause: impl std::fmt::Display) -> AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
+        // Maintenance mode refused the change (migration 0019): the client may try again.
+        if let sqlx::Error::Database(d) = &e {
+            if d.code().as_deref() == Some(crate::maintenance::REFUSED_SQLSTATE) {
+                retry_after(crate::maintenance::RETRY_SECONDS);
+                return AppError::Unavailable(d.message().to_string());
+            }
+        }
         internal(e)
     }
 }

@@ -3,17 +3,8 @@
 use app::api_keys::secret::Pepper;
 use app::api_keys::service::{self, Expiry, NewKey};
 use app::audit::record::{Op, Who};
-use app::server_ctx::RequestMeta;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-fn meta() -> RequestMeta {
-    RequestMeta {
-        request_id: format!("cli-{}", &Uuid::now_v7().simple().to_string()[..12]),
-        ip: None,
-        user_agent: Some("atrium cli".into()),
-    }
-}
 
 async fn company_id(pool: &PgPool, slug: &str) -> anyhow::Result<Uuid> {
     sqlx::query_scalar!("SELECT id FROM companies WHERE slug = $1 AND deleted_at IS NULL", slug)
@@ -40,7 +31,7 @@ pub async fn create(
         rate_limit: service::parse_rate_limit(rate_limit.unwrap_or("")).map_err(anyhow::Error::msg)?,
     };
     let mut tx = pool.begin().await?;
-    let issued = service::create(&mut tx, &Op { company, who: Who::system(), meta: meta() }, pepper, &new, None)
+    let issued = service::create(&mut tx, &Op { company, who: Who::system(), meta: crate::cli_meta() }, pepper, &new, None)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await?;
@@ -79,7 +70,7 @@ pub async fn revoke(pool: &PgPool, id: Uuid) -> anyhow::Result<()> {
         .await?
         .ok_or_else(|| anyhow::anyhow!("no API key has the id {id}"))?;
     let mut tx = pool.begin().await?;
-    service::revoke(&mut tx, &Op { company, who: Who::system(), meta: meta() }, id)
+    service::revoke(&mut tx, &Op { company, who: Who::system(), meta: crate::cli_meta() }, id)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await?;

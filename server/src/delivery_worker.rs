@@ -204,6 +204,8 @@ impl Worker {
                  SELECT d.id, d.status AS prev_status FROM integration_delivery_log d
                   WHERE d.status IN ('queued', 'retrying', 'sending') AND d.next_attempt_at <= now()
                     AND EXISTS (SELECT 1 FROM integration_configs c WHERE c.id = d.integration_config_id AND c.enabled)
+                    -- Maintenance mode (migration 0019): nothing new goes out.
+                    AND NOT EXISTS (SELECT 1 FROM maintenance_mode m WHERE m.active)
                   ORDER BY d.next_attempt_at
                   LIMIT $1
                   FOR UPDATE OF d SKIP LOCKED)

@@ -12,11 +12,43 @@ pub mod housekeeping;
 pub mod migrate;
 pub mod web;
 
-use app::server_ctx::AppState;
+use app::server_ctx::{AppState, RequestMeta};
 use config::Config;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::time::Duration;
+
+/// What the command line's audited changes record as their request.
+pub fn cli_meta() -> RequestMeta {
+    RequestMeta {
+        request_id: format!("cli-{}", &uuid::Uuid::now_v7().simple().to_string()[..12]),
+        ip: None,
+        user_agent: Some("atrium cli".into()),
+    }
+}
+
+/// Throws the maintenance switch as the system (`atrium maintenance`, `migrate up --maintenance`).
+pub async fn switch_maintenance(pool: &PgPool, on: bool, message: &str) -> anyhow::Result<app::maintenance::Status> {
+    let mut tx = pool.begin().await?;
+    let status = app::maintenance::set(&mut tx, &app::audit::record::Who::system(), &cli_meta(), on, message)
+        .await
+        .map_err(|e| match e {
+            app::error::AppError::Validation(f) => anyhow::anyhow!(f.into_values().collect::<Vec<_>>().join("; ")),
+            other => anyhow::anyhow!("{other}"),
+        })?;
+    tx.commit().await?;
+    Ok(status)
+}
+
+/// Whether maintenance mode exists yet (migration 0019) and is on.
+pub async fn maintenance_active(pool: &PgPool) -> anyhow::Result<Option<bool>> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('public.maintenance_mode') IS NOT NULL").fetch_one(pool).await?;
+    if !exists {
+        return Ok(None);
+    }
+    Ok(Some(sqlx::query_scalar("SELECT active FROM maintenance_mode").fetch_one(pool).await?))
+}
 
 /// The schema owner's pool: migrations, housekeeping and the command line.
 pub async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
@@ -97,6 +129,7 @@ pub fn app_state(
         egress: config.egress(),
         exports,
         audit_policy: config.audit_policy()?,
+        maintenance: Default::default(),
     })
 }
 
@@ -157,10 +190,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = app_state(app_pool.clone(), exports.clone(), &config)?;
     let deliveries = if config.worker { Some(worker(&config).await?.spawn()) } else { None };
     let actors = std::sync::Arc::new(app::access::ActorCache::new(config.actor_cache));
-    let api =
-        api::Api::start(pool.clone(), app_pool.clone(), exports, state.pepper.clone(), config.api_key_cache, actors)
-            .await?
-            .with_verify_limit(config.key_verify_per_minute);
+    let api = api::Api::start(
+        pool.clone(),
+        app_pool.clone(),
+        exports,
+        state.pepper.clone(),
+        config.api_key_cache,
+        actors,
+        state.maintenance.clone(),
+    )
+    .await?
+    .with_verify_limit(config.key_verify_per_minute);
     let router = web::router(
         state,
         api.state.clone(),

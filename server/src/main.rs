@@ -46,6 +46,12 @@ enum Command {
     },
     /// Restore a dump made by `atrium backup` into an empty database.
     Restore { file: std::path::PathBuf },
+    /// Pause every change (console banner; writes answer 503 with Retry-After; the worker
+    /// sends nothing), or resume. Audited. Every process hears it within a second.
+    Maintenance {
+        #[command(subcommand)]
+        action: MaintenanceAction,
+    },
     /// Run only the delivery worker (any number may run beside `atrium serve`).
     Worker,
     /// Re-encrypt every integration credential under the current ATRIUM_SECRET_KEY. Set the
@@ -91,6 +97,20 @@ enum ApiKeyAction {
 }
 
 #[derive(Subcommand)]
+enum MaintenanceAction {
+    /// Turn maintenance mode on.
+    On {
+        /// What users are told (at most 500 characters).
+        #[arg(long, default_value = "")]
+        message: String,
+    },
+    /// Turn it off.
+    Off,
+    /// Show whether it is on.
+    Status,
+}
+
+#[derive(Subcommand)]
 enum AuditAction {
     /// Walk the hash chains (every company's and the platform's, or one company's) and
     /// report "intact, N rows" or the first row that breaks each. Exits 1 when one is broken.
@@ -112,6 +132,9 @@ enum MigrateAction {
     Up {
         #[arg(long)]
         to: Option<i64>,
+        /// Turn maintenance mode on for the migrations, and off after them when they succeed.
+        #[arg(long)]
+        maintenance: bool,
     },
     /// Revert migrations newer than --to V (default: only the latest). --to 0 reverts all.
     /// In production this needs --yes-destroy-data and takes a backup first.
@@ -151,14 +174,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = connect(config.database_url()?).await?;
             match action {
                 MigrateAction::Status => print_status(&pool).await,
-                MigrateAction::Up { to } => {
+                MigrateAction::Up { to, maintenance } => {
                     let started = std::time::Instant::now();
+                    let window = if maintenance { maintenance_window(&pool).await? } else { false };
                     let run = migrate::Run::new("migrate up").with_backup(config.backup_before_migrating()?);
                     let ran = migrate::up_as(&pool, to, &run, |m, ms| {
                         println!("applied {:04} {:<24} {ms:>6} ms", m.version, m.name)
                     })
-                    .await?;
+                    .await;
+                    let ran = match ran {
+                        Ok(ran) => ran,
+                        Err(e) if window => {
+                            anyhow::bail!(
+                                "{e}\nmaintenance mode stays on: fix the cause and run this again, or \
+                                 `atrium maintenance off`"
+                            )
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                     println!("{} migration(s) applied in {} ms", ran.len(), started.elapsed().as_millis());
+                    if window {
+                        atrium_server::switch_maintenance(&pool, false, "").await?;
+                        println!("maintenance mode off");
+                    } else if maintenance && atrium_server::maintenance_active(&pool).await? == Some(false) {
+                        println!("(maintenance mode arrived with these migrations, so it could not be on while they ran)");
+                    }
                     Ok(())
                 }
                 MigrateAction::Down { to, yes_destroy_data } => {
@@ -273,6 +313,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Maintenance { action } => {
+            let pool = connect(config.database_url()?).await?;
+            migrate::up(&pool, None, |_, _| {}).await?;
+            let status = match action {
+                MaintenanceAction::On { message } => atrium_server::switch_maintenance(&pool, true, &message).await?,
+                MaintenanceAction::Off => atrium_server::switch_maintenance(&pool, false, "").await?,
+                MaintenanceAction::Status => {
+                    let mut conn = pool.acquire().await?;
+                    app::maintenance::read(&mut conn).await?
+                }
+            };
+            println!(
+                "maintenance mode {}{}",
+                if status.active { "on" } else { "off" },
+                if status.active && !status.message.is_empty() { format!(": {}", status.message) } else { String::new() }
+            );
+            Ok(())
+        }
         Command::Worker => atrium_server::run_worker(config).await,
         Command::RotateSecret => {
             let pool = connect(config.database_url()?).await?;
@@ -320,6 +378,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             migrate::up(&pool, None, |_, _| {}).await?;
             accounts::seed_demo(&pool, &config).await
         }
+    }
+}
+
+/// Turns maintenance mode on for `migrate up --maintenance`; true when this run turned it on
+/// (and so turns it off after).
+async fn maintenance_window(pool: &sqlx::PgPool) -> anyhow::Result<bool> {
+    match atrium_server::maintenance_active(pool).await? {
+        Some(false) => {
+            atrium_server::switch_maintenance(pool, true, "Atrium is being upgraded.").await?;
+            println!("maintenance mode on");
+            Ok(true)
+        }
+        Some(true) => {
+            println!("maintenance mode was already on; it stays on");
+            Ok(false)
+        }
+        None => Ok(false),
     }
 }
 

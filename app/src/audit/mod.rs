@@ -90,6 +90,8 @@ actions! {
     AuditVerify => "audit.verify",
     AuditPrune => "audit.prune",
     AuditRetentionUpdate => "audit.retention_update",
+    MaintenanceOn => "maintenance.on",
+    MaintenanceOff => "maintenance.off",
 }
 
 impl Action {

@@ -28,6 +28,8 @@ pub struct Me {
     pub home_name: Option<String>,
     /// Every company the user belongs to, for the switcher.
     pub companies: Vec<crate::domain::CompanyRef>,
+    /// Maintenance mode, for the banner.
+    pub maintenance: crate::maintenance::Status,
 }
 
 impl Me {
@@ -58,6 +60,7 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
         home_slug: home.map(|h| h.slug.clone()),
         home_name: home.map(|h| h.name.clone()),
         companies,
+        maintenance: crate::server_ctx::state()?.maintenance.now(),
     }))
 }
 

@@ -62,6 +62,40 @@ impl crate::change_feed::Subscriber for KeptActors {
     }
 }
 
+/// Maintenance mode as this process shows it (the banner). The database refuses changes by
+/// itself; this only has to be current for what users are told.
+struct HeardSwitch {
+    switch: Arc<app::maintenance::Switch>,
+    pool: PgPool,
+}
+
+impl crate::change_feed::Subscriber for HeardSwitch {
+    fn channel(&self) -> &'static str {
+        "atrium_maintenance"
+    }
+
+    fn changed(&self, payload: &str) {
+        self.switch.heard(payload);
+    }
+
+    fn resumed(&self) {
+        let (switch, pool) = (self.switch.clone(), self.pool.clone());
+        tokio::spawn(async move {
+            match pool.acquire().await {
+                Ok(mut conn) => {
+                    if let Err(e) = switch.load(&mut conn).await {
+                        tracing::warn!("maintenance mode could not be re-read: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!("maintenance mode could not be re-read: {e}"),
+            }
+        });
+    }
+
+    /// What was heard last stays shown; the database keeps refusing changes meanwhile.
+    fn lost(&self, _why: &str) {}
+}
+
 /// The API's moving parts, and the background work that keeps them honest.
 pub struct Api {
     pub state: ApiState,
@@ -80,10 +114,15 @@ impl Api {
         pepper: Pepper,
         cache: bool,
         actors: Arc<ActorCache>,
+        maintenance: Arc<app::maintenance::Switch>,
     ) -> anyhow::Result<Api> {
         let verifier = Arc::new(Verifier::new(app_pool.clone(), pepper, cache));
-        let subscribers: Vec<Arc<dyn crate::change_feed::Subscriber>> =
-            vec![verifier.clone(), Arc::new(KeptActors(actors.clone()))];
+        maintenance.load(&mut *app_pool.acquire().await?).await?;
+        let subscribers: Vec<Arc<dyn crate::change_feed::Subscriber>> = vec![
+            verifier.clone(),
+            Arc::new(KeptActors(actors.clone())),
+            Arc::new(HeardSwitch { switch: maintenance, pool: app_pool.clone() }),
+        ];
         let (feed, listener) = crate::change_feed::Feed::start(&owner_pool, &app_pool, subscribers).await?;
         let usage = Arc::new(Usage::new(owner_pool));
         let limiter = Arc::new(RateLimiter::default());

@@ -97,7 +97,8 @@ impl Problem {
             E::NotFound => Problem::not_found("Not found."),
             E::Conflict(m) => Problem::new(409, "conflict", "Conflict", m),
             E::TooManyRequests(m) => Problem::new(429, "too-many-requests", "Too many requests", m),
-            E::Unavailable(m) => Problem::new(503, "unavailable", "Unavailable", m),
+            E::Unavailable(m) => Problem::new(503, "unavailable", "Unavailable", m)
+                .with(json!({ "retry_after": app::maintenance::RETRY_SECONDS })),
             E::Forbidden | E::Denied(_) | E::TenantDisabled(_) | E::ActAsRequired => {
                 Problem::new(403, "forbidden", "Forbidden", e.to_string())
             }

@@ -267,7 +267,7 @@ async fn export_streams_exactly_the_filter_escaped_and_is_audited() {
 }
 
 async fn verify(app: &TestApp, slug: &str) -> app::audit::ChainReport {
-    let mut r = atrium_server::maintenance::verify_audit(&app.pool, Some(slug)).await.unwrap();
+    let mut r = atrium_server::housekeeping::verify_audit(&app.pool, Some(slug)).await.unwrap();
     r.remove(0)
 }
 
@@ -518,7 +518,7 @@ async fn the_floor_and_the_platforms_period_decide_what_the_prune_keeps() {
     assert_eq!(left(None).await, ["450", "20"], "the platform keeps its own 500 days");
     assert_eq!(app.audit_count("platform.act_as_copy").await, 2);
     assert!(verify(&app, "short").await.broken.is_none());
-    let platform = atrium_server::maintenance::verify_audit(&app.pool, None).await.unwrap();
+    let platform = atrium_server::housekeeping::verify_audit(&app.pool, None).await.unwrap();
     assert!(platform.iter().all(|r| r.broken.is_none()), "{platform:?}");
 }
 

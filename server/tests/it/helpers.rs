@@ -300,9 +300,11 @@ async fn serve_process(
         egress: test_egress(),
         exports: exports.clone(),
         audit_policy: app::audit::policy::Policy::default(),
+        maintenance: Default::default(),
     };
     let actors = std::sync::Arc::new(app::access::ActorCache::new(true));
-    let api = atrium_server::api::Api::start(owner, app_pool.clone(), exports, pepper, true, actors)
+    let maintenance = state.maintenance.clone();
+    let api = atrium_server::api::Api::start(owner, app_pool.clone(), exports, pepper, true, actors, maintenance)
         .await
         .expect("api starts");
     let router = web::router(

@@ -291,6 +291,9 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
             ]
         }),
         ("/api/admin/overview", SuperOnly, |_, _| vec![]),
+        ("/api/admin/maintenance", SuperOnly, |_, _| vec![]),
+        // Switching it off (it is off): allowed calls must leave the other routes writable.
+        ("/api/admin/maintenance/set", SuperOnly, |_, _| vec![("active", "false".into()), ("message", "".into())]),
         ("/api/audit/view", Tenant(Some(AuditRead)), |w, t| vec![("slug", w.slug(t).into()), ("cursor", "".into())]),
         ("/api/audit/verify", Tenant(Some(AuditRead)), |w, t| vec![("slug", w.slug(t).into())]),
         ("/api/audit/retention", Tenant(Some(AuditRetention)), |w, t| {
@@ -314,6 +317,7 @@ fn pages() -> Vec<(&'static str, Rule, fn(&World, Which) -> String)> {
         ("/account", Signed, |_, _| "/account".into()),
         ("/admin", SuperOnly, |_, _| "/admin".into()),
         ("/admin/audit", SuperOnly, |_, _| "/admin/audit".into()),
+        ("/admin/maintenance", SuperOnly, |_, _| "/admin/maintenance".into()),
         ("/admin/companies", Platform(CompaniesWrite), |_, _| "/admin/companies".into()),
         ("/admin/companies/new", Platform(CompaniesWrite), |_, _| "/admin/companies/new".into()),
         ("/admin/companies/:id", Platform(CompaniesWrite), |w, t| format!("/admin/companies/{}", w.company(t))),

@@ -56,7 +56,7 @@ async fn a_backup_restores_into_a_fresh_database_with_every_row() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(format!("{}.json", dump.display())).unwrap()).unwrap();
     assert_eq!(manifest["size"].as_u64().unwrap(), std::fs::metadata(dump).unwrap().len());
-    assert_eq!(manifest["schema_version"].as_i64().unwrap(), 18);
+    assert_eq!(manifest["schema_version"].as_i64().unwrap(), 19);
     assert_eq!(manifest["sha256"].as_str().unwrap().len(), 64);
 
     let target = TestDb::new().await;
@@ -65,7 +65,7 @@ async fn a_backup_restores_into_a_fresh_database_with_every_row() {
     assert_eq!(row_counts(&target).await, before, "the same rows in every table");
     // The restored database is a working Atrium: current, and its audit chains intact.
     let out = atrium(&target, &["migrate", "status"], &[]);
-    assert!(text(&out).contains("18 applied, 0 pending"), "{}", text(&out));
+    assert!(text(&out).contains("19 applied, 0 pending"), "{}", text(&out));
     let out = atrium(&target, &["audit", "verify"], &[]);
     assert!(out.status.success(), "{}", text(&out));
 
@@ -127,7 +127,7 @@ async fn production_backs_up_before_migrating_unless_told_not_to() {
     let t = text(&out);
     assert!(t.contains("--yes-destroy-data") && t.contains("permissions: "), "{t}");
     let version: i64 = sqlx::query_scalar("SELECT max(version) FROM schema_migrations").fetch_one(&pool).await.unwrap();
-    assert_eq!(version, 18, "nothing reverted");
+    assert_eq!(version, 19, "nothing reverted");
 
     let out = atrium(&db, &["migrate", "down", "--yes-destroy-data"], &backups);
     assert!(out.status.success(), "{}", text(&out));
@@ -224,4 +224,143 @@ async fn a_failed_migration_is_in_the_log_and_the_schema_is_as_it_was() {
             .unwrap();
     assert_eq!(outcomes, ["failed", "applied"]);
     pool.close().await;
+}
+
+mod maintenance_mode {
+    use crate::cli::{atrium, text};
+    use crate::helpers::*;
+    use crate::receiver::Receiver;
+    use app::domain::Role;
+    use app::integrations::Platform;
+    use reqwest::Method;
+    use std::time::Duration;
+
+    async fn switch(app: &TestApp, root: &reqwest::Client, on: bool, message: &str) -> reqwest::Response {
+        app.post(root, "/api/admin/maintenance/set", &[("active", if on { "true" } else { "false" }), ("message", message)])
+            .await
+    }
+
+    async fn put_weights(app: &TestApp, key: &str) -> reqwest::Response {
+        client()
+            .put(app.url("/api/v1/weights/sroi"))
+            .bearer_auth(key)
+            .json(&serde_json::json!({ "weights": { "volunteer_hour_value": 40 }, "reason": "maintenance test" }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn maintenance_refuses_every_change_keeps_reads_and_holds_the_worker() {
+        let app = spawn_app().await;
+        let company = app.company("Acme").await;
+        let slug: String = sqlx::query_scalar("SELECT slug FROM companies WHERE id = $1")
+            .bind(company)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        let root = app.superadmin().await;
+        let (_, admin) = app.member(company, "admin@acme.test", Role::Admin).await;
+        let (_, key) = app.api_key(company, &["read:weights", "write:weights"], None).await;
+        let rx = Receiver::start().await;
+        app.integration(company, Platform::Benevity, &rx.url).await;
+        let queued = app.enqueue(company, Platform::Benevity, serde_json::json!({ "n": 1 })).await;
+
+        // Another process, with a signed-in member, hears the switch within a second.
+        let (peer, _peer_api) = app.peer().await;
+        let on_peer = client();
+        let peer_post = |c: &reqwest::Client, path: &str, form: &[(&str, &str)]| {
+            c.post(format!("http://{peer}{path}")).header("Origin", format!("http://{peer}")).form(form).send()
+        };
+        let r = peer_post(&on_peer, "/api/login", &[("email", "admin@acme.test"), ("password", PASSWORD), ("next", "")])
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+
+        // Only a super-admin throws the switch.
+        assert_eq!(switch(&app, &admin, true, "").await.status(), 403);
+        let r = switch(&app, &root, true, "Back by 14:30 UTC.").await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert_eq!(app.audit_count("maintenance.on").await, 1);
+        let before = app.fingerprint().await;
+        eventually("the other process shows the banner", Duration::from_secs(1), || async {
+            let me = json(peer_post(&on_peer, "/api/me", &[]).await.unwrap()).await;
+            me["maintenance"]["active"] == true && me["maintenance"]["message"] == "Back by 14:30 UTC."
+        })
+        .await;
+
+        // A console change: 503, Retry-After, the operator's message, nothing written.
+        let r = app
+            .post(&admin, "/api/audit/retention", &[("slug", &slug), ("days", "400"), ("legal_hold_reason", "")])
+            .await;
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], "60");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("Unavailable") && body.contains("Back by 14:30 UTC."), "{body}");
+        // A REST change: a 503 problem with Retry-After.
+        let r = put_weights(&app, &key).await;
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], "60");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        assert!(r.text().await.unwrap().contains("Back by 14:30 UTC."));
+        // The super-admin's own changes are refused too (creating a company).
+        assert_eq!(app.create_company(&root, "Borealis", "").await.status(), 503);
+        assert_eq!(app.fingerprint().await, before, "nothing was written");
+
+        // Reads go on, with the banner; signing in goes on.
+        let page = app.get(&admin, &format!("/t/{slug}/users")).await;
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("maintenance-banner") && html.contains("Back by 14:30 UTC."), "banner shown");
+        assert_eq!(app.api(Method::GET, "/api/v1/weights/sroi", Some(&key)).await.status(), 200);
+        let late = client();
+        assert_eq!(app.login(&late, "admin@acme.test", PASSWORD).await.status(), 200);
+
+        // The worker claims nothing while it is on.
+        let w = app.worker(fast_worker());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(app.delivery_status(queued.id).await, "queued");
+        assert!(rx.hits().is_empty());
+
+        // Off again: changes and deliveries go through.
+        let r = switch(&app, &root, false, "").await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert_eq!(app.audit_count("maintenance.off").await, 1);
+        app.wait_for(queued.id, "success", Duration::from_secs(10)).await;
+        w.shutdown().await;
+        assert_eq!(put_weights(&app, &key).await.status(), 200);
+        let html = app.get(&admin, &format!("/t/{slug}/users")).await.text().await.unwrap();
+        assert!(!html.contains("maintenance-banner"));
+    }
+
+    #[tokio::test]
+    async fn a_message_with_control_characters_is_refused() {
+        let app = spawn_app().await;
+        let root = app.superadmin().await;
+        let r = switch(&app, &root, true, "line\u{0}break").await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("control characters"));
+        assert_eq!(app.audit_count("maintenance.on").await, 0);
+    }
+
+    #[tokio::test]
+    async fn the_command_line_switches_it_and_migrate_up_can_hold_it_for_the_window() {
+        let db = TestDb::new().await;
+        let out = atrium(&db, &["maintenance", "on", "--message", "Upgrading"], &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("maintenance mode on: Upgrading"), "{}", text(&out));
+        let out = atrium(&db, &["maintenance", "status"], &[]);
+        assert!(text(&out).contains("maintenance mode on: Upgrading"), "{}", text(&out));
+        let out = atrium(&db, &["maintenance", "off"], &[]);
+        assert!(text(&out).contains("maintenance mode off"), "{}", text(&out));
+
+        // Maintenance mode arrives with 0019: a run that applies it cannot hold the window.
+        let out = atrium(&db, &["migrate", "down", "--to", "18"], &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        let out = atrium(&db, &["migrate", "up", "--maintenance"], &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("could not be on while they ran"), "{}", text(&out));
+        let pool = db.pool().await;
+        pool.close().await;
+    }
 }
