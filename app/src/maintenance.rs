@@ -148,7 +148,12 @@ mod ssr {
             })),
         )
         .await?;
-        Ok(Status { active, message, since: Some(crate::ui::time::rfc3339(time::OffsetDateTime::now_utc())), changed_by: Some(by) })
+        Ok(Status {
+            active,
+            message,
+            since: Some(crate::ui::time::rfc3339(time::OffsetDateTime::now_utc())),
+            changed_by: Some(by),
+        })
     }
 }
 

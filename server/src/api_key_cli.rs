@@ -31,9 +31,10 @@ pub async fn create(
         rate_limit: service::parse_rate_limit(rate_limit.unwrap_or("")).map_err(anyhow::Error::msg)?,
     };
     let mut tx = pool.begin().await?;
-    let issued = service::create(&mut tx, &Op { company, who: Who::system(), meta: crate::cli_meta() }, pepper, &new, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let issued =
+        service::create(&mut tx, &Op { company, who: Who::system(), meta: crate::cli_meta() }, pepper, &new, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await?;
     eprintln!(
         "created key {} \u{201c}{}\u{201d} for {slug}{}; it is shown once:",

@@ -309,7 +309,10 @@ mod tests {
 
     #[test]
     fn the_password_leaves_the_url() {
-        let (url, pw, db) = connection("postgres://atrium:p%40ss%2Bw@127.0.0.1:5432/atrium_x?sslmode=disable&statement-cache-capacity=100").unwrap();
+        let (url, pw, db) = connection(
+            "postgres://atrium:p%40ss%2Bw@127.0.0.1:5432/atrium_x?sslmode=disable&statement-cache-capacity=100",
+        )
+        .unwrap();
         assert_eq!(url, "postgres://atrium@127.0.0.1:5432/atrium_x?sslmode=disable");
         assert_eq!(pw.as_deref(), Some("p@ss+w"));
         assert_eq!(db, "atrium_x");

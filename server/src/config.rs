@@ -152,6 +152,16 @@ impl Config {
 }
 
 impl Config {
+    /// Hashes API keys under the current root secret; accepts (and moves) keys hashed under
+    /// ATRIUM_SECRET_KEY_PREVIOUS.
+    pub fn peppers(&self) -> anyhow::Result<app::api_keys::secret::Peppers> {
+        use app::api_keys::secret::Pepper;
+        Ok(app::api_keys::secret::Peppers {
+            current: Pepper::derive(&self.secret_key()?),
+            previous: self.secret_key_previous.as_deref().filter(|s| !s.is_empty()).map(Pepper::derive),
+        })
+    }
+
     /// Seals integration credentials under the current root; opens them under earlier ones too.
     pub fn keyring(&self) -> anyhow::Result<app::integrations::crypto::Keyring> {
         // One previous key, whole: a secret may itself contain commas or spaces.

@@ -126,21 +126,67 @@ pub async fn verify_audit(pool: &PgPool, company: Option<&str>) -> anyhow::Resul
 
 /// `atrium rotate-secret`: re-seals every integration credential under the current key, in
 /// one transaction with its audit row.
-pub async fn rotate_secret(pool: &PgPool, keyring: &app::integrations::crypto::Keyring) -> anyhow::Result<u64> {
+/// What `atrium rotate-secret` did and what is left.
+#[derive(Debug)]
+pub struct Rotation {
+    /// Integration credential sets re-sealed under the current root secret.
+    pub resealed: u64,
+    /// Live API keys still hashed under an earlier root secret (or not yet labelled). Only a
+    /// keyed hash of a key is stored, so a key moves when it is next presented, not before.
+    pub keys_left: i64,
+}
+
+pub async fn rotate_secret(
+    pool: &PgPool,
+    keyring: &app::integrations::crypto::Keyring,
+    pepper: &app::api_keys::secret::Pepper,
+) -> anyhow::Result<Rotation> {
     use app::audit::record::{record, Event, Who};
     let mut tx = pool.begin().await?;
-    let n = app::integrations::service::reseal_all(&mut tx, keyring).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let meta = app::server_ctx::RequestMeta { request_id: "cli".into(), ip: None, user_agent: None };
+    let resealed =
+        app::integrations::service::reseal_all(&mut tx, keyring).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let keys_left = keys_under_earlier_secrets(&mut tx, pepper).await?;
     record(
         &mut tx,
         &Who::system(),
-        &meta,
+        &crate::cli_meta(),
         Event::new(app::audit::Action::SecretRotate, "integration_credentials")
             .severity(app::audit::Severity::Warning)
-            .details(serde_json::json!({ "resealed": n, "key_version": keyring.current_version() })),
+            .details(serde_json::json!({
+                "resealed": resealed,
+                "key_version": keyring.current_version(),
+                "api_keys_left": keys_left,
+            })),
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await?;
-    Ok(n)
+    Ok(Rotation { resealed, keys_left })
+}
+
+/// Live keys (not revoked, not expired) whose hash is not under `pepper`.
+async fn keys_under_earlier_secrets(
+    conn: &mut sqlx::PgConnection,
+    pepper: &app::api_keys::secret::Pepper,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM api_keys
+            WHERE pepper_id IS DISTINCT FROM $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"#,
+        pepper.id()
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Keys stored before migration 0020 carry no pepper label. While no rotation is under way
+/// (no previous secret), every key that works is under the current pepper: label them, so
+/// the next rotation can count what is left.
+pub async fn label_key_peppers(pool: &PgPool, peppers: &app::api_keys::secret::Peppers) -> Result<u64, sqlx::Error> {
+    if peppers.previous.is_some() {
+        return Ok(0);
+    }
+    Ok(sqlx::query!("UPDATE api_keys SET pepper_id = $1 WHERE pepper_id IS NULL", peppers.current.id())
+        .execute(pool)
+        .await?
+        .rows_affected())
 }

@@ -174,6 +174,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!("schema is current");
     }
     config.secret_key()?;
+    let labelled = housekeeping::label_key_peppers(&pool, &config.peppers()?).await?;
+    if labelled > 0 {
+        tracing::info!(keys = labelled, "labelled API keys with the current secret's pepper");
+    }
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
     if !config.production() {
@@ -194,7 +198,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         pool.clone(),
         app_pool.clone(),
         exports,
-        state.pepper.clone(),
+        config.peppers()?,
         config.api_key_cache,
         actors,
         state.maintenance.clone(),

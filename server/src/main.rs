@@ -197,7 +197,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         atrium_server::switch_maintenance(&pool, false, "").await?;
                         println!("maintenance mode off");
                     } else if maintenance && atrium_server::maintenance_active(&pool).await? == Some(false) {
-                        println!("(maintenance mode arrived with these migrations, so it could not be on while they ran)");
+                        println!(
+                            "(maintenance mode arrived with these migrations, so it could not be on while they ran)"
+                        );
                     }
                     Ok(())
                 }
@@ -327,7 +329,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "maintenance mode {}{}",
                 if status.active { "on" } else { "off" },
-                if status.active && !status.message.is_empty() { format!(": {}", status.message) } else { String::new() }
+                if status.active && !status.message.is_empty() {
+                    format!(": {}", status.message)
+                } else {
+                    String::new()
+                }
             );
             Ok(())
         }
@@ -336,8 +342,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let pool = connect(config.database_url()?).await?;
             migrate::up(&pool, None, |_, _| {}).await?;
             let keyring = config.keyring()?;
-            let n = atrium_server::housekeeping::rotate_secret(&pool, &keyring).await?;
-            println!("re-encrypted {n} credential set(s) under key version {}", keyring.current_version());
+            let peppers = config.peppers()?;
+            let r = atrium_server::housekeeping::rotate_secret(&pool, &keyring, &peppers.current).await?;
+            println!("re-encrypted {} credential set(s) under key version {}", r.resealed, keyring.current_version());
+            if r.keys_left == 0 {
+                println!("every live API key is hashed under the current secret; ATRIUM_SECRET_KEY_PREVIOUS can go");
+            } else {
+                println!(
+                    "{} live API key(s) still hashed under an earlier secret: each moves when it is next used \
+                     while ATRIUM_SECRET_KEY_PREVIOUS is set (only a keyed hash is stored, so none can move \
+                     before); run this again to see what is left",
+                    r.keys_left
+                );
+            }
             Ok(())
         }
         Command::Audit { action } => {

@@ -104,6 +104,21 @@ impl Pepper {
         mac.update(key.0.as_bytes());
         mac.finalize().into_bytes().into()
     }
+
+    /// Names the pepper a key is hashed under (`api_keys.pepper_id`) without revealing it.
+    pub fn id(&self) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0[..]).expect("32-byte key");
+        mac.update(b"atrium/api-key-pepper-id/v1");
+        hex::encode(&mac.finalize().into_bytes()[..8])
+    }
+}
+
+/// The current pepper and, while the root secret is being rotated, the previous one: a key
+/// found only under the previous pepper is accepted and re-hashed under the current one.
+#[derive(Clone, Debug)]
+pub struct Peppers {
+    pub current: Pepper,
+    pub previous: Option<Pepper>,
 }
 
 #[cfg(test)]

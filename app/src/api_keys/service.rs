@@ -220,8 +220,8 @@ pub async fn create(
     });
     let id = sqlx::query_scalar!(
         r#"INSERT INTO api_keys (company_id, name, key_hash, key_prefix, key_last4, scopes, rate_limit_per_minute,
-                                 created_by, expires_at, metadata, rolled_from)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"#,
+                                 created_by, expires_at, metadata, rolled_from, pepper_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"#,
         company,
         new.name,
         &pepper.hash(&secret)[..],
@@ -233,6 +233,7 @@ pub async fn create(
         new.expiry.at(),
         metadata,
         rolled_from,
+        pepper.id(),
     )
     .fetch_one(&mut *conn)
     .await?;

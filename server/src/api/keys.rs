@@ -5,7 +5,7 @@
 //!
 //! Lookups that miss the cache at the same moment share one query (`key_hash = ANY(...)`):
 //! under load a round trip serves dozens of requests, and alone a request waits for nobody.
-use app::api_keys::secret::{ApiKeySecret, Pepper};
+use app::api_keys::secret::{ApiKeySecret, Pepper, Peppers};
 use app::api_keys::Scope;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -75,6 +75,10 @@ const MAX_BATCH: usize = 256;
 pub struct Verifier {
     lookups: tokio::sync::mpsc::Sender<Lookup>,
     pepper: Pepper,
+    /// During a rotation of the root secret: keys not yet moved to `pepper`.
+    previous: Option<Pepper>,
+    /// Moves a key found under `previous` to `pepper`.
+    pool: PgPool,
     cache: Option<RwLock<HashMap<[u8; 32], Cached>>>,
     /// Bumped by every notification: a lookup that raced one is not cached.
     epoch: AtomicU64,
@@ -85,12 +89,14 @@ pub struct Verifier {
 
 impl Verifier {
     /// Spawns the lookup batcher: call inside a tokio runtime.
-    pub fn new(pool: PgPool, pepper: Pepper, cache: bool) -> Verifier {
+    pub fn new(pool: PgPool, peppers: Peppers, cache: bool) -> Verifier {
         let (lookups, queue) = tokio::sync::mpsc::channel(4096);
-        tokio::spawn(batch_lookups(pool, queue));
+        tokio::spawn(batch_lookups(pool.clone(), queue));
         Verifier {
             lookups,
-            pepper,
+            pepper: peppers.current,
+            previous: peppers.previous,
+            pool,
             cache: cache.then(|| RwLock::new(HashMap::new())),
             epoch: AtomicU64::new(0),
             listening: AtomicBool::new(false),
@@ -118,10 +124,10 @@ impl Verifier {
             }
         }
         let epoch = self.epoch.load(Ordering::Acquire);
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.lookups.send(Lookup { hash, reply }).await.map_err(|_| Refusal::Unavailable)?;
-        let info = answer.await.map_err(|_| Refusal::Unavailable)?.map_err(|_| Refusal::Unavailable)?;
-        let info = info.ok_or(Refusal::Invalid)?;
+        let info = match self.find(hash).await? {
+            Some(info) => info,
+            None => self.move_from_previous(&secret, hash).await?.ok_or(Refusal::Invalid)?,
+        };
         if let Some(cache) = self.cache() {
             let mut map = cache.write().expect("cache lock");
             if self.epoch.load(Ordering::Acquire) == epoch {
@@ -132,6 +138,37 @@ impl Verifier {
             }
         }
         Ok(info)
+    }
+
+    async fn find(&self, hash: [u8; 32]) -> Result<Option<Arc<KeyInfo>>, Refusal> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.lookups.send(Lookup { hash, reply }).await.map_err(|_| Refusal::Unavailable)?;
+        answer.await.map_err(|_| Refusal::Unavailable)?.map_err(|_| Refusal::Unavailable)
+    }
+
+    /// A key hashed under the previous root secret: re-hashed under the current one, so the
+    /// rotation breaks no client and the previous secret can go once every key has moved.
+    async fn move_from_previous(&self, secret: &ApiKeySecret, hash: [u8; 32]) -> Result<Option<Arc<KeyInfo>>, Refusal> {
+        let Some(previous) = &self.previous else { return Ok(None) };
+        let old = previous.hash(secret);
+        let Some(found) = self.find(old).await? else { return Ok(None) };
+        let moved = sqlx::query_scalar!(
+            r#"SELECT atrium_api_key_rehash($1, $2, $3) AS "moved!""#,
+            &old[..],
+            &hash[..],
+            self.pepper.id()
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| {
+            tracing::error!("api key re-hash failed: {e}");
+            Refusal::Unavailable
+        })?;
+        if moved {
+            tracing::info!(key = %found.id, "api key re-hashed under the current root secret");
+        }
+        // Not moved: another request or process moved it meanwhile; it is found either way.
+        Ok(Some(found))
     }
 
     /// Looks the key up and checks that it works now.

@@ -10,7 +10,7 @@ pub mod routes;
 pub mod usage;
 
 use app::access::ActorCache;
-use app::api_keys::secret::Pepper;
+use app::api_keys::secret::Peppers;
 use app::server_ctx::RequestMeta;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
@@ -111,12 +111,12 @@ impl Api {
         owner_pool: PgPool,
         app_pool: PgPool,
         exports: Arc<app::audit::export_gate::ExportGate>,
-        pepper: Pepper,
+        peppers: Peppers,
         cache: bool,
         actors: Arc<ActorCache>,
         maintenance: Arc<app::maintenance::Switch>,
     ) -> anyhow::Result<Api> {
-        let verifier = Arc::new(Verifier::new(app_pool.clone(), pepper, cache));
+        let verifier = Arc::new(Verifier::new(app_pool.clone(), peppers, cache));
         maintenance.load(&mut *app_pool.acquire().await?).await?;
         let subscribers: Vec<Arc<dyn crate::change_feed::Subscriber>> = vec![
             verifier.clone(),

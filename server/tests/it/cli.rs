@@ -29,24 +29,24 @@ async fn migrate_status_up_down_verify() {
     let db = TestDb::new().await;
     let out = atrium(&db, &["migrate", "status"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("0 applied, 19 pending"), "{}", text(&out));
+    assert!(text(&out).contains("0 applied, 20 pending"), "{}", text(&out));
 
     let out = atrium(&db, &["migrate", "up", "--to", "3"], &[]);
     assert!(text(&out).contains("3 migration(s) applied"), "{}", text(&out));
     let out = atrium(&db, &["migrate", "up"], &[]);
-    assert!(text(&out).contains("16 migration(s) applied"), "{}", text(&out));
+    assert!(text(&out).contains("17 migration(s) applied"), "{}", text(&out));
     let out = atrium(&db, &["migrate", "status"], &[]);
     let t = text(&out);
-    assert!(t.contains("19 applied, 0 pending") && t.contains("rbac_roles") && t.contains("ok "), "{t}");
+    assert!(t.contains("20 applied, 0 pending") && t.contains("rbac_roles") && t.contains("ok "), "{t}");
 
     let out = atrium(&db, &["migrate", "verify"], &[]);
-    assert!(out.status.success() && text(&out).contains("19 verify script(s) passed"), "{}", text(&out));
+    assert!(out.status.success() && text(&out).contains("20 verify script(s) passed"), "{}", text(&out));
 
     // `down` without --to reverts only the latest migration.
     let out = atrium(&db, &["migrate", "down"], &[]);
-    assert!(text(&out).contains("reverted 0019") && text(&out).contains("1 migration(s) reverted"), "{}", text(&out));
+    assert!(text(&out).contains("reverted 0020") && text(&out).contains("1 migration(s) reverted"), "{}", text(&out));
     let out = atrium(&db, &["migrate", "down", "--to", "0"], &[]);
-    assert!(text(&out).contains("18 migration(s) reverted"), "{}", text(&out));
+    assert!(text(&out).contains("19 migration(s) reverted"), "{}", text(&out));
 
     // An edited migration makes status fail loudly.
     atrium(&db, &["migrate", "up"], &[]);

@@ -73,6 +73,11 @@ pub struct TestApp {
     pub api: std::sync::Arc<tokio::sync::Mutex<Option<atrium_server::api::Api>>>,
 }
 
+/// The peppers test servers hash API keys with (no rotation under way).
+pub fn peppers() -> app::api_keys::secret::Peppers {
+    app::api_keys::secret::Peppers { current: app::api_keys::secret::Pepper::derive(TEST_SECRET), previous: None }
+}
+
 /// The root secret test servers derive their API-key pepper from.
 pub const TEST_SECRET: &str = "test secret key, at least thirty-two characters long";
 
@@ -304,7 +309,8 @@ async fn serve_process(
     };
     let actors = std::sync::Arc::new(app::access::ActorCache::new(true));
     let maintenance = state.maintenance.clone();
-    let api = atrium_server::api::Api::start(owner, app_pool.clone(), exports, pepper, true, actors, maintenance)
+    let peppers = app::api_keys::secret::Peppers { current: pepper, previous: None };
+    let api = atrium_server::api::Api::start(owner, app_pool.clone(), exports, peppers, true, actors, maintenance)
         .await
         .expect("api starts");
     let router = web::router(

@@ -263,7 +263,8 @@ async fn rotating_the_root_secret_reseals_every_credential_and_deliveries_still_
 
     let new_root = "a brand new root secret of sufficient length";
     let rotated = app::integrations::crypto::Keyring::new(new_root, &[TEST_SECRET.to_string()]);
-    let n = atrium_server::housekeeping::rotate_secret(&app.pool, &rotated).await.unwrap();
+    let pepper = peppers().current;
+    let n = atrium_server::housekeeping::rotate_secret(&app.pool, &rotated, &pepper).await.unwrap().resealed;
     assert_eq!(n, 1);
     let (sealed, v_new): (Vec<u8>, i32) =
         sqlx::query_as("SELECT credentials_encrypted, credentials_key_version FROM integration_configs")
@@ -274,7 +275,7 @@ async fn rotating_the_root_secret_reseals_every_credential_and_deliveries_still_
     assert_ne!(sealed, old);
     assert_eq!(app.audit_count("secret.rotate").await, 1);
     // Running it again finds nothing left to do.
-    assert_eq!(atrium_server::housekeeping::rotate_secret(&app.pool, &rotated).await.unwrap(), 0);
+    assert_eq!(atrium_server::housekeeping::rotate_secret(&app.pool, &rotated, &pepper).await.unwrap().resealed, 0);
 
     // A worker holding only the new key opens them and signs with the same secret.
     let only_new = app::integrations::crypto::Keyring::new(new_root, &[]);

@@ -56,7 +56,7 @@ async fn a_backup_restores_into_a_fresh_database_with_every_row() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(format!("{}.json", dump.display())).unwrap()).unwrap();
     assert_eq!(manifest["size"].as_u64().unwrap(), std::fs::metadata(dump).unwrap().len());
-    assert_eq!(manifest["schema_version"].as_i64().unwrap(), 19);
+    assert_eq!(manifest["schema_version"].as_i64().unwrap(), 20);
     assert_eq!(manifest["sha256"].as_str().unwrap().len(), 64);
 
     let target = TestDb::new().await;
@@ -65,7 +65,7 @@ async fn a_backup_restores_into_a_fresh_database_with_every_row() {
     assert_eq!(row_counts(&target).await, before, "the same rows in every table");
     // The restored database is a working Atrium: current, and its audit chains intact.
     let out = atrium(&target, &["migrate", "status"], &[]);
-    assert!(text(&out).contains("19 applied, 0 pending"), "{}", text(&out));
+    assert!(text(&out).contains("20 applied, 0 pending"), "{}", text(&out));
     let out = atrium(&target, &["audit", "verify"], &[]);
     assert!(out.status.success(), "{}", text(&out));
 
@@ -127,7 +127,7 @@ async fn production_backs_up_before_migrating_unless_told_not_to() {
     let t = text(&out);
     assert!(t.contains("--yes-destroy-data") && t.contains("permissions: "), "{t}");
     let version: i64 = sqlx::query_scalar("SELECT max(version) FROM schema_migrations").fetch_one(&pool).await.unwrap();
-    assert_eq!(version, 19, "nothing reverted");
+    assert_eq!(version, 20, "nothing reverted");
 
     let out = atrium(&db, &["migrate", "down", "--yes-destroy-data"], &backups);
     assert!(out.status.success(), "{}", text(&out));
@@ -181,9 +181,9 @@ async fn a_failed_migration_is_in_the_log_and_the_schema_is_as_it_was() {
     let pool = db.pool().await;
     // Someone created, by hand, a function of the name 0018 uses, with another return type.
     sqlx::raw_sql("CREATE FUNCTION atrium_session_actor_changed() RETURNS int LANGUAGE sql AS 'SELECT 1'")
-    .execute(&pool)
-    .await
-    .unwrap();
+        .execute(&pool)
+        .await
+        .unwrap();
 
     let out = atrium(&db, &["migrate", "up"], &[]);
     assert!(!out.status.success());
@@ -236,8 +236,12 @@ mod maintenance_mode {
     use std::time::Duration;
 
     async fn switch(app: &TestApp, root: &reqwest::Client, on: bool, message: &str) -> reqwest::Response {
-        app.post(root, "/api/admin/maintenance/set", &[("active", if on { "true" } else { "false" }), ("message", message)])
-            .await
+        app.post(
+            root,
+            "/api/admin/maintenance/set",
+            &[("active", if on { "true" } else { "false" }), ("message", message)],
+        )
+        .await
     }
 
     async fn put_weights(app: &TestApp, key: &str) -> reqwest::Response {
@@ -272,9 +276,10 @@ mod maintenance_mode {
         let peer_post = |c: &reqwest::Client, path: &str, form: &[(&str, &str)]| {
             c.post(format!("http://{peer}{path}")).header("Origin", format!("http://{peer}")).form(form).send()
         };
-        let r = peer_post(&on_peer, "/api/login", &[("email", "admin@acme.test"), ("password", PASSWORD), ("next", "")])
-            .await
-            .unwrap();
+        let r =
+            peer_post(&on_peer, "/api/login", &[("email", "admin@acme.test"), ("password", PASSWORD), ("next", "")])
+                .await
+                .unwrap();
         assert_eq!(r.status(), 200);
 
         // Only a super-admin throws the switch.
@@ -357,10 +362,83 @@ mod maintenance_mode {
         // Maintenance mode arrives with 0019: a run that applies it cannot hold the window.
         let out = atrium(&db, &["migrate", "down", "--to", "18"], &[]);
         assert!(out.status.success(), "{}", text(&out));
-        let out = atrium(&db, &["migrate", "up", "--maintenance"], &[]);
+        let out = atrium(&db, &["migrate", "up", "--to", "19", "--maintenance"], &[]);
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("could not be on while they ran"), "{}", text(&out));
+        // After it, `--maintenance` turns it on before the migrations and off after them.
+        let out = atrium(&db, &["migrate", "up", "--maintenance"], &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        let t = text(&out);
+        let (on, applied, off) =
+            (t.find("maintenance mode on"), t.find("applied 0020"), t.find("maintenance mode off"));
+        assert!(on < applied && applied < off && on.is_some(), "{t}");
         let pool = db.pool().await;
+        let actions: Vec<String> =
+            sqlx::query_scalar("SELECT action FROM audit_log WHERE action LIKE 'maintenance.%' ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(actions, ["maintenance.on", "maintenance.off", "maintenance.on", "maintenance.off"]);
+        let who: Vec<String> = sqlx::query_scalar("SELECT user_email FROM audit_log WHERE action LIKE 'maintenance.%'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert!(who.iter().all(|w| w == "system@atrium"), "audited as the system: {who:?}");
         pool.close().await;
+    }
+}
+
+mod root_secret_rotation {
+    use crate::cli::{atrium, text};
+    use crate::helpers::*;
+    use app::api_keys::secret::{Pepper, Peppers};
+    use atrium_server::api::keys::{Refusal, Verifier};
+
+    const NEXT: &str = "the next root secret, also at least thirty-two characters";
+
+    fn verifier(app: &TestApp, current: &str, previous: Option<&str>) -> Verifier {
+        let peppers = Peppers { current: Pepper::derive(current), previous: previous.map(Pepper::derive) };
+        Verifier::new(app.app_pool.clone(), peppers, false)
+    }
+
+    async fn pepper_id(app: &TestApp, key: uuid::Uuid) -> Option<String> {
+        sqlx::query_scalar("SELECT pepper_id FROM api_keys WHERE id = $1").bind(key).fetch_one(&app.pool).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_rotation_breaks_no_key_and_moves_each_when_it_is_next_used() {
+        let app = spawn_app().await;
+        let company = app.company("Acme").await;
+        let (used, used_key) = app.api_key(company, &["read:company"], None).await;
+        let (_, idle_key) = app.api_key(company, &["read:company"], None).await;
+        assert_eq!(pepper_id(&app, used).await, Some(Pepper::derive(TEST_SECRET).id()));
+
+        // The new secret alone knows neither key: that is the outage a rotation must avoid.
+        let only_next = verifier(&app, NEXT, None);
+        assert!(matches!(only_next.verify(&used_key).await, Err(Refusal::Invalid)));
+
+        let env = [("ATRIUM_SECRET_KEY", NEXT), ("ATRIUM_SECRET_KEY_PREVIOUS", TEST_SECRET)];
+        let out = atrium(&app.db, &["rotate-secret"], &env);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("2 live API key(s) still hashed under an earlier secret"), "{}", text(&out));
+
+        // During the rotation the key works, and its first use moves it to the new pepper.
+        let rotating = verifier(&app, NEXT, Some(TEST_SECRET));
+        assert_eq!(rotating.verify(&used_key).await.unwrap().id, used);
+        assert_eq!(pepper_id(&app, used).await, Some(Pepper::derive(NEXT).id()));
+        assert_eq!(rotating.verify(&used_key).await.unwrap().id, used, "and keeps working");
+        assert_eq!(only_next.verify(&used_key).await.unwrap().id, used, "the new secret alone knows it now");
+        assert!(matches!(verifier(&app, TEST_SECRET, None).verify(&used_key).await, Err(Refusal::Invalid)));
+
+        // A made-up key is refused whatever the secrets.
+        let made_up = app::api_keys::secret::ApiKeySecret::generate();
+        assert!(matches!(rotating.verify(made_up.expose()).await, Err(Refusal::Invalid)));
+
+        let out = atrium(&app.db, &["rotate-secret"], &env);
+        assert!(text(&out).contains("1 live API key(s) still hashed"), "{}", text(&out));
+        assert_eq!(rotating.verify(&idle_key).await.unwrap().company_id, company);
+        let out = atrium(&app.db, &["rotate-secret"], &env);
+        assert!(text(&out).contains("ATRIUM_SECRET_KEY_PREVIOUS can go"), "{}", text(&out));
+        assert_eq!(app.audit_count("secret.rotate").await, 3);
     }
 }

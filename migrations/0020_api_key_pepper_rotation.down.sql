@@ -1,0 +1,2 @@
+DROP FUNCTION IF EXISTS atrium_api_key_rehash(BYTEA, BYTEA, TEXT);
+ALTER TABLE api_keys DROP COLUMN IF EXISTS pepper_id;
