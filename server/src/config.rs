@@ -8,6 +8,12 @@ pub enum Environment {
     Production,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
     /// PostgreSQL connection string.
@@ -72,6 +78,18 @@ pub struct Config {
     /// LISTEN/NOTIFY, migration 0018). `false` loads it from PostgreSQL on every request.
     #[arg(long, env = "ATRIUM_ACTOR_CACHE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub actor_cache: bool,
+    /// Serve Prometheus metrics at GET /metrics on the main address.
+    #[arg(long, env = "ATRIUM_METRICS", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub metrics: bool,
+    /// Serve GET /metrics on this address instead (e.g. 127.0.0.1:9464), apart from the console.
+    #[arg(long, env = "ATRIUM_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// `text` (default) or `json`: one JSON object per line, each with the request's id.
+    #[arg(long, env = "ATRIUM_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+    /// Seconds `serve` lets in-flight requests finish after SIGTERM before it stops anyway.
+    #[arg(long, env = "ATRIUM_SHUTDOWN_GRACE_SECS", default_value_t = 20, global = true)]
+    pub shutdown_grace_secs: u64,
     /// Where backups go: `atrium backup`, and the one production takes before it migrates.
     /// Default: `backups` under ATRIUM_DATA_DIR.
     #[arg(long, env = "ATRIUM_BACKUP_DIR", global = true)]

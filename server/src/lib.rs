@@ -10,6 +10,7 @@ pub mod config;
 pub mod delivery_worker;
 pub mod housekeeping;
 pub mod migrate;
+pub mod telemetry;
 pub mod web;
 
 use app::server_ctx::{AppState, RequestMeta};
@@ -205,6 +206,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .await?
     .with_verify_limit(config.key_verify_per_minute);
+    let telemetry = (config.metrics || config.metrics_addr.is_some()).then(|| {
+        telemetry::Telemetry::new(
+            pool.clone(),
+            vec![("app", app_pool.clone()), ("owner", pool.clone())],
+            state.maintenance.clone(),
+        )
+    });
+    let metrics_listener = match (config.metrics_addr, &telemetry) {
+        (Some(at), Some(t)) => {
+            let listener = tokio::net::TcpListener::bind(at).await?;
+            tracing::info!("metrics at http://{}/metrics", listener.local_addr()?);
+            let metrics =
+                axum::Router::new().route("/metrics", axum::routing::get(telemetry::scrape)).with_state(t.clone());
+            Some(tokio::spawn(async move { axum::serve(listener, metrics).await }))
+        }
+        _ => None,
+    };
     let router = web::router(
         state,
         api.state.clone(),
@@ -213,18 +231,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             addr,
             https: config.https(),
             trusted_proxies: crate::client_ip::TrustedProxies(config.trusted_proxies.clone()),
+            metrics: telemetry.filter(|_| config.metrics_addr.is_none()),
         },
     );
     tracing::info!("Atrium is listening on http://{addr}");
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // On SIGTERM: stop accepting, let in-flight requests finish, but not for longer than the
+    // grace period (a client that never finishes its request must not hold the process).
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stopping.send(());
+        });
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    tokio::select! {
+        served = server => served?,
+        _ = async move {
+            let _ = stopped.await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("requests still in flight after {}s; stopping anyway", grace.as_secs()),
+    }
     api.shutdown().await;
     if let Some(w) = deliveries {
         w.shutdown().await;
     }
     cleanup.abort();
     housekeeping.abort();
+    if let Some(m) = metrics_listener {
+        m.abort();
+    }
     app_pool.close().await;
     pool.close().await;
     Ok(())

@@ -33,6 +33,8 @@ pub struct WebConfig {
     pub https: bool,
     /// Proxies whose X-Forwarded-For names the client (`ATRIUM_TRUSTED_PROXIES`).
     pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// `GET /metrics` on this listener (`ATRIUM_METRICS=true`).
+    pub metrics: Option<std::sync::Arc<crate::telemetry::Telemetry>>,
 }
 
 /// The app's routes, generated once per process.
@@ -78,7 +80,7 @@ pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
     let favicon = ServeDir::new(cfg.site_root.clone());
 
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(|| async { "alive" }))
         .route("/readyz", get(readyz))
         .route("/", get(root))
@@ -116,7 +118,14 @@ pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -
             crate::api::routes::router(api)
                 .layer(middleware::from_fn_with_state(cfg.https, security_headers))
                 .layer(middleware::from_fn_with_state(proxies, request_meta)),
-        )
+        );
+    let router = match &cfg.metrics {
+        Some(t) => router.route("/metrics", get(crate::telemetry::scrape).with_state(t.clone())),
+        None => router,
+    };
+    router
+        .route_layer(middleware::from_fn(crate::telemetry::remember_route))
+        .layer(middleware::from_fn(crate::telemetry::count_requests))
 }
 
 fn set_csp_with_nonce() {
@@ -377,9 +386,22 @@ async fn request_meta(
     let user_agent =
         req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
     req.extensions_mut().insert(RequestMeta { request_id: request_id.clone(), ip, user_agent });
-    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
-    // Log lines written while serving the request carry its id.
-    let mut res = tracing::Instrument::instrument(next.run(req), span).await;
+    // Log lines written while serving the request carry its id (in JSON: span.request_id).
+    // At ERROR level so that whatever RUST_LOG lets through, even only errors, still has it.
+    let span =
+        tracing::error_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
+    let started = std::time::Instant::now();
+    let mut res = tracing::Instrument::instrument(
+        async move {
+            let res = next.run(req).await;
+            // The access log, off unless asked for (RUST_LOG=access=debug): under load it is
+            // one line per request.
+            tracing::debug!(target: "access", status = res.status().as_u16(), ms = started.elapsed().as_millis() as u64);
+            res
+        },
+        span,
+    )
+    .await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("x-request-id", v);
     }

@@ -169,6 +169,7 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
                 .await?;
                 tx.commit().await?;
             }
+            metrics::counter!("atrium_sign_in_failures_total", "reason" => "throttled").increment(1);
             retry_after(minutes * 60);
             return Err(AppError::TooManyRequests(format!(
                 "Too many failed sign-in attempts. Sign-in is paused for {minutes} minute{}; try again later.",
@@ -210,6 +211,7 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
         )
         .await?;
         tx.commit().await?;
+        metrics::counter!("atrium_sign_in_failures_total", "reason" => reason).increment(1);
         return Err(AppError::Unauthenticated(BAD_CREDENTIALS.into()));
     };
     release_attempt(&mut tx, reserved).await?;

@@ -119,10 +119,12 @@ impl Verifier {
         if let Some(cache) = self.cache() {
             if let Some(hit) = cache.read().expect("cache lock").get(&hash) {
                 if hit.loaded.elapsed() < REVALIDATE {
+                    metrics::counter!("atrium_api_key_cache_total", "result" => "hit").increment(1);
                     return Ok(hit.info.clone());
                 }
             }
         }
+        metrics::counter!("atrium_api_key_cache_total", "result" => "miss").increment(1);
         let epoch = self.epoch.load(Ordering::Acquire);
         let info = match self.find(hash).await? {
             Some(info) => info,

@@ -293,6 +293,7 @@ async fn serve_process(
     trusted_proxies: Vec<sqlx::types::ipnetwork::IpNetwork>,
 ) -> (PgPool, atrium_server::api::Api) {
     let addr = listener.local_addr().unwrap();
+    let owner_pool_for_metrics = owner.clone();
     let app_pool = atrium_server::connect_app(url).await.expect("app pool");
     let exports = atrium_server::export_gate(url).await.expect("exports pool");
     let pepper = app::api_keys::secret::Pepper::derive(TEST_SECRET);
@@ -313,6 +314,11 @@ async fn serve_process(
     let api = atrium_server::api::Api::start(owner, app_pool.clone(), exports, peppers, true, actors, maintenance)
         .await
         .expect("api starts");
+    let telemetry = atrium_server::telemetry::Telemetry::new(
+        owner_pool_for_metrics,
+        vec![("app", app_pool.clone())],
+        state.maintenance.clone(),
+    );
     let router = web::router(
         state,
         api.state.clone(),
@@ -321,6 +327,7 @@ async fn serve_process(
             addr,
             https,
             trusted_proxies: atrium_server::client_ip::TrustedProxies(trusted_proxies),
+            metrics: Some(telemetry),
         },
     );
     tokio::spawn(async move {

@@ -442,3 +442,198 @@ mod root_secret_rotation {
         assert_eq!(app.audit_count("secret.rotate").await, 3);
     }
 }
+
+mod seeing_it_run {
+    use crate::helpers::*;
+    use crate::receiver::Receiver;
+    use app::integrations::Platform;
+    use prometheus_parse::{Scrape, Value};
+    use reqwest::Method;
+    use sqlx::ConnectOptions;
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<Value> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| s.value.clone())
+    }
+
+    fn number(v: Option<Value>) -> f64 {
+        match v {
+            Some(Value::Counter(n) | Value::Gauge(n) | Value::Untyped(n)) => n,
+            other => panic!("not a number: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn metrics_parse_as_prometheus_text_and_count_what_happens() {
+        let app = spawn_app().await;
+        let company = app.company("Acme").await;
+        let (_, key) = app.api_key(company, &["read:company"], None).await;
+        let rx = Receiver::start().await;
+        app.integration(company, Platform::Benevity, &rx.url).await;
+        app.enqueue(company, Platform::Benevity, serde_json::json!({ "n": 1 })).await;
+        for _ in 0..3 {
+            assert_eq!(app.api(Method::GET, "/api/v1/company", Some(&key)).await.status(), 200);
+        }
+        let c = client();
+        assert_eq!(app.login(&c, "nobody@acme.test", "wrong password!").await.status(), 401);
+        assert_eq!(app.get(&c, "/no/such/page/at/all").await.status(), 404);
+
+        let r = app.get(&client(), "/metrics").await;
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        let body = r.text().await.unwrap();
+        let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text");
+
+        let company_reads = value(
+            &scrape,
+            "atrium_http_requests_total",
+            &[("route", "/api/v1/company"), ("method", "GET"), ("status", "200")],
+        );
+        assert!(number(company_reads) >= 3.0, "{body}");
+        assert!(
+            number(value(&scrape, "atrium_http_requests_total", &[("route", "unmatched"), ("status", "404")])) >= 1.0
+        );
+        match value(&scrape, "atrium_http_request_duration_seconds", &[("route", "/api/v1/company")]) {
+            Some(Value::Histogram(buckets)) => {
+                assert!(buckets.len() >= 10, "{buckets:?}");
+                assert!(buckets.last().unwrap().count >= 3.0);
+            }
+            other => panic!("a latency histogram: {other:?}"),
+        }
+        assert!(number(value(&scrape, "atrium_sign_in_failures_total", &[("reason", "unknown_account")])) >= 1.0);
+        assert!(number(value(&scrape, "atrium_api_key_cache_total", &[("result", "miss")])) >= 1.0);
+        assert!(value(&scrape, "atrium_api_key_cache_total", &[("result", "hit")]).is_some(), "three reads: cached");
+        assert!(number(value(&scrape, "atrium_db_pool_max_connections", &[("pool", "app")])) >= 1.0);
+        assert!(value(&scrape, "atrium_db_pool_connections", &[("pool", "app"), ("state", "idle")]).is_some());
+        assert_eq!(number(value(&scrape, "atrium_outbox_pending", &[])), 1.0);
+        assert_eq!(number(value(&scrape, "atrium_outbox_due", &[])), 1.0);
+        assert!(number(value(&scrape, "atrium_outbox_oldest_due_seconds", &[])) >= 0.0);
+        assert_eq!(number(value(&scrape, "atrium_maintenance_active", &[])), 0.0);
+        assert!(!body.contains(&key), "no secret in the metrics");
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    fn wait_listening(port: u16) {
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "the server never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[tokio::test]
+    async fn metrics_are_off_by_default_and_can_have_their_own_address() {
+        let db = TestDb::new().await;
+        let (port, metrics_port) = (free_port(), free_port());
+        let data = tempfile::tempdir().unwrap();
+        let mut server = Command::new(env!("CARGO_BIN_EXE_atrium"))
+            .arg("serve")
+            .env("DATABASE_URL", db.options.to_url_lossy().as_str())
+            .env("ATRIUM_ADDR", format!("127.0.0.1:{port}"))
+            .env("ATRIUM_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+            .env("ATRIUM_ENV", "development")
+            .env("ATRIUM_DATA_DIR", data.path())
+            .env("ATRIUM_WORKER", "false")
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_listening(port);
+        wait_listening(metrics_port);
+        let main = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap();
+        assert_eq!(main.status(), 404, "not on the console's address");
+        let own = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics")).await.unwrap();
+        assert_eq!(own.status(), 200);
+        assert!(own.text().await.unwrap().contains("atrium_outbox_pending"));
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+
+    /// `atrium serve` with JSON logs and a short grace period.
+    fn serve(db: &TestDb, port: u16, data: &std::path::Path) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_atrium"))
+            .arg("serve")
+            .env("DATABASE_URL", db.options.to_url_lossy().as_str())
+            .env("ATRIUM_ADDR", format!("127.0.0.1:{port}"))
+            .env("ATRIUM_ENV", "development")
+            .env("ATRIUM_DATA_DIR", data)
+            .env("ATRIUM_LOG_FORMAT", "json")
+            .env("ATRIUM_SHUTDOWN_GRACE_SECS", "3")
+            .env("RUST_LOG", "warn,access=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn sigterm(child: &std::process::Child) {
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    }
+
+    #[tokio::test]
+    async fn json_logs_carry_the_request_id_and_sigterm_lets_requests_in_flight_finish() {
+        let db = TestDb::new().await;
+        let data = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut server = serve(&db, port, data.path());
+        wait_listening(port);
+        let r = reqwest::get(format!("http://127.0.0.1:{port}/login")).await.unwrap();
+        let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+
+        // A request in flight: its body only half sent.
+        let body = "email=nobody%40acme.test&password=wrong+password&next=";
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            conn,
+            "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Accept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+            body.len(),
+            &body[..10]
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        sigterm(&server);
+        std::thread::sleep(Duration::from_millis(500));
+        // No new connections once stopping...
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the listener is closed after SIGTERM");
+        // ...but the one in flight is answered.
+        conn.write_all(body[10..].as_bytes()).unwrap();
+        let mut answer = String::new();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        conn.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        let status = server.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+
+        let mut logs = String::new();
+        server.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+        let lines: Vec<serde_json::Value> =
+            logs.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+        assert!(
+            lines.iter().any(|l| l["span"]["request_id"] == request_id.as_str() && l["target"] == "access"),
+            "a line with the request's id: {logs}"
+        );
+
+        // A client that never finishes its request does not hold the process past the grace.
+        let mut server = serve(&db, port, data.path());
+        wait_listening(port);
+        let mut stuck = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(stuck, "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nemail=").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let stopping = Instant::now();
+        sigterm(&server);
+        let status = server.wait().unwrap();
+        let took = stopping.elapsed();
+        assert!(status.success(), "{status:?}");
+        assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(8), "stopped after {took:?}");
+    }
+}
