@@ -223,6 +223,17 @@ impl CompanyName {
 }
 
 /// `tenant_config`: must be a JSON object.
+/// Text Atrium accepts anywhere holds no control characters but tab, line feed and carriage
+/// return: PostgreSQL refuses NUL outright, and the others only hide or garble what people
+/// read (in the console, the audit log, an export). Fields that are one line refuse those
+/// three as well, in their own parsers.
+pub fn is_refused_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// The message for text that holds a refused control character.
+pub const CONTROL_CHARACTERS: &str = "This text cannot contain control characters (such as NUL).";
+
 pub fn parse_tenant_config(raw: &str) -> Result<serde_json::Value, String> {
     let raw = raw.trim();
     if raw.is_empty() {

@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod config;
 pub mod delivery_worker;
 pub mod housekeeping;
+pub mod input;
 pub mod migrate;
 pub mod telemetry;
 pub mod web;

@@ -152,6 +152,10 @@ enum MigrateAction {
 #[tokio::main]
 async fn main() {
     let _ = dotenvy::dotenv();
+    if let Some(i) = atrium_server::input::args(std::env::args_os()) {
+        eprintln!("error: argument {i} holds a control character (such as NUL), which Atrium does not accept");
+        std::process::exit(2);
+    }
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into());

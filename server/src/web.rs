@@ -105,6 +105,7 @@ pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -
             }
         })
         .layer(middleware::from_fn_with_state(state.clone(), gate_pages))
+        .layer(middleware::from_fn(crate::input::console))
         .layer(middleware::from_fn(server_fn_status))
         .layer(middleware::from_fn_with_state(api.feed.clone(), writes_seen_here))
         .layer(middleware::from_fn_with_state(api.actors.clone(), read_session_auth))

@@ -148,15 +148,17 @@ pub(super) async fn put_weights(
     Extension(Caller(key)): Extension<Caller>,
     Extension(meta): Extension<RequestMeta>,
     Path(category): Path<String>,
-    body: Result<Json<WeightsPut>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, Problem> {
     let category = weight_category(&category)?;
-    let Json(body) = body.map_err(|e| {
-        Problem::bad_request(format!(
-            "The body must be JSON {{\"weights\": {{...}}, \"reason\": \"...\"}}: {}",
-            e.body_text()
-        ))
-    })?;
+    let shape = |e: String| {
+        Problem::bad_request(format!("The body must be JSON {{\"weights\": {{...}}, \"reason\": \"...\"}}: {e}"))
+    };
+    let Json(body) = body.map_err(|e| shape(e.body_text()))?;
+    if let Some(at) = crate::input::json(&body) {
+        return Err(Problem::control_characters(&at));
+    }
+    let body: WeightsPut = serde_json::from_value(body).map_err(|e| shape(e.to_string()))?;
     let (set, reason) = app::weights::service::parse_change(
         WeightSet::from_json(category, &body.weights),
         body.reason.as_deref().unwrap_or(""),
@@ -199,6 +201,9 @@ pub(super) async fn deliveries(
             e.body_text()
         ))
     })?;
+    if let Some(at) = crate::input::json(&body) {
+        return Err(Problem::control_characters(&at));
+    }
     let delivery = NewDelivery::from_json(&body).map_err(Problem::invalid)?;
     let who = Who { email: Some(format!("api-key:{}", key.id)), ..Default::default() };
     let run = async {
@@ -260,7 +265,13 @@ fn parse_time(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, P
 type Pairs = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
 
 fn read_pairs(query: Pairs) -> Result<Vec<(String, String)>, Problem> {
-    query.map(|Query(p)| p).map_err(|e| Problem::bad_request(format!("The query string could not be read: {e}")))
+    let pairs = query
+        .map(|Query(p)| p)
+        .map_err(|e| Problem::bad_request(format!("The query string could not be read: {e}")))?;
+    match crate::input::pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Some(field) => Err(Problem::control_characters(&field)),
+        None => Ok(pairs),
+    }
 }
 
 pub(super) async fn audit_log(
@@ -385,6 +396,9 @@ pub(super) async fn verify(State(api): State<ApiState>, req: Request) -> Respons
     if !is_json {
         return Problem::bad_request("Post JSON (Content-Type: application/json) such as {\"key\": \"atr_live_…\"}.")
             .into_response();
+    }
+    if let Some(at) = serde_json::from_slice::<Value>(&bytes).ok().as_ref().and_then(crate::input::json) {
+        return Problem::control_characters(&at).into_response();
     }
     let body: VerifyBody = match serde_json::from_slice::<VerifyBody>(&bytes) {
         Ok(b) => b,

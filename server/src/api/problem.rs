@@ -64,6 +64,11 @@ impl Problem {
         Problem::new(400, "bad-request", "Bad request", detail)
     }
 
+    /// Text holding a control character (`crate::input`), named by where it is.
+    pub fn control_characters(at: &str) -> Problem {
+        Problem::bad_request(format!("{at}: {}", app::domain::CONTROL_CHARACTERS)).with(json!({ "at": at }))
+    }
+
     /// Input that parsed but failed validation: one message per field, as the console shows them.
     pub fn invalid(errors: std::collections::BTreeMap<String, String>) -> Problem {
         Problem::new(422, "invalid", "Invalid input", "Some fields are not valid; see `errors`.")
