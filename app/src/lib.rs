@@ -23,6 +23,9 @@ pub mod ui;
 pub mod users;
 pub mod weights;
 
+#[cfg(all(test, feature = "ssr"))]
+mod properties;
+
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags};
 use leptos_router::components::{Route, Router, Routes};

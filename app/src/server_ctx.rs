@@ -136,6 +136,9 @@ pub fn internal(cause: impl std::fmt::Display) -> AppError {
     AppError::Internal(meta.request_id)
 }
 
+/// What a client is told to wait when the database cannot be reached.
+pub const DATABASE_RETRY_SECONDS: i64 = 5;
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         // Maintenance mode refused the change (migration 0019): the client may try again.
@@ -144,6 +147,15 @@ impl From<sqlx::Error> for AppError {
                 retry_after(crate::maintenance::RETRY_SECONDS);
                 return AppError::Unavailable(d.message().to_string());
             }
+        }
+        // PostgreSQL is down or restarting, or every connection is busy for seconds: not a bug
+        // to hide behind a request id, but a moment to wait.
+        if matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) {
+            tracing::warn!(request_id = %request_meta().request_id, "database unreachable: {e}");
+            retry_after(DATABASE_RETRY_SECONDS);
+            return AppError::Unavailable(
+                "The database cannot be reached just now. Try again in a few seconds.".into(),
+            );
         }
         internal(e)
     }

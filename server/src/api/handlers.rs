@@ -3,6 +3,7 @@
 //! scope each needs; by the time a handler runs, the key has been checked.
 use super::keys::Refusal;
 use super::problem::Problem;
+use super::schema::*;
 use super::{meta, with_limit_headers, ApiState, Caller};
 use app::api_keys::Scope;
 use app::audit::record::{Op, Who};
@@ -17,7 +18,6 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use time::format_description::well_known::Rfc3339;
@@ -37,11 +37,14 @@ fn iso(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// The company the key belongs to.
+#[utoipa::path(get, path = "/api/v1/company", tag = "company", summary = "The key's company",
+    responses((status = 200, body = CompanyOut), (status = 404, description = "The company was deleted", body = ProblemDoc, content_type = "application/problem+json")))]
 pub(super) async fn company(
     State(api): State<ApiState>,
     Extension(Caller(key)): Extension<Caller>,
     Extension(meta): Extension<RequestMeta>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<CompanyOut>, Problem> {
     // One round trip: the function scopes itself to the key's company (migration 0017).
     let c = sqlx::query!(
         r#"SELECT id AS "id!", name AS "name!", slug AS "slug!", tenant_enabled AS "tenant_enabled!",
@@ -51,19 +54,27 @@ pub(super) async fn company(
     )
     .fetch_optional(&api.pool)
     .await
-    .map_err(|e| internal(&meta, e))?
+    .map_err(|e| problem(&meta, e.into()))?
     .ok_or_else(|| problem(&meta, AppError::NotFound))?;
-    Ok(Json(json!({
-        "id": c.id, "name": c.name, "slug": c.slug, "enabled": c.tenant_enabled,
-        "created_at": iso(c.created_at), "active_users": c.active_users,
-    })))
+    Ok(Json(CompanyOut {
+        id: c.id,
+        name: c.name,
+        slug: c.slug,
+        enabled: c.tenant_enabled,
+        created_at: iso(c.created_at),
+        active_users: c.active_users,
+    }))
 }
 
+/// Members by status, API requests per day for the last 30 days (UTC), and integration
+/// deliveries by status.
+#[utoipa::path(get, path = "/api/v1/metrics", tag = "company", summary = "Usage metrics",
+    responses((status = 200, body = MetricsOut)))]
 pub(super) async fn metrics(
     State(api): State<ApiState>,
     Extension(Caller(key)): Extension<Caller>,
     Extension(meta): Extension<RequestMeta>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<MetricsOut>, Problem> {
     let run = async {
         let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
         let users: BTreeMap<String, i64> = sqlx::query!(
@@ -88,10 +99,12 @@ pub(super) async fn metrics(
             deliveries.insert(r.status, r.n);
         }
         tx.commit().await?;
-        Ok::<_, app::error::AppError>(json!({
-            "company": { "id": key.company_id, "slug": key.company_slug },
-            "users": users, "api_requests_per_day": per_day, "deliveries_by_status": deliveries,
-        }))
+        Ok::<_, app::error::AppError>(MetricsOut {
+            company: CompanyId { id: key.company_id, slug: key.company_slug.clone() },
+            users,
+            api_requests_per_day: per_day.into_iter().map(|d| DayCount { day: d.day, requests: d.requests }).collect(),
+            deliveries_by_status: deliveries,
+        })
     };
     run.await.map(Json).map_err(|e| problem(&meta, e))
 }
@@ -107,25 +120,32 @@ pub(super) async fn weights_body(
     conn: &mut sqlx::PgConnection,
     company: uuid::Uuid,
     category: Category,
-) -> Result<Value, AppError> {
+) -> Result<WeightsOut, AppError> {
     let current = app::weights::service::current(conn, company, category).await?;
     let effective = WeightSet::from_json(category, &current.weights)
         .map(|s| s.effective_json())
         .unwrap_or_else(|_| current.weights.clone());
-    Ok(json!({
-        "category": category.as_str(),
-        "overrides": current.weights,
-        "effective": effective,
-        "updated_at": current.updated.map(|s| s.iso),
-    }))
+    Ok(WeightsOut {
+        category: match category {
+            Category::Sroi => WeightCategory::Sroi,
+            Category::Vis => WeightCategory::Vis,
+        },
+        overrides: current.weights,
+        effective,
+        updated_at: current.updated.map(|s| s.iso),
+    })
 }
 
+/// The company's SROI or VIS weight overrides, and the values in effect.
+#[utoipa::path(get, path = "/api/v1/weights/{category}", tag = "weights", summary = "Weight overrides of a category",
+    params(("category" = WeightCategory, Path)),
+    responses((status = 200, body = WeightsOut), (status = 404, description = "No such category", body = ProblemDoc, content_type = "application/problem+json")))]
 pub(super) async fn get_weights(
     State(api): State<ApiState>,
     Extension(Caller(key)): Extension<Caller>,
     Extension(meta): Extension<RequestMeta>,
     Path(category): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<WeightsOut>, Problem> {
     let category = weight_category(&category)?;
     let run = async {
         let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
@@ -136,20 +156,20 @@ pub(super) async fn get_weights(
     run.await.map(Json).map_err(|e| problem(&meta, e))
 }
 
-#[derive(Deserialize)]
-pub(super) struct WeightsPut {
-    weights: Value,
-    reason: Option<String>,
-}
-
 /// Replaces the overrides, through the same validation, history and audit as the console.
+#[utoipa::path(put, path = "/api/v1/weights/{category}", tag = "weights", summary = "Replace weight overrides",
+    params(("category" = WeightCategory, Path)), request_body = WeightsPut,
+    responses((status = 200, body = WeightsOut),
+        (status = 400, description = "Not JSON of this shape, or text with control characters", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such category", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "A weight out of its bounds, the rules between weights, or no reason; `errors` per field", body = ProblemDoc, content_type = "application/problem+json")))]
 pub(super) async fn put_weights(
     State(api): State<ApiState>,
     Extension(Caller(key)): Extension<Caller>,
     Extension(meta): Extension<RequestMeta>,
     Path(category): Path<String>,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<WeightsOut>, Problem> {
     let category = weight_category(&category)?;
     let shape = |e: String| {
         Problem::bad_request(format!("The body must be JSON {{\"weights\": {{...}}, \"reason\": \"...\"}}: {e}"))
@@ -159,11 +179,9 @@ pub(super) async fn put_weights(
         return Err(Problem::control_characters(&at));
     }
     let body: WeightsPut = serde_json::from_value(body).map_err(|e| shape(e.to_string()))?;
-    let (set, reason) = app::weights::service::parse_change(
-        WeightSet::from_json(category, &body.weights),
-        body.reason.as_deref().unwrap_or(""),
-    )
-    .map_err(Problem::invalid)?;
+    let (set, reason) =
+        app::weights::service::parse_change(WeightSet::from_json(category, &body.weights), &body.reason)
+            .map_err(Problem::invalid)?;
     let who = Who { email: Some(format!("api-key:{}", key.id)), ..Default::default() };
     let run = async {
         let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
@@ -183,6 +201,16 @@ pub(super) async fn put_weights(
     run.await.map(Json).map_err(|e| problem(&meta, e))
 }
 
+/// Queues a payload for delivery to the company's integration, signed (Standard Webhooks) and
+/// retried with backoff.
+#[utoipa::path(post, path = "/api/v1/integrations/{platform}/deliveries", tag = "integrations", summary = "Queue a delivery",
+    params(("platform" = PlatformParam, Path)), request_body = DeliveryIn,
+    responses((status = 202, description = "Queued", body = Queued),
+        (status = 200, description = "The same payload went to this integration in the last 24 hours: that delivery", body = Queued),
+        (status = 400, description = "Not JSON of this shape, or text with control characters", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such platform", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "The integration is missing or disabled", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "A bad event type, or data that is not an object under 64 KiB", body = ProblemDoc, content_type = "application/problem+json")))]
 pub(super) async fn deliveries(
     State(api): State<ApiState>,
     Extension(Caller(key)): Extension<Caller>,
@@ -204,6 +232,9 @@ pub(super) async fn deliveries(
     if let Some(at) = crate::input::json(&body) {
         return Err(Problem::control_characters(&at));
     }
+    let _: DeliveryIn = serde_json::from_value(body.clone()).map_err(|e| {
+        Problem::bad_request(format!("The body must be JSON {{\"type\": \"...\", \"data\": {{...}}}}: {e}"))
+    })?;
     let delivery = NewDelivery::from_json(&body).map_err(Problem::invalid)?;
     let who = Who { email: Some(format!("api-key:{}", key.id)), ..Default::default() };
     let run = async {
@@ -222,7 +253,7 @@ pub(super) async fn deliveries(
     match run.await {
         Ok(q) => {
             let status = if q.duplicate { axum::http::StatusCode::OK } else { axum::http::StatusCode::ACCEPTED };
-            Ok((status, Json(json!(q))).into_response())
+            Ok((status, Json(Queued::from(q))).into_response())
         }
         Err(AppError::Conflict(msg)) => {
             Err(Problem::new(409, "integration-unavailable", "Integration unavailable", msg))
@@ -274,12 +305,18 @@ fn read_pairs(query: Pairs) -> Result<Vec<(String, String)>, Problem> {
     }
 }
 
+/// Newest first, with cursor pagination: pass `next_cursor` from one page as `cursor` for the
+/// next. The filters are the console's.
+#[utoipa::path(get, path = "/api/v1/audit-log", tag = "audit", summary = "The company's audit log",
+    params(AuditFilters, Page),
+    responses((status = 200, body = AuditPage),
+        (status = 400, description = "A filter, limit or cursor that cannot be read", body = ProblemDoc, content_type = "application/problem+json")))]
 pub(super) async fn audit_log(
     State(api): State<ApiState>,
     Extension(Caller(key)): Extension<Caller>,
     Extension(meta): Extension<RequestMeta>,
     query: Pairs,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<AuditPage>, Problem> {
     use app::audit::query::{page, Cursor, Reach, MAX_LIMIT};
     let pairs = read_pairs(query)?;
     let filter = audit_filter(&pairs, key.company_id)?;
@@ -301,25 +338,41 @@ pub(super) async fn audit_log(
         let mut tx = app::db::tenant(&api.pool, key.company_id, None).await?;
         let p = page(&mut tx, Reach::Company(key.company_id), &filter, cursor, limit).await?;
         tx.commit().await?;
-        let items: Vec<Value> = p
+        let items: Vec<AuditItem> = p
             .rows
             .into_iter()
             .map(|d| {
                 let e = d.entry;
-                json!({
-                    "id": e.id, "timestamp": e.timestamp.iso, "actor": { "email": e.actor_email, "role": d.role },
-                    "action": e.action, "resource": e.resource, "resource_id": e.resource_id, "severity": e.severity,
-                    "details": e.details, "ip": e.ip, "user_agent": d.user_agent, "session_id": d.session_id,
-                    "request_id": d.request_id, "chain_seq": d.chain_seq, "hash": d.hash,
-                })
+                AuditItem {
+                    id: e.id,
+                    timestamp: e.timestamp.iso,
+                    actor: AuditActor { email: e.actor_email, role: d.role },
+                    action: e.action,
+                    resource: e.resource,
+                    resource_id: e.resource_id,
+                    severity: json!(e.severity),
+                    details: e.details,
+                    ip: e.ip,
+                    user_agent: d.user_agent,
+                    session_id: d.session_id,
+                    request_id: d.request_id,
+                    chain_seq: d.chain_seq,
+                    hash: d.hash,
+                }
             })
             .collect();
-        Ok::<_, AppError>(json!({ "items": items, "next_cursor": p.next }))
+        Ok::<_, AppError>(AuditPage { items, next_cursor: p.next })
     };
     run.await.map(Json).map_err(|e| problem(&meta, e))
 }
 
-/// The same rows as a streamed CSV or JSON Lines file, recorded as `audit.export`.
+/// Every row under the filters, newest first, streamed as JSON Lines (default) or CSV, with no
+/// row cap. The export is itself recorded as audit.export.
+#[utoipa::path(get, path = "/api/v1/audit-log/export", tag = "audit", summary = "Export the company's audit log",
+    params(AuditFilters, Export),
+    responses((status = 200, description = "The rows, one per line", content(
+            (String = "application/x-ndjson"), (String = "text/csv"))),
+        (status = 400, description = "A filter or format that cannot be read", body = ProblemDoc, content_type = "application/problem+json")))]
 pub(super) async fn audit_export(
     State(api): State<ApiState>,
     Extension(Caller(key)): Extension<Caller>,
@@ -347,13 +400,6 @@ pub(super) async fn audit_export(
         .map_err(|e| internal(&meta, e))?)
 }
 
-#[derive(Deserialize)]
-pub(super) struct VerifyBody {
-    key: String,
-    company: Option<String>,
-    scope: Option<String>,
-}
-
 /// Unauthenticated checks per client address per minute by default
 /// (`ATRIUM_KEY_VERIFY_PER_MINUTE`): enough for an integration's health checks, too few to be a
 /// key-guessing oracle or a load lever.
@@ -368,6 +414,15 @@ fn verify_slot(ip: Option<std::net::IpAddr>) -> uuid::Uuid {
     uuid::Uuid::from_slice(&digest[..16]).expect("16 bytes")
 }
 
+/// For other services: posts a key and learns whether it is valid now, its company, scopes,
+/// expiry and remaining rate limit. Counts as a request of that key. Pass `company` (a slug)
+/// or `scope` to have them checked too. Needs no key of its own: the key is the credential.
+#[utoipa::path(post, path = "/api/v1/keys/verify", tag = "keys", summary = "Verify an API key", request_body = VerifyIn,
+    responses((status = 200, description = "Whether the key works, and if not, why (`code`)", body = VerifyOut),
+        (status = 400, description = "Not JSON of this shape, an unknown scope, or text with control characters", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Too many checks from this address; see Retry-After", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "The key could not be checked just now", body = ProblemDoc, content_type = "application/problem+json")),
+    security(()))]
 pub(super) async fn verify(State(api): State<ApiState>, req: Request) -> Response {
     let meta = meta(&req);
     let decision = api.limiter.check(verify_slot(meta.ip), api.verify_per_minute);
@@ -400,34 +455,45 @@ pub(super) async fn verify(State(api): State<ApiState>, req: Request) -> Respons
     if let Some(at) = serde_json::from_slice::<Value>(&bytes).ok().as_ref().and_then(crate::input::json) {
         return Problem::control_characters(&at).into_response();
     }
-    let body: VerifyBody = match serde_json::from_slice::<VerifyBody>(&bytes) {
+    let body: VerifyIn = match serde_json::from_slice::<VerifyIn>(&bytes) {
         Ok(b) => b,
         Err(e) => {
             return Problem::bad_request(format!("The body must be JSON with a \"key\" string: {e}.")).into_response()
         }
     };
-    let refused =
-        |code: &str, detail: String| Json(json!({ "valid": false, "code": code, "detail": detail })).into_response();
+    let refused = |code: VerifyCode, detail: String| {
+        Json(VerifyOut {
+            valid: false,
+            code,
+            detail: Some(detail),
+            key_id: None,
+            company: None,
+            scopes: None,
+            expires_at: None,
+            rate_limit: None,
+        })
+        .into_response()
+    };
     let info = match api.verifier.lookup(&body.key).await {
         Ok(info) => info,
         Err(Refusal::Unavailable) => return Problem::refused(&Refusal::Unavailable).into_response(),
-        Err(_) => return refused("invalid", Problem::invalid_key().detail),
+        Err(_) => return refused(VerifyCode::Invalid, Problem::invalid_key().detail),
     };
     api.usage.record(info.id, info.company_id, "POST /api/v1/keys/verify", meta.ip, meta.user_agent.as_deref());
     if let Err(r) = super::keys::check(&info, OffsetDateTime::now_utc()) {
         let code = match r {
-            Refusal::Invalid => "invalid",
-            Refusal::Expired(_) => "expired",
-            Refusal::Revoked => "revoked",
-            Refusal::CompanyDisabled => "company_disabled",
-            Refusal::Unavailable => "unavailable",
+            Refusal::Invalid => VerifyCode::Invalid,
+            Refusal::Expired(_) => VerifyCode::Expired,
+            Refusal::Revoked => VerifyCode::Revoked,
+            Refusal::CompanyDisabled => VerifyCode::CompanyDisabled,
+            Refusal::Unavailable => VerifyCode::Unavailable,
         };
         return refused(code, Problem::refused(&r).detail);
     }
     if let Some(slug) = body.company.as_deref().filter(|s| !s.is_empty()) {
         if slug != info.company_slug {
             return refused(
-                "wrong_company",
+                VerifyCode::WrongCompany,
                 format!("This key does not belong to the company \u{201c}{slug}\u{201d}."),
             );
         }
@@ -435,24 +501,64 @@ pub(super) async fn verify(State(api): State<ApiState>, req: Request) -> Respons
     if let Some(scope) = body.scope.as_deref().filter(|s| !s.is_empty()) {
         match Scope::parse(scope) {
             Some(s) if info.has(s) => {}
-            Some(s) => return refused("missing_scope", Problem::missing_scope(s).detail),
+            Some(s) => return refused(VerifyCode::MissingScope, Problem::missing_scope(s).detail),
             None => return Problem::bad_request(format!("\u{201c}{scope}\u{201d} is not a scope.")).into_response(),
         }
     }
     let decision = info.rate_limit.map(|limit| api.limiter.check(info.id, limit));
     if let Some(d) = decision.filter(|d| !d.allowed) {
-        let body = json!({ "valid": false, "code": "rate_limited", "detail": Problem::rate_limited(&d).detail,
-                           "rate_limit": { "limit": d.limit, "remaining": 0, "reset": d.reset, "retry_after": d.retry_after.max(1) } });
+        let body = VerifyOut {
+            valid: false,
+            code: VerifyCode::RateLimited,
+            detail: Some(Problem::rate_limited(&d).detail),
+            key_id: None,
+            company: None,
+            scopes: None,
+            expires_at: None,
+            rate_limit: Some(RateLimitOut {
+                limit: d.limit,
+                remaining: 0,
+                reset: d.reset,
+                retry_after: Some(d.retry_after.max(1)),
+            }),
+        };
         let mut res = Json(body).into_response();
         res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after.max(1)));
         return res;
     }
-    let body = json!({
-        "valid": true, "code": "valid", "key_id": info.id,
-        "company": { "id": info.company_id, "slug": info.company_slug, "name": info.company_name },
-        "scopes": info.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "expires_at": info.expires_at.map(iso),
-        "rate_limit": decision.map(|d| json!({ "limit": d.limit, "remaining": d.remaining, "reset": d.reset })),
-    });
+    let body = VerifyOut {
+        valid: true,
+        code: VerifyCode::Valid,
+        detail: None,
+        key_id: Some(info.id),
+        company: Some(VerifyCompany {
+            id: info.company_id,
+            slug: info.company_slug.clone(),
+            name: info.company_name.clone(),
+        }),
+        scopes: Some(info.scopes.iter().map(|s| s.as_str().to_string()).collect()),
+        expires_at: info.expires_at.map(iso),
+        rate_limit: decision.map(|d| RateLimitOut {
+            limit: d.limit,
+            remaining: d.remaining,
+            reset: d.reset,
+            retry_after: None,
+        }),
+    };
     with_limit_headers(Json(body).into_response(), decision)
+}
+
+/// Does no work: answers at once. Needs no key.
+#[utoipa::path(get, path = "/api/v1/health", tag = "meta", summary = "Liveness of the API",
+    responses((status = 200, body = Health)), security(()))]
+pub(super) async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The OpenAPI 3.1 description of every route, generated from the handlers' types and their
+/// declared responses.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", summary = "This document",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)), security(()))]
+pub(super) async fn openapi_json() -> Json<Value> {
+    Json(super::openapi::openapi())
 }

@@ -7,6 +7,7 @@ pub mod limit;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod schema;
 pub mod usage;
 
 use app::access::ActorCache;
