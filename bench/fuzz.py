@@ -3,9 +3,14 @@
 binary on a fresh database. Installs schemathesis into .data/fuzz-venv on first use.
 
 Every check schemathesis has (no 5xx, documented statuses, content types, headers and
-response schemas, bad input refused, good input accepted…), NUL bytes allowed in generated
-strings. Targets: 0 server errors, 0 schema violations, at least 1,000 cases. FUZZ_EXAMPLES
-(200) cases per operation per phase.
+response schemas, schema-violating input refused, ...) but one, with NUL bytes allowed in
+generated strings. Targets: 0 server errors, 0 schema violations, at least 1,000 cases.
+FUZZ_EXAMPLES (200) cases per operation per phase.
+
+Left out: positive_data_acceptance ("schema-valid input must be accepted"). Atrium validates
+more than a JSON Schema can say, and answers it with a documented 422 or 400: VIS weights must
+sum to 1, a skilled hour is worth at least a general one, deadweight plus attribution stays
+below 1, and text nested anywhere in a delivery's free-form `data` holds no control characters.
 
 Usage: bench/fuzz.py  (a release build; DATABASE_URL or `.dev/db start`)."""
 import json, os, re, subprocess, sys
@@ -38,7 +43,7 @@ def main():
         with atrium_server(env) as (_, base):
             r = subprocess.run(
                 [st, "run", f"{base}/api/v1/openapi.json", "--url", base, "-H", f"Authorization: Bearer {key}",
-                 "--checks", "all", "--max-examples", EXAMPLES, "--generation-allow-x00", "true",
+                 "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", EXAMPLES, "--generation-allow-x00", "true",
                  "--workers", "2", "--seed", "1", "--no-color", "--suppress-health-check", "all",
                  "--report", "json", "--report-json-path", report],
                 capture_output=True, text=True)

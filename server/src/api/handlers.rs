@@ -293,16 +293,26 @@ fn parse_time(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, P
         .transpose()
 }
 
+/// The longest value a query parameter may have (`maxLength` in the document).
+const QUERY_VALUE_MAX: usize = 200;
+
 type Pairs = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
 
 fn read_pairs(query: Pairs) -> Result<Vec<(String, String)>, Problem> {
     let pairs = query
         .map(|Query(p)| p)
         .map_err(|e| Problem::bad_request(format!("The query string could not be read: {e}")))?;
-    match crate::input::pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-        Some(field) => Err(Problem::control_characters(&field)),
-        None => Ok(pairs),
+    if let Some(field) = crate::input::pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        return Err(Problem::control_characters(&field));
     }
+    if let Some((name, _)) = pairs.iter().find(|(_, v)| v.chars().count() > QUERY_VALUE_MAX) {
+        return Err(Problem::bad_request(format!("`{name}` is longer than {QUERY_VALUE_MAX} characters.")));
+    }
+    // An empty value is neither the filter nor its absence: say so rather than guess.
+    if let Some((name, _)) = pairs.iter().find(|(_, v)| v.trim().is_empty()) {
+        return Err(Problem::bad_request(format!("`{name}` is empty: leave it out, or give it a value.")));
+    }
+    Ok(pairs)
 }
 
 /// Newest first, with cursor pagination: pass `next_cursor` from one page as `cursor` for the
@@ -461,6 +471,17 @@ pub(super) async fn verify(State(api): State<ApiState>, req: Request) -> Respons
             return Problem::bad_request(format!("The body must be JSON with a \"key\" string: {e}.")).into_response()
         }
     };
+    if body.key.chars().count() > 200 || body.company.as_ref().is_some_and(|c| c.chars().count() > 100) {
+        return Problem::bad_request("`key` has at most 200 characters, `company` at most 100.").into_response();
+    }
+    // What the caller asks to have checked must make sense before the key is looked at.
+    let wanted_scope = match body.scope.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match Scope::parse(s) {
+            Some(scope) => Some(scope),
+            None => return Problem::bad_request(format!("\u{201c}{s}\u{201d} is not a scope.")).into_response(),
+        },
+    };
     let refused = |code: VerifyCode, detail: String| {
         Json(VerifyOut {
             valid: false,
@@ -498,12 +519,8 @@ pub(super) async fn verify(State(api): State<ApiState>, req: Request) -> Respons
             );
         }
     }
-    if let Some(scope) = body.scope.as_deref().filter(|s| !s.is_empty()) {
-        match Scope::parse(scope) {
-            Some(s) if info.has(s) => {}
-            Some(s) => return refused(VerifyCode::MissingScope, Problem::missing_scope(s).detail),
-            None => return Problem::bad_request(format!("\u{201c}{scope}\u{201d} is not a scope.")).into_response(),
-        }
+    if let Some(s) = wanted_scope.filter(|s| !info.has(*s)) {
+        return refused(VerifyCode::MissingScope, Problem::missing_scope(s).detail);
     }
     let decision = info.rate_limit.map(|limit| api.limiter.check(info.id, limit));
     if let Some(d) = decision.filter(|d| !d.allowed) {

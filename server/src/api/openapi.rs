@@ -5,7 +5,7 @@
 //! document and the router cannot drift apart (a test holds the two to the same routes).
 use super::handlers::*;
 use super::routes::endpoints;
-use super::schema::ProblemDoc;
+use super::schema::{ExportFormat, PlatformParam, ProblemDoc, ScopeParam, SeverityParam, WeightCategory};
 use serde_json::{json, Value};
 use utoipa::OpenApi;
 
@@ -31,7 +31,7 @@ use utoipa::OpenApi;
         audit_export,
         deliveries
     ),
-    components(schemas(ProblemDoc))
+    components(schemas(ProblemDoc, WeightCategory, PlatformParam, SeverityParam, ExportFormat, ScopeParam))
 )]
 struct ApiDoc;
 

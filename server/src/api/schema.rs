@@ -122,13 +122,13 @@ pub struct AuditPage {
 #[allow(dead_code)]
 pub struct AuditFilters {
     /// An action from the catalogue, such as api_key.create, or a group such as api_key.*
-    #[param(pattern = "^[a-z_]+(\\.[a-z_*]+)?$")]
+    #[param(pattern = "^[a-z_]+(\\.[a-z_*]+)?$", max_length = 200)]
     action: Option<String>,
     /// Part of the actor's email.
     #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$", max_length = 200)]
     actor: Option<String>,
     /// Resource type, such as api_key.
-    #[param(pattern = "^[a-z_]*$", max_length = 100)]
+    #[param(pattern = "^[a-z_]*$", max_length = 200)]
     resource: Option<String>,
     #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$", max_length = 200)]
     resource_id: Option<String>,
