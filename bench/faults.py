@@ -4,12 +4,12 @@ temporary folder, so stopping it disturbs nothing else):
 
 1. PostgreSQL restarted under load: 8 clients read and write through the REST API while
    PostgreSQL stops for FAULT_DOWN_SECONDS (4) and starts again. Prints what /readyz answered
-   while it was down (target: 503), how requests failed meanwhile (target: 503, none slower than
-   the pool's 5 s acquire timeout), how long after PostgreSQL was back everything answered again
+   while it was down (target: 503), how the requests in flight meanwhile ended (target: 503, or
+   200 once it was back; none waiting longer than twice the request pool's 2 s acquire timeout), how long after PostgreSQL was back everything answered again
    (target: within 5 s), and whether every write a client saw succeed is in the database
    (target: all of them).
 2. Two `atrium serve` starting at once on an empty database: each migration applied once.
-3. A backup onto a full disk (a 256 KiB tmpfs; needs root): a clear error, no file left that
+3. A backup onto a full disk (a 64 KiB tmpfs; needs root): a clear error, no file left that
    looks complete.
 4. A worker killed mid-send: server/tests/it/deliveries.rs,
    a_worker_killed_mid_send_loses_nothing_and_the_delivery_arrives_once_under_the_same_id (run
@@ -78,8 +78,10 @@ def request(base, method, path, body=None, headers=None, timeout=30):
 
 
 def serve(env, port):
+    """`atrium serve`; its log (warnings and errors) goes to <data dir>/server.log."""
+    log = open(os.path.join(env["ATRIUM_DATA_DIR"], "server.log"), "a")
     return subprocess.Popen([BINARY, "serve"], env=dict(env, ATRIUM_ADDR=f"127.0.0.1:{port}"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=log)
 
 
 def wait_ready(base, within=60):
@@ -121,7 +123,7 @@ def restart_under_load(cluster):
                 if kind == "read":
                     status = request(base, "GET", "/api/v1/company", headers=bearer)
                 else:
-                    body = json.dumps({"weights": {"volunteer_hour_value": 10 + (i * 1000 + n) % 90},
+                    body = json.dumps({"weights": {"volunteer_hour_value": 10 + (i * 997 + n) % 6000 / 100},
                                        "reason": f"fault run {i}-{n}"})
                     status = request(base, "PUT", "/api/v1/weights/sroi", body, bearer)
             except OSError as e:
@@ -143,6 +145,7 @@ def restart_under_load(cluster):
             time.sleep(0.1)
 
     history_before = int(psql(url, "SELECT count(*) FROM weight_override_history"))
+    audit_before = int(psql(url, "SELECT count(*) FROM audit_log WHERE action = 'weights.update'"))
     threads = [threading.Thread(target=client, args=(i,)) for i in range(8)] + [threading.Thread(target=probe)]
     for t in threads: t.start()
     time.sleep(8)
@@ -154,32 +157,42 @@ def restart_under_load(cluster):
     for t in threads: t.join()
     server.terminate(); server.wait()
 
-    # While down (from a moment after the stop until the start).
-    during = [e for e in log if down_at + 0.5 <= e[0] and e[1] <= up_at]
+    # Every request that was in flight at some moment while PostgreSQL was down.
+    during = [e for e in log if e[0] < up_at and e[1] > down_at]
     during_status = {}
     for e in during:
         during_status[e[3]] = during_status.get(e[3], 0) + 1
     slowest = max((e[1] - e[0] for e in during), default=0)
+    if os.environ.get("FAULT_DEBUG"):
+        for e in sorted(during):
+            print(f"   debug: {e[2]:<5} start {e[0] - down_at:+.2f} s, took {e[1] - e[0]:.2f} s, {e[3]}")
     ready_down = {}
     for at, s in readyz:
         if down_at + 0.5 <= at <= up_at:
             ready_down[s] = ready_down.get(s, 0) + 1
     # Back: the first moment after which every request succeeded.
     after = sorted((e for e in log if e[0] >= up_at), key=lambda e: e[0])
-    last_bad = max((e[1] for e in after if e[3] != 200), default=up_at)
+    # A 422 is an answer ("nothing changed": two clients wrote the same value); only failures count.
+    bad = lambda e: not isinstance(e[3], int) or e[3] >= 500
+    last_bad = max((e[1] for e in after if bad(e)), default=up_at)
     recovered = last_bad - up_at
+    after_status = {}
+    for e in after:
+        after_status[e[3]] = after_status.get(e[3], 0) + 1
     history_after = int(psql(url, "SELECT count(*) FROM weight_override_history"))
-    audit = int(psql(url, "SELECT count(*) FROM audit_log WHERE action = 'weights.update'"))
+    audit = int(psql(url, "SELECT count(*) FROM audit_log WHERE action = 'weights.update'")) - audit_before
     ok_before = sum(1 for e in log if e[0] < down_at and e[3] == 200)
     print(f"1. PostgreSQL stopped for {DOWN:.0f} s under 8 clients (REST reads and writes), release build")
     print(f"   /readyz while down: {ready_down}  (target: only 503)")
     print(f"   requests while down: {len(during)}, statuses {during_status}, slowest {slowest:.2f} s "
-          f"(target: 503, none over the 5 s acquire timeout)")
+          f"(target: 503 or 200, none over twice the 2 s acquire timeout: a key lookup queued behind one that is waiting waits too)")
     print(f"   every request answered again {recovered:.2f} s after PostgreSQL was back (target: within 5 s); "
-          f"{ok_before} requests succeeded before the stop")
+          f"{ok_before} requests succeeded before the stop; after it: {after_status}")
     print(f"   writes the clients saw succeed: {written[0]}; in the database: {history_after - history_before} history "
           f"rows, {audit} weights.update audit rows (target: equal)")
-    fine = (set(ready_down) <= {503} and set(during_status) <= {503} and slowest <= 6 and recovered <= 5
+    if any(isinstance(e[3], int) and e[3] >= 500 and e[3] != 503 for e in log):
+        print(f"   server log: {os.path.join(env['ATRIUM_DATA_DIR'], 'server.log')}")
+    fine = (set(ready_down) <= {503} and set(during_status) <= {200, 503} and slowest <= 4.5 and recovered <= 5
             and history_after - history_before == written[0] == audit)
     return fine
 
@@ -209,12 +222,12 @@ def backup_on_a_full_disk(cluster):
     env = server_env(url, ATRIUM_ENV="development")
     sh(BINARY, "seed", "--demo", env=env)
     mnt = tempfile.mkdtemp(prefix="atrium-full-")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt], check=True)
     try:
         r = subprocess.run([BINARY, "backup", "--to", mnt], env=env, capture_output=True, text=True)
         left = os.listdir(mnt)
         message = (r.stderr or r.stdout).strip().splitlines()[-1] if (r.stderr or r.stdout).strip() else ""
-        print(f"3. backup onto a 256 KiB disk: exit {r.returncode}, files left {left} (target: failure, none left)")
+        print(f"3. backup onto a 64 KiB disk: exit {r.returncode}, files left {left} (target: failure, none left)")
         print(f"   {message}")
         return r.returncode != 0 and not left and "No space left" in (r.stderr + r.stdout)
     finally:

@@ -4,7 +4,8 @@ binary on a fresh database. Installs schemathesis into .data/fuzz-venv on first 
 
 Every check schemathesis has (no 5xx, documented statuses, content types, headers and
 response schemas, schema-violating input refused, ...) but one, with NUL bytes allowed in
-generated strings. Targets: 0 server errors, 0 schema violations, at least 1,000 cases.
+generated strings (one worker: two threads trip a CPython 3.11 bug in hypothesis' lambda
+introspection, "AST constructor recursion depth mismatch"). Targets: 0 server errors, 0 schema violations, at least 1,000 cases.
 FUZZ_EXAMPLES (200) cases per operation per phase.
 
 Left out: positive_data_acceptance ("schema-valid input must be accepted"). Atrium validates
@@ -44,7 +45,7 @@ def main():
             r = subprocess.run(
                 [st, "run", f"{base}/api/v1/openapi.json", "--url", base, "-H", f"Authorization: Bearer {key}",
                  "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", EXAMPLES, "--generation-allow-x00", "true",
-                 "--workers", "2", "--seed", "1", "--no-color", "--suppress-health-check", "all",
+                 "--workers", "1", "--seed", "1", "--no-color", "--suppress-health-check", "all",
                  "--report", "json", "--report-json-path", report],
                 capture_output=True, text=True)
         out = r.stdout + r.stderr

@@ -2,9 +2,10 @@
 """Mixed traffic against the release binary, then a check that nothing was lost.
 
 For LOAD_SECONDS (60), LOAD_CLIENTS (16) clients each pick, request after request, one of:
-  sign_in     POST /api/login (argon2)                              -> an auth.login audit row
+  sign_in     POST /api/login (argon2), over every seeded account     -> an auth.login audit row
   page        a console page, signed in (every tenant page)
-  fn_write    POST /api/audit/retention, a server function           -> an audit.retention_update row
+  fn_write    POST /api/audit/retention, a server function (a legal hold with a new reason each
+              time: an unchanged setting writes nothing)            -> an audit.retention_update row
   rest_read   GET /api/v1/company or /api/v1/weights/{sroi,vis}
   rest_write  PUT /api/v1/weights/sroi                               -> a weights.update row
   delivery    POST /api/v1/integrations/benevity/deliveries          -> a delivery.queue row, then a
@@ -84,6 +85,9 @@ def main():
                  "--scopes", "read:company,read:weights,write:weights,write:deliveries", env=env).splitlines()[-1]
         rport = start_receiver()
         admin_email = f"admin@{slug}.example"
+        # Sign-ins rotate over every seeded account: one account signing in many times at once
+        # is what the throttle stops (it counts an attempt before checking its password).
+        accounts = psql(db, "SELECT email FROM users WHERE email LIKE '%.example' ORDER BY email").split()
         with atrium_server(env) as (server, base):
             origin = {"Origin": base, "Accept": "application/json",
                       "Content-Type": "application/x-www-form-urlencoded"}
@@ -109,6 +113,7 @@ def main():
             statuses = {k: {} for k, _ in KINDS}
             succeeded = {k: 0 for k in AUDITED}
             errors = []
+            examples = {}
             deadline = time.time() + SECONDS
             population = [k for k, w in KINDS for _ in range(w)]
             sequence = [0]
@@ -119,25 +124,28 @@ def main():
                     n = sequence[0]
                 bearer = {"Authorization": f"Bearer {key}"}
                 if kind == "sign_in":
-                    return c.request("POST", "/api/login", form({"email": admin_email, "password": password,
-                                                                 "next": ""}), origin)[0]
+                    return c.request("POST", "/api/login", form({"email": accounts[n % len(accounts)],
+                                                                 "password": password, "next": ""}), origin)[:2]
                 if kind == "page":
-                    return c.request("GET", random.choice(pages), headers={"Cookie": cookie})[0]
+                    return c.request("GET", random.choice(pages), headers={"Cookie": cookie})[:2]
                 if kind == "fn_write":
-                    days = random.choice(["400", "730", "1095"])
-                    return c.request("POST", "/api/audit/retention", form({"slug": slug, "days": days,
-                                                                            "legal_hold_reason": ""}),
-                                     dict(origin, Cookie=cookie))[0]
+                    # A new hold reason every time: an unchanged setting writes nothing.
+                    return c.request("POST", "/api/audit/retention", form({"slug": slug, "days": "400", "legal_hold": "on",
+                                                                            "legal_hold_reason": f"load {n}"}),
+                                     dict(origin, Cookie=cookie))[:2]
                 if kind == "rest_read":
                     return c.request("GET", random.choice(["/api/v1/company", "/api/v1/weights/sroi",
-                                                           "/api/v1/weights/vis"]), headers=bearer)[0]
+                                                           "/api/v1/weights/vis"]), headers=bearer)[:2]
                 if kind == "rest_write":
-                    body = json.dumps({"weights": {"volunteer_hour_value": 20 + n % 50}, "reason": f"load {n}"})
+                    # Within its bounds, below a skilled hour's default, and not the value in force
+                    # (that is refused: "nothing changed"), so every one is accepted.
+                    body = json.dumps({"weights": {"volunteer_hour_value": 20 + (n % 2000) / 100},
+                                       "reason": f"load {n}"})
                     return c.request("PUT", "/api/v1/weights/sroi", body,
-                                     dict(bearer, **{"Content-Type": "application/json"}))[0]
+                                     dict(bearer, **{"Content-Type": "application/json"}))[:2]
                 body = json.dumps({"type": "hours.logged", "data": {"n": n, "hours": n % 8}})
                 return c.request("POST", "/api/v1/integrations/benevity/deliveries", body,
-                                 dict(bearer, **{"Content-Type": "application/json"}))[0]
+                                 dict(bearer, **{"Content-Type": "application/json"}))[:2]
 
             def client():
                 c = Client(base)
@@ -145,7 +153,7 @@ def main():
                     kind = random.choice(population)
                     started = time.perf_counter()
                     try:
-                        status = one(c, kind)
+                        status, body = one(c, kind)
                     except Exception as e:  # a dropped connection is a failure of the run, not of one kind
                         with lock:
                             errors.append(f"{kind}: {e!r}")
@@ -154,6 +162,8 @@ def main():
                     with lock:
                         latencies[kind].append(ms)
                         statuses[kind][status] = statuses[kind].get(status, 0) + 1
+                        if status >= 400 and (kind, status) not in examples:
+                            examples[(kind, status)] = body[:300].decode(errors="replace")
                         # Deliveries: 202 queued (200 would be a duplicate, which writes no row).
                         if kind in AUDITED and status == (202 if kind == "delivery" else 200):
                             succeeded[kind] += 1
@@ -171,6 +181,8 @@ def main():
                 fivexx += sum(n for code, n in statuses[kind].items() if code >= 500)
                 codes = ", ".join(f"{code}: {n}" for code, n in sorted(statuses[kind].items()))
                 print(f"{kind:<11} {len(latencies[kind]):>9} {s[len(s) // 2]:>8.1f} {s[max(0, int(len(s) * 0.99) - 1)]:>8.1f}  {codes}")
+            for (kind, status), body in sorted(examples.items()):
+                print(f"  first {status} to {kind}: {body}")
             print(f"\n{total} requests ({total / SECONDS:.0f}/s), 5xx: {fivexx} (target 0), connection errors: {len(errors)}")
             for e in errors[:5]:
                 print("  ", e)
@@ -179,7 +191,6 @@ def main():
             mismatches = 0
             for kind, action in AUDITED.items():
                 written = int(psql(db, f"SELECT count(*) FROM audit_log WHERE action = '{action}'")) - before[action]
-                # Setting the same retention again still records the request: one row per success.
                 ok = written == succeeded[kind]
                 mismatches += not ok
                 print(f"  {action:<24} {written:>7} rows  {succeeded[kind]:>7} successes  {'ok' if ok else 'MISMATCH'}")

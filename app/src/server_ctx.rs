@@ -150,7 +150,14 @@ impl From<sqlx::Error> for AppError {
         }
         // PostgreSQL is down or restarting, or every connection is busy for seconds: not a bug
         // to hide behind a request id, but a moment to wait.
-        if matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) {
+        // SQLSTATE class 08 (connection exception) and 57P (the server shutting down or starting:
+        // a backend ended by `pg_ctl stop -m fast` answers 57P01) are the same moment seen from
+        // inside a statement.
+        let shutting_down = matches!(&e, sqlx::Error::Database(d)
+            if d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")));
+        if shutting_down
+            || matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+        {
             tracing::warn!(request_id = %request_meta().request_id, "database unreachable: {e}");
             retry_after(DATABASE_RETRY_SECONDS);
             return AppError::Unavailable(

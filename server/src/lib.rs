@@ -89,10 +89,15 @@ pub async fn connect_exports(database_url: &str) -> anyhow::Result<PgPool> {
     connect_as_app(database_url, EXPORT_SLOTS, EXPORT_LIMITS).await
 }
 
+/// How long a request waits for a connection. sqlx keeps retrying a refused connection until
+/// then, so this is also how long a request waits while PostgreSQL is down or restarting
+/// before it answers 503 (bench/faults.py): short, so callers learn at once and retry.
+pub const REQUEST_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 async fn connect_as_app(database_url: &str, size: u32, limits: [&'static str; 2]) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(size)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(REQUEST_ACQUIRE_TIMEOUT)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 sqlx::query!("SET ROLE atrium_app").execute(&mut *conn).await?;

@@ -227,14 +227,17 @@ async fn server_fn_status(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// Ready when the database answers within a second and every migration is applied. A load
+/// balancer polls this often: it must answer, 503, while PostgreSQL is down, not wait for it.
 async fn readyz(State(state): State<WebState>) -> Response {
-    match migrate::is_current(&state.app.pool).await {
-        Ok(true) => (StatusCode::OK, "ready").into_response(),
-        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, "migrations pending").into_response(),
-        Err(e) => {
+    match tokio::time::timeout(std::time::Duration::from_secs(1), migrate::is_current(&state.app.pool)).await {
+        Ok(Ok(true)) => (StatusCode::OK, "ready").into_response(),
+        Ok(Ok(false)) => (StatusCode::SERVICE_UNAVAILABLE, "migrations pending").into_response(),
+        Ok(Err(e)) => {
             tracing::warn!("readyz: {e}");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
         }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
     }
 }
 

@@ -475,7 +475,7 @@ pub(super) async fn verify(State(api): State<ApiState>, req: Request) -> Respons
         return Problem::bad_request("`key` has at most 200 characters, `company` at most 100.").into_response();
     }
     // What the caller asks to have checked must make sense before the key is looked at.
-    let wanted_scope = match body.scope.as_deref().filter(|s| !s.is_empty()) {
+    let wanted_scope = match body.scope.as_deref() {
         None => None,
         Some(s) => match Scope::parse(s) {
             Some(scope) => Some(scope),

@@ -128,7 +128,7 @@ pub struct AuditFilters {
     #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$", max_length = 200)]
     actor: Option<String>,
     /// Resource type, such as api_key.
-    #[param(pattern = "^[a-z_]*$", max_length = 200)]
+    #[param(max_length = 200)]
     resource: Option<String>,
     #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$", max_length = 200)]
     resource_id: Option<String>,
