@@ -156,7 +156,10 @@ impl From<sqlx::Error> for AppError {
         let shutting_down = matches!(&e, sqlx::Error::Database(d)
             if d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")));
         if shutting_down
-            || matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+            || matches!(
+                e,
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+            )
         {
             tracing::warn!(request_id = %request_meta().request_id, "database unreachable: {e}");
             retry_after(DATABASE_RETRY_SECONDS);

@@ -32,7 +32,7 @@ pub fn cli_meta() -> RequestMeta {
 /// Throws the maintenance switch as the system (`atrium maintenance`, `migrate up --maintenance`).
 pub async fn switch_maintenance(pool: &PgPool, on: bool, message: &str) -> anyhow::Result<app::maintenance::Status> {
     let mut tx = pool.begin().await?;
-    let status = app::maintenance::set(&mut tx, &app::audit::record::Who::system(), &cli_meta(), on, message)
+    let status = app::maintenance::service::set(&mut tx, &app::audit::record::Who::system(), &cli_meta(), on, message)
         .await
         .map_err(|e| match e {
             app::error::AppError::Validation(f) => anyhow::anyhow!(f.into_values().collect::<Vec<_>>().join("; ")),
