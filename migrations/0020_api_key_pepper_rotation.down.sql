@@ -1,2 +1,1 @@
-DROP FUNCTION IF EXISTS atrium_api_key_rehash(BYTEA, BYTEA, TEXT);
 ALTER TABLE api_keys DROP COLUMN IF EXISTS pepper_id;

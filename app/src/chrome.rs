@@ -142,8 +142,12 @@ pub fn Frame(
         }
         let admin = me.as_ref().is_some_and(|m| m.role == Role::SuperAdmin);
         let link = move |item: NavItem, path: &str| {
-            let current =
-                path == item.href || (item.href.len() > 3 && !item.href.ends_with('/') && path.starts_with(&item.href));
+            // A section is current on its pages too; the admin overview only on itself.
+            let current = path == item.href
+                || (item.href.len() > 3
+                    && item.href != "/admin"
+                    && !item.href.ends_with('/')
+                    && path.starts_with(&item.href));
             view! {
                 <li><a href=item.href.clone() aria-current=current.then_some("page")>{item.label}</a></li>
             }

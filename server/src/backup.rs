@@ -152,9 +152,7 @@ pub async fn schema_version(pool: &PgPool) -> anyhow::Result<i64> {
 /// Dumps the database into `dir` (created if missing); `schema_version` goes in the manifest.
 pub async fn take(database_url: &str, dir: &Path, schema_version: i64) -> anyhow::Result<Backup> {
     let pg_dump = find_tool("pg_dump")?;
-    tokio::fs::create_dir_all(dir)
-        .await
-        .with_context(|| format!("cannot create the backup folder {}", dir.display()))?;
+    private_dir(dir).with_context(|| format!("cannot create the backup folder {}", dir.display()))?;
     let now = time::OffsetDateTime::now_utc();
     let stamp =
         now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_default();
@@ -200,7 +198,26 @@ pub async fn take(database_url: &str, dir: &Path, schema_version: i64) -> anyhow
     Ok(Backup { path, manifest })
 }
 
+/// A dump holds password hashes and sealed credentials: only its owner may read the folder
+/// and the files (pg_dump keeps the mode of the file it is given).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+}
+
 async fn write_dump(pg_dump: &Path, database_url: &str, partial: &Path) -> anyhow::Result<()> {
+    private_file(partial)?;
     let (url, password, _) = connection(database_url)?;
     // Row-level security is FORCEd on the tenant tables; the owner's own policies let it read
     // every row, and a superuser bypasses them.
@@ -223,7 +240,7 @@ async fn write_dump(pg_dump: &Path, database_url: &str, partial: &Path) -> anyho
 
 async fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use tokio::io::AsyncWriteExt;
-    let mut f = tokio::fs::File::create(path).await?;
+    let mut f = tokio::fs::File::from_std(private_file(path)?);
     f.write_all(bytes).await?;
     f.sync_all().await?;
     Ok(())
@@ -252,10 +269,20 @@ pub fn manifest_path(dump: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Restores a dump into the database, which must be empty. The manifest, when present beside
-/// the dump, must match it.
-pub async fn restore(pool: &PgPool, database_url: &str, file: &Path) -> anyhow::Result<Option<Manifest>> {
+/// Restores a dump into the database, which must be empty. The manifest beside the dump must
+/// match it; without one, only when `unchecked` (a dump made some other way).
+pub async fn restore(
+    pool: &PgPool,
+    database_url: &str,
+    file: &Path,
+    unchecked: bool,
+) -> anyhow::Result<Option<Manifest>> {
     anyhow::ensure!(file.is_file(), "{} is not a file", file.display());
+    anyhow::ensure!(
+        !file.to_string_lossy().ends_with(".partial"),
+        "{} is an unfinished backup: its pg_dump did not complete",
+        file.display()
+    );
     let manifest = match tokio::fs::read(manifest_path(file)).await {
         Ok(bytes) => {
             let m: Manifest = serde_json::from_slice(&bytes)
@@ -271,7 +298,13 @@ pub async fn restore(pool: &PgPool, database_url: &str, file: &Path) -> anyhow::
             );
             Some(m)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && unchecked => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "{} has no manifest beside it ({}), so it cannot be checked: restore it with --unchecked \
+             only if you know where it came from",
+            file.display(),
+            manifest_path(file).display()
+        ),
         Err(e) => return Err(e.into()),
     };
     let existing: i64 = sqlx::query_scalar(

@@ -72,7 +72,7 @@ pub async fn console(req: Request, next: Next) -> Response {
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     let in_query = pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if refused(&path) || (req.method() == Method::GET && in_query.is_some()) {
+    if refused(&path) || in_query.is_some() {
         return (
             StatusCode::BAD_REQUEST,
             "This address holds control characters (such as NUL), which Atrium does not accept.",
@@ -91,17 +91,22 @@ pub async fn console(req: Request, next: Next) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, SERVER_FN_BODY_LIMIT).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "The request is too large.").into_response();
     };
-    let field = if content_type.starts_with("application/json") {
+    // Checked as it will be decoded, whatever the Content-Type says: Leptos reads a form body
+    // as a form even when it is labelled JSON. A body that parses as JSON is checked as JSON,
+    // and every body is also checked as a form.
+    let as_json = if content_type.starts_with("application/json") {
         serde_json::from_slice::<Value>(&bytes)
             .ok()
             .and_then(|v| json(&v))
             .map(|p| p.trim_start_matches('/').to_string())
     } else {
+        None
+    };
+    let field = as_json.or_else(|| {
         let decoded: Vec<(String, String)> =
             url::form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         pairs(decoded.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-    }
-    .or(in_query);
+    });
     if let Some(field) = field {
         let field = if field.is_empty() { "form".to_string() } else { field };
         let error = app::error::AppError::field(&field, CONTROL_CHARACTERS);

@@ -257,17 +257,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tokio::time::sleep(grace).await;
         } => tracing::warn!("requests still in flight after {}s; stopping anyway", grace.as_secs()),
     }
-    api.shutdown().await;
-    if let Some(w) = deliveries {
-        w.shutdown().await;
-    }
     cleanup.abort();
     housekeeping.abort();
     if let Some(m) = metrics_listener {
         m.abort();
     }
-    app_pool.close().await;
-    pool.close().await;
+    // Flushing usage, letting the worker finish its sends and closing the pools get a grace of
+    // their own: a connection still held by a request that outlived the first must not keep
+    // the process up.
+    let teardown = async {
+        api.shutdown().await;
+        if let Some(w) = deliveries {
+            w.shutdown().await;
+        }
+        app_pool.close().await;
+        pool.close().await;
+    };
+    if tokio::time::timeout(grace, teardown).await.is_err() {
+        tracing::warn!("shutting down took longer than {}s; stopping anyway", grace.as_secs());
+    }
     Ok(())
 }
 

@@ -44,8 +44,13 @@ enum Command {
         #[arg(long)]
         to: Option<std::path::PathBuf>,
     },
-    /// Restore a dump made by `atrium backup` into an empty database.
-    Restore { file: std::path::PathBuf },
+    /// Restore a dump made by `atrium backup` into an empty database (its manifest must match).
+    Restore {
+        file: std::path::PathBuf,
+        /// Restore a dump that has no manifest (made some other way).
+        #[arg(long)]
+        unchecked: bool,
+    },
     /// Pause every change (console banner; writes answer 503 with Retry-After; the worker
     /// sends nothing), or resume. Audited. Every process hears it within a second.
     Maintenance {
@@ -262,14 +267,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(_) => anyhow::bail!("set ATRIUM_PASSWORD, or run in a terminal to be prompted"),
             };
             let pool = connect(config.database_url()?).await?;
-            migrate::up(&pool, None, |_, _| {}).await?;
+            bring_current(&pool, &config).await?;
             let id = accounts::upsert_user(&pool, &email, "", &password, app::domain::Role::SuperAdmin, None).await?;
             println!("super-admin {email} ready (id {id})");
             Ok(())
         }
         Command::ApiKey { action } => {
             let pool = connect(config.database_url()?).await?;
-            migrate::up(&pool, None, |_, _| {}).await?;
+            bring_current(&pool, &config).await?;
             match action {
                 ApiKeyAction::Create { company, name, scopes, expires_in, rate_limit } => {
                     let pepper = app::api_keys::secret::Pepper::derive(&config.secret_key()?);
@@ -311,9 +316,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Restore { file } => {
+        Command::Restore { file, unchecked } => {
             let pool = connect(config.database_url()?).await?;
-            let manifest = atrium_server::backup::restore(&pool, config.database_url()?, &file).await?;
+            let manifest = atrium_server::backup::restore(&pool, config.database_url()?, &file, unchecked).await?;
             match manifest {
                 Some(m) => println!(
                     "restored {} (schema version {}, taken {}); the server applies newer migrations when it starts",
@@ -327,7 +332,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Maintenance { action } => {
             let pool = connect(config.database_url()?).await?;
-            migrate::up(&pool, None, |_, _| {}).await?;
+            bring_current(&pool, &config).await?;
             let status = match action {
                 MaintenanceAction::On { message } => atrium_server::switch_maintenance(&pool, true, &message).await?,
                 MaintenanceAction::Off => atrium_server::switch_maintenance(&pool, false, "").await?,
@@ -350,7 +355,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker => atrium_server::run_worker(config).await,
         Command::RotateSecret => {
             let pool = connect(config.database_url()?).await?;
-            migrate::up(&pool, None, |_, _| {}).await?;
+            bring_current(&pool, &config).await?;
             let keyring = config.keyring()?;
             let peppers = config.peppers()?;
             let r = atrium_server::housekeeping::rotate_secret(&pool, &keyring, &peppers.current).await?;
@@ -369,7 +374,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit { action } => {
             let pool = connect(config.database_url()?).await?;
-            migrate::up(&pool, None, |_, _| {}).await?;
+            bring_current(&pool, &config).await?;
             match action {
                 AuditAction::Verify { company } => {
                     let reports = atrium_server::housekeeping::verify_audit(&pool, company.as_deref()).await?;
@@ -402,10 +407,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seed { .. } => {
             anyhow::ensure!(!config.production(), "seed --demo is refused when ATRIUM_ENV=production");
             let pool = connect(config.database_url()?).await?;
-            migrate::up(&pool, None, |_, _| {}).await?;
+            bring_current(&pool, &config).await?;
             accounts::seed_demo(&pool, &config).await
         }
     }
+}
+
+/// Applies pending migrations before a command works on the database, with the backup that
+/// production takes first (as `serve` and `migrate up` do).
+async fn bring_current(pool: &sqlx::PgPool, config: &Config) -> anyhow::Result<()> {
+    let command = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
+    let run = migrate::Run::new(&command).with_backup(config.backup_before_migrating()?);
+    migrate::up_as(pool, None, &run, |m, ms| eprintln!("applied migration {:04} {} in {ms} ms", m.version, m.name))
+        .await?;
+    Ok(())
 }
 
 /// Turns maintenance mode on for `migrate up --maintenance`; true when this run turned it on

@@ -378,6 +378,14 @@ async fn writes_seen_here(
     res
 }
 
+/// The path as logs may show it: a one-time link's token is a credential, so it is cut.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/invite/") {
+        Some(token) if !token.is_empty() => "/invite/…".into(),
+        _ => path.into(),
+    }
+}
+
 /// Gives every request an id, and records the caller's address and user agent.
 async fn request_meta(
     State(proxies): State<std::sync::Arc<crate::client_ip::TrustedProxies>>,
@@ -392,8 +400,7 @@ async fn request_meta(
     req.extensions_mut().insert(RequestMeta { request_id: request_id.clone(), ip, user_agent });
     // Log lines written while serving the request carry its id (in JSON: span.request_id).
     // At ERROR level so that whatever RUST_LOG lets through, even only errors, still has it.
-    let span =
-        tracing::error_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
+    let span = tracing::error_span!("request", request_id = %request_id, method = %req.method(), path = %loggable_path(req.uri().path()));
     let started = std::time::Instant::now();
     let mut res = tracing::Instrument::instrument(
         async move {

@@ -60,7 +60,14 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
         home_slug: home.map(|h| h.slug.clone()),
         home_name: home.map(|h| h.name.clone()),
         companies,
-        maintenance: crate::server_ctx::state()?.maintenance.now(),
+        maintenance: {
+            // Who threw the switch is the operators' business, not every member's.
+            let mut m = crate::server_ctx::state()?.maintenance.now();
+            if actor.role != Role::SuperAdmin {
+                m.changed_by = None;
+            }
+            m
+        },
     }))
 }
 

@@ -211,7 +211,9 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
         )
         .await?;
         tx.commit().await?;
-        metrics::counter!("atrium_sign_in_failures_total", "reason" => reason).increment(1);
+        // One label for every refused password: the reason (unknown account, wrong password…)
+        // would let whoever can read the metrics tell which accounts exist.
+        metrics::counter!("atrium_sign_in_failures_total", "reason" => "bad_credentials").increment(1);
         return Err(AppError::Unauthenticated(BAD_CREDENTIALS.into()));
     };
     release_attempt(&mut tx, reserved).await?;

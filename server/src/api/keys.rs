@@ -77,8 +77,9 @@ pub struct Verifier {
     pepper: Pepper,
     /// During a rotation of the root secret: keys not yet moved to `pepper`.
     previous: Option<Pepper>,
-    /// Moves a key found under `previous` to `pepper`.
-    pool: PgPool,
+    /// Moves a key found under `previous` to `pepper`: the owner's pool, the only one that may
+    /// rewrite a key's hash.
+    owner: PgPool,
     cache: Option<RwLock<HashMap<[u8; 32], Cached>>>,
     /// Bumped by every notification: a lookup that raced one is not cached.
     epoch: AtomicU64,
@@ -89,14 +90,14 @@ pub struct Verifier {
 
 impl Verifier {
     /// Spawns the lookup batcher: call inside a tokio runtime.
-    pub fn new(pool: PgPool, peppers: Peppers, cache: bool) -> Verifier {
+    pub fn new(pool: PgPool, owner: PgPool, peppers: Peppers, cache: bool) -> Verifier {
         let (lookups, queue) = tokio::sync::mpsc::channel(4096);
-        tokio::spawn(batch_lookups(pool.clone(), queue));
+        tokio::spawn(batch_lookups(pool, queue));
         Verifier {
             lookups,
             pepper: peppers.current,
             previous: peppers.previous,
-            pool,
+            owner,
             cache: cache.then(|| RwLock::new(HashMap::new())),
             epoch: AtomicU64::new(0),
             listening: AtomicBool::new(false),
@@ -154,18 +155,20 @@ impl Verifier {
         let Some(previous) = &self.previous else { return Ok(None) };
         let old = previous.hash(secret);
         let Some(found) = self.find(old).await? else { return Ok(None) };
-        let moved = sqlx::query_scalar!(
-            r#"SELECT atrium_api_key_rehash($1, $2, $3) AS "moved!""#,
+        let moved = sqlx::query!(
+            "UPDATE api_keys SET key_hash = $2, pepper_id = $3 WHERE key_hash = $1",
             &old[..],
             &hash[..],
             self.pepper.id()
         )
-        .fetch_one(&self.pool)
+        .execute(&self.owner)
         .await
         .map_err(|e| {
             tracing::error!("api key re-hash failed: {e}");
             Refusal::Unavailable
-        })?;
+        })?
+        .rows_affected()
+            > 0;
         if moved {
             tracing::info!(key = %found.id, "api key re-hashed under the current root secret");
         }

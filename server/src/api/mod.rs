@@ -117,7 +117,7 @@ impl Api {
         actors: Arc<ActorCache>,
         maintenance: Arc<app::maintenance::Switch>,
     ) -> anyhow::Result<Api> {
-        let verifier = Arc::new(Verifier::new(app_pool.clone(), peppers, cache));
+        let verifier = Arc::new(Verifier::new(app_pool.clone(), owner_pool.clone(), peppers, cache));
         maintenance.load(&mut *app_pool.acquire().await?).await?;
         let subscribers: Vec<Arc<dyn crate::change_feed::Subscriber>> = vec![
             verifier.clone(),

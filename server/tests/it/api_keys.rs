@@ -158,7 +158,7 @@ async fn the_checksum_refuses_a_changed_key_before_any_query() {
     let closed =
         atrium_server::connect_app(&sqlx::ConnectOptions::to_url_lossy(&app.db.options).to_string()).await.unwrap();
     closed.close().await;
-    let verifier = atrium_server::api::keys::Verifier::new(closed, peppers(), true);
+    let verifier = atrium_server::api::keys::Verifier::new(closed.clone(), closed, peppers(), true);
     use atrium_server::api::keys::Refusal;
     for i in 9..secret.len() {
         let mut changed = secret.clone().into_bytes();
@@ -580,8 +580,12 @@ async fn concurrent_first_requests_with_one_key_all_pass() {
     let (_, key) = app.api_key(company, &["read:company"], None).await;
     let (_, other) = app.api_key(company, &["read:company"], None).await;
     for cache in [true, false] {
-        let verifier =
-            std::sync::Arc::new(atrium_server::api::keys::Verifier::new(app.app_pool.clone(), peppers(), cache));
+        let verifier = std::sync::Arc::new(atrium_server::api::keys::Verifier::new(
+            app.app_pool.clone(),
+            app.pool.clone(),
+            peppers(),
+            cache,
+        ));
         let tasks: Vec<_> = (0..64)
             .map(|i| {
                 let (v, k) = (verifier.clone(), if i % 3 == 0 { other.clone() } else { key.clone() });

@@ -51,6 +51,12 @@ async fn a_backup_restores_into_a_fresh_database_with_every_row() {
     assert_eq!(taken.len(), 1, "{:?}", files(dir.path()));
     let dump = &taken[0];
     assert!(text(&out).contains(&dump.display().to_string()), "{}", text(&out));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dump), 0o600, "only its owner reads a dump");
+        assert_eq!(mode(Path::new(&format!("{}.json", dump.display()))), 0o600);
+    }
     // Only the dump and its manifest: nothing partial left behind.
     assert_eq!(files(dir.path()).len(), 2, "{:?}", files(dir.path()));
     let manifest: serde_json::Value =
@@ -87,6 +93,14 @@ async fn a_backup_restores_into_a_fresh_database_with_every_row() {
     assert!(!out.status.success());
     assert!(text(&out).contains("does not match its manifest"), "{}", text(&out));
     assert!(row_counts(&empty).await.is_empty(), "nothing restored");
+    // Without its manifest, only when asked to.
+    std::fs::remove_file(format!("{}.json", damaged.display())).unwrap();
+    std::fs::copy(dump, &damaged).unwrap();
+    let out = atrium(&empty, &["restore", damaged.to_str().unwrap()], &[]);
+    assert!(!out.status.success() && text(&out).contains("--unchecked"), "{}", text(&out));
+    let out = atrium(&empty, &["restore", "--unchecked", damaged.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(row_counts(&empty).await, before);
 }
 
 #[tokio::test]
@@ -308,9 +322,14 @@ mod maintenance_mode {
         assert_eq!(r.headers()["retry-after"], "60");
         assert_eq!(r.headers()["content-type"], "application/problem+json");
         assert!(r.text().await.unwrap().contains("Back by 14:30 UTC."));
-        // The super-admin's own changes are refused too (creating a company).
+        // The super-admin's own changes are refused too (creating a company)...
         assert_eq!(app.create_company(&root, "Borealis", "").await.status(), 503);
         assert_eq!(app.fingerprint().await, before, "nothing was written");
+        // Opening a company to look, and leaving it, go on (with their platform copies).
+        let r =
+            app.post(&root, "/api/tenant/act-as", &[("slug", &slug), ("reason", "Checking during the window")]).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        assert_eq!(app.post(&root, "/api/tenant/act-as/end", &[]).await.status(), 200);
 
         // Reads go on, with the banner; signing in goes on.
         let page = app.get(&admin, &format!("/t/{slug}/users")).await;
@@ -398,7 +417,7 @@ mod root_secret_rotation {
 
     fn verifier(app: &TestApp, current: &str, previous: Option<&str>) -> Verifier {
         let peppers = Peppers { current: Pepper::derive(current), previous: previous.map(Pepper::derive) };
-        Verifier::new(app.app_pool.clone(), peppers, false)
+        Verifier::new(app.app_pool.clone(), app.pool.clone(), peppers, false)
     }
 
     async fn pepper_id(app: &TestApp, key: uuid::Uuid) -> Option<String> {
@@ -506,7 +525,12 @@ mod seeing_it_run {
             }
             other => panic!("a latency histogram: {other:?}"),
         }
-        assert!(number(value(&scrape, "atrium_sign_in_failures_total", &[("reason", "unknown_account")])) >= 1.0);
+        assert!(number(value(&scrape, "atrium_sign_in_failures_total", &[("reason", "bad_credentials")])) >= 1.0);
+        // An unknown method is one label, whatever its name.
+        let odd = reqwest::Method::from_bytes(b"MFOO").unwrap();
+        client().request(odd, app.url("/")).send().await.unwrap();
+        let body = app.get(&client(), "/metrics").await.text().await.unwrap();
+        assert!(!body.contains("MFOO") && body.contains("method=\"other\""), "unknown methods fold into one label");
         assert!(number(value(&scrape, "atrium_api_key_cache_total", &[("result", "miss")])) >= 1.0);
         assert!(value(&scrape, "atrium_api_key_cache_total", &[("result", "hit")]).is_some(), "three reads: cached");
         assert!(number(value(&scrape, "atrium_db_pool_max_connections", &[("pool", "app")])) >= 1.0);
@@ -588,6 +612,9 @@ mod seeing_it_run {
         wait_listening(port);
         let r = reqwest::get(format!("http://127.0.0.1:{port}/login")).await.unwrap();
         let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        // A one-time link's token is a credential: never in a log line.
+        let token = "7f3a".repeat(16);
+        reqwest::get(format!("http://127.0.0.1:{port}/invite/{token}")).await.unwrap();
 
         // A request in flight: its body only half sent.
         let body = "email=nobody%40acme.test&password=wrong+password&next=";
@@ -622,6 +649,8 @@ mod seeing_it_run {
             lines.iter().any(|l| l["span"]["request_id"] == request_id.as_str() && l["target"] == "access"),
             "a line with the request's id: {logs}"
         );
+        assert!(!logs.contains(&token), "the invitation token was logged: {logs}");
+        assert!(logs.contains("/invite/…"), "{logs}");
 
         // A client that never finishes its request does not hold the process past the grace.
         let mut server = serve(&db, port, data.path());

@@ -85,6 +85,16 @@ async fn server_functions_refuse_control_characters_and_name_the_field() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
+    // A form body labelled JSON is still read as a form (as Leptos reads it), and checked so.
+    let r = admin
+        .post(app.url("/api/audit/retention"))
+        .header("Origin", format!("http://{}", app.addr))
+        .header("Content-Type", "application/json")
+        .body(format!("slug={slug}&days=400&legal_hold_reason=x%00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     // The super-admin's forms too.
     let r = app.create_company(&root, "Bad\u{7}Name", "").await;
     assert_eq!(r.status(), 422);
@@ -106,6 +116,9 @@ async fn addresses_with_control_characters_are_refused_before_a_page_renders() {
         assert_eq!(r.status(), 400, "{path}");
         assert!(r.text().await.unwrap().contains("control characters"));
     }
+    // HEAD renders the page too.
+    let r = admin.head(app.url(&format!("/t/{slug}/users?q=%00"))).send().await.unwrap();
+    assert_eq!(r.status(), 400);
     let root = app.superadmin().await;
     for path in ["/admin/companies?q=%00", "/admin/audit?company=%00"] {
         assert_eq!(app.get(&root, path).await.status(), 400, "{path}");
