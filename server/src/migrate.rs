@@ -298,6 +298,50 @@ impl<'a> Attempt<'a> {
         Ok(())
     }
 
+    /// Runs the migration's script (up or down) in one transaction, with its bookkeeping row and
+    /// its log row. A failure rolls the whole transaction back and is logged on its own.
+    async fn execute(&self, conn: &mut PgConnection, run: &Run, backup: Option<&str>) -> Result<(), MigrateError> {
+        let m = self.migration;
+        let up = self.direction == "up";
+        let (file, script) = if up { (m.file.to_string(), m.up) } else { (m.file.replace(".up.", ".down."), m.down) };
+        let mut tx = conn.begin().await?;
+        let done = async {
+            sqlx::raw_sql(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")).execute(&mut *tx).await?;
+            run_script(&mut tx, &file, script).await?;
+            if up {
+                sqlx::query(
+                    "INSERT INTO schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(m.version)
+                .bind(m.name)
+                .bind(m.checksum())
+                .bind(self.started.elapsed().as_millis() as i64)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query("DELETE FROM schema_migrations WHERE version = $1")
+                    .bind(m.version)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            announce_schema_change(&mut tx).await?;
+            self.log(&mut tx, run, if up { "applied" } else { "reverted" }, None, backup).await?;
+            Ok::<_, MigrateError>(())
+        }
+        .await;
+        let committed = match done {
+            Ok(()) => tx.commit().await.map_err(MigrateError::from),
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        };
+        match committed {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.failed(conn, run, e, backup).await),
+        }
+    }
+
     /// A failed attempt is logged after its transaction rolled back, on the lock's connection.
     async fn failed(&self, conn: &mut PgConnection, run: &Run, e: MigrateError, backup: Option<&str>) -> MigrateError {
         if let Err(log_error) = self.log(conn, run, "failed", Some(&format!("{e:#}")), backup).await {
@@ -401,32 +445,7 @@ async fn up_locked(
     let mut ran = Vec::new();
     for m in pending {
         let attempt = Attempt::start(m, "up");
-        let mut tx = conn.begin().await?;
-        let applied = async {
-            sqlx::raw_sql(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")).execute(&mut *tx).await?;
-            run_script(&mut tx, m.file, m.up).await?;
-            announce_schema_change(&mut tx).await?;
-            sqlx::query("INSERT INTO schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)")
-                .bind(m.version)
-                .bind(m.name)
-                .bind(m.checksum())
-                .bind(attempt.started.elapsed().as_millis() as i64)
-                .execute(&mut *tx)
-                .await?;
-            attempt.log(&mut tx, run, "applied", None, backup.as_deref()).await?;
-            Ok::<_, MigrateError>(())
-        }
-        .await;
-        let committed = match applied {
-            Ok(()) => tx.commit().await.map_err(MigrateError::from),
-            Err(e) => {
-                tx.rollback().await?;
-                Err(e)
-            }
-        };
-        if let Err(e) = committed {
-            return Err(attempt.failed(conn, run, e, backup.as_deref()).await);
-        }
+        attempt.execute(conn, run, backup.as_deref()).await?;
         progress(m, attempt.started.elapsed().as_millis());
         ran.push(m.version);
     }
@@ -472,30 +491,7 @@ pub async fn down_as(
         };
         let mut reverted = Vec::new();
         for m in doomed {
-            let attempt = Attempt::start(m, "down");
-            let mut tx = conn.begin().await?;
-            let undone = async {
-                sqlx::raw_sql(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")).execute(&mut *tx).await?;
-                run_script(&mut tx, &m.file.replace(".up.", ".down."), m.down).await?;
-                sqlx::query("DELETE FROM schema_migrations WHERE version = $1")
-                    .bind(m.version)
-                    .execute(&mut *tx)
-                    .await?;
-                announce_schema_change(&mut tx).await?;
-                attempt.log(&mut tx, run, "reverted", None, backup.as_deref()).await?;
-                Ok::<_, MigrateError>(())
-            }
-            .await;
-            let committed = match undone {
-                Ok(()) => tx.commit().await.map_err(MigrateError::from),
-                Err(e) => {
-                    tx.rollback().await?;
-                    Err(e)
-                }
-            };
-            if let Err(e) = committed {
-                return Err(attempt.failed(conn, run, e, backup.as_deref()).await);
-            }
+            Attempt::start(m, "down").execute(conn, run, backup.as_deref()).await?;
             progress(m);
             reverted.push(m.version);
         }
