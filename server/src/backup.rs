@@ -119,14 +119,23 @@ const LIBPQ_PARAMETERS: &[&str] = &[
     "service",
 ];
 
-fn client(tool: &Path, url: &str, password: Option<&str>) -> Command {
+/// Runs a PostgreSQL client program against the database; its stderr is the error.
+async fn run_client(tool: &Path, database_url: &str, args: &[&str], on_failure: &str) -> anyhow::Result<()> {
+    let (url, password, _) = connection(database_url)?;
     let mut cmd = Command::new(tool);
-    cmd.arg("--dbname").arg(url);
+    cmd.arg("--dbname").arg(url).arg("--no-password").args(args).kill_on_drop(true);
     if let Some(p) = password {
         cmd.env("PGPASSWORD", p);
     }
-    cmd.kill_on_drop(true);
-    cmd
+    let out = cmd.output().await.with_context(|| format!("cannot run {}", tool.display()))?;
+    let name = tool.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    anyhow::ensure!(
+        out.status.success(),
+        "{name} failed ({}){on_failure}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
 }
 
 async fn tool_version(tool: &Path) -> String {
@@ -218,21 +227,10 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
 
 async fn write_dump(pg_dump: &Path, database_url: &str, partial: &Path) -> anyhow::Result<()> {
     private_file(partial)?;
-    let (url, password, _) = connection(database_url)?;
     // Row-level security is FORCEd on the tenant tables; the owner's own policies let it read
     // every row, and a superuser bypasses them.
-    let out = client(pg_dump, &url, password.as_deref())
-        .args(["--format=custom", "--no-password", "--enable-row-security", "--file"])
-        .arg(partial)
-        .output()
-        .await
-        .with_context(|| format!("cannot run {}", pg_dump.display()))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "pg_dump failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+    let file = partial.to_string_lossy();
+    run_client(pg_dump, database_url, &["--format=custom", "--enable-row-security", "--file", &file], "").await?;
     let f = tokio::fs::File::open(partial).await?;
     f.sync_all().await.context("the dump could not be flushed to disk")?;
     Ok(())
@@ -320,19 +318,14 @@ pub async fn restore(
     );
     sqlx::raw_sql(ROLES).execute(pool).await.context("cannot create the roles the schema grants to")?;
     let pg_restore = find_tool("pg_restore")?;
-    let (url, password, _) = connection(database_url)?;
-    let out = client(&pg_restore, &url, password.as_deref())
-        .args(["--no-password", "--no-owner", "--exit-on-error", "--single-transaction"])
-        .arg(file)
-        .output()
-        .await
-        .with_context(|| format!("cannot run {}", pg_restore.display()))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "pg_restore failed ({}); nothing was restored: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+    let dump = file.to_string_lossy();
+    run_client(
+        &pg_restore,
+        database_url,
+        &["--no-owner", "--exit-on-error", "--single-transaction", &dump],
+        "; nothing was restored",
+    )
+    .await?;
     Ok(manifest)
 }
 
