@@ -180,6 +180,14 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn slug(&self, company: Uuid) -> String {
+        sqlx::query_scalar("SELECT slug FROM companies WHERE id = $1")
+            .bind(company)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
     pub async fn audit_count(&self, action: &str) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1")
             .bind(action)

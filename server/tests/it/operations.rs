@@ -272,11 +272,7 @@ mod maintenance_mode {
     async fn maintenance_refuses_every_change_keeps_reads_and_holds_the_worker() {
         let app = spawn_app().await;
         let company = app.company("Acme").await;
-        let slug: String = sqlx::query_scalar("SELECT slug FROM companies WHERE id = $1")
-            .bind(company)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let slug = app.slug(company).await;
         let root = app.superadmin().await;
         let (_, admin) = app.member(company, "admin@acme.test", Role::Admin).await;
         let (_, key) = app.api_key(company, &["read:weights", "write:weights"], None).await;

@@ -10,11 +10,7 @@ use serde_json::json;
 async fn setup() -> (TestApp, uuid::Uuid, String, reqwest::Client, String) {
     let app = spawn_app().await;
     let company = app.company("Acme").await;
-    let slug: String = sqlx::query_scalar("SELECT slug FROM companies WHERE id = $1")
-        .bind(company)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let slug = app.slug(company).await;
     let (_, admin) = app.member(company, "admin@acme.test", Role::Admin).await;
     let (_, key) =
         app.api_key(company, &["read:weights", "write:weights", "read:audit", "write:deliveries"], None).await;
