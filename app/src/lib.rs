@@ -14,6 +14,8 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod integrations;
+#[cfg(feature = "ssr")]
+pub mod mail;
 pub mod maintenance;
 pub mod roles;
 #[cfg(feature = "ssr")]

@@ -29,6 +29,8 @@ pub struct AppState {
     pub audit_policy: crate::audit::policy::Policy,
     /// Maintenance mode as this process last heard it (for the banner).
     pub maintenance: std::sync::Arc<crate::maintenance::Switch>,
+    /// Whether mail is sent (ATRIUM_SMTP_URL), and the address links start with.
+    pub mail: crate::mail::Outgoing,
 }
 
 /// Set by the server's middleware on every request.

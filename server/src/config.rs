@@ -97,6 +97,14 @@ pub struct Config {
     /// Apply pending migrations in production without taking a backup first.
     #[arg(long, global = true)]
     pub no_backup: bool,
+    /// SMTP server for Atrium's mail: `smtp://host:25`, `smtp://user:pass@host:587?tls=required`
+    /// or `smtps://user:pass@host`. Without it no mail is sent, and admins copy one-time links
+    /// by hand.
+    #[arg(long, env = "ATRIUM_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of Atrium's mail, e.g. `Atrium <atrium@example.com>`. Required with ATRIUM_SMTP_URL.
+    #[arg(long, env = "ATRIUM_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
     /// Where development state (secret key, first password) is kept.
     #[arg(long, env = "ATRIUM_DATA_DIR", default_value = ".data", global = true)]
     pub data_dir: PathBuf,
@@ -170,6 +178,51 @@ impl Config {
 }
 
 impl Config {
+    /// The address links in mail start with: ATRIUM_PUBLIC_URL, else the listening address.
+    pub fn base_url(&self) -> String {
+        match self.public_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    pub fn outgoing(&self) -> app::mail::Outgoing {
+        app::mail::Outgoing {
+            enabled: self.smtp_url.as_deref().is_some_and(|u| !u.is_empty()),
+            base_url: self.base_url(),
+        }
+    }
+
+    /// The mail worker's settings, when ATRIUM_SMTP_URL is set. Retries follow the delivery
+    /// worker's (ATRIUM_WORKER_MAX_ATTEMPTS, ATRIUM_WORKER_BACKOFF_MS).
+    pub fn mail(&self) -> anyhow::Result<Option<crate::mail_worker::MailConfig>> {
+        let Some(smtp_url) = self.smtp_url.clone().filter(|u| !u.is_empty()) else { return Ok(None) };
+        let from = self
+            .mail_from
+            .as_deref()
+            .filter(|f| !f.is_empty())
+            .ok_or_else(|| {
+                anyhow::anyhow!("ATRIUM_MAIL_FROM is required with ATRIUM_SMTP_URL, e.g. `Atrium <atrium@example.com>`")
+            })?
+            .parse()
+            .map_err(|e| anyhow::anyhow!("ATRIUM_MAIL_FROM is not a mail address: {e}"))?;
+        let message_domain = url::Url::parse(&self.base_url())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "atrium.invalid".into());
+        Ok(Some(crate::mail_worker::MailConfig {
+            smtp_url,
+            from,
+            message_domain,
+            max_attempts: self.worker_max_attempts.max(1),
+            base_backoff: std::time::Duration::from_millis(self.worker_backoff_ms),
+            max_backoff: std::time::Duration::from_secs(6 * 3600),
+            lease: std::time::Duration::from_secs(60),
+            timeout: std::time::Duration::from_secs(30),
+            idle_poll: std::time::Duration::from_secs(1),
+        }))
+    }
+
     /// Hashes API keys under the current root secret; accepts (and moves) keys hashed under
     /// ATRIUM_SECRET_KEY_PREVIOUS.
     pub fn peppers(&self) -> anyhow::Result<app::api_keys::secret::Peppers> {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod delivery_worker;
 pub mod housekeeping;
 pub mod input;
+pub mod mail_worker;
 pub mod migrate;
 pub mod telemetry;
 pub mod web;
@@ -137,7 +138,15 @@ pub fn app_state(
         exports,
         audit_policy: config.audit_policy()?,
         maintenance: Default::default(),
+        mail: config.outgoing(),
     })
+}
+
+/// The mail worker, when ATRIUM_SMTP_URL is set, with a small pool of its own.
+pub async fn mailer(config: &Config) -> anyhow::Result<Option<mail_worker::MailWorker>> {
+    let Some(cfg) = config.mail()? else { return Ok(None) };
+    let pool = connect_owner(config.database_url()?, 2).await?;
+    Ok(Some(mail_worker::MailWorker::new(pool, config.keyring()?, cfg)?))
 }
 
 /// The delivery worker as configured (`atrium serve` runs one; `atrium worker` runs only that),
@@ -154,7 +163,7 @@ pub async fn worker(config: &Config) -> anyhow::Result<delivery_worker::Worker> 
     delivery_worker::Worker::new(pool, config.keyring()?, cfg)
 }
 
-/// Runs only the delivery worker, until SIGINT/SIGTERM.
+/// Runs only the delivery worker (and the mail worker, with ATRIUM_SMTP_URL), until SIGINT/SIGTERM.
 pub async fn run_worker(config: Config) -> anyhow::Result<()> {
     let pool = connect(config.database_url()?).await?;
     anyhow::ensure!(
@@ -162,9 +171,13 @@ pub async fn run_worker(config: Config) -> anyhow::Result<()> {
         "migrations are pending: run `atrium migrate up` or `atrium serve` first"
     );
     let handle = worker(&config).await?.spawn();
+    let mail = mailer(&config).await?.map(mail_worker::MailWorker::spawn);
     tracing::info!("delivery worker running ({} at a time)", config.worker_concurrency.max(1));
     shutdown_signal().await;
     handle.shutdown().await;
+    if let Some(m) = mail {
+        m.shutdown().await;
+    }
     pool.close().await;
     Ok(())
 }
@@ -200,6 +213,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let exports = export_gate(config.database_url()?).await?;
     let state = app_state(app_pool.clone(), exports.clone(), &config)?;
     let deliveries = if config.worker { Some(worker(&config).await?.spawn()) } else { None };
+    let mail = if config.worker { mailer(&config).await?.map(mail_worker::MailWorker::spawn) } else { None };
     let actors = std::sync::Arc::new(app::access::ActorCache::new(config.actor_cache));
     let api = api::Api::start(
         pool.clone(),
@@ -269,6 +283,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         api.shutdown().await;
         if let Some(w) = deliveries {
             w.shutdown().await;
+        }
+        if let Some(m) = mail {
+            m.shutdown().await;
         }
         app_pool.close().await;
         pool.close().await;

@@ -44,13 +44,16 @@ pub struct UserDetail {
     pub account_shared: bool,
 }
 
-/// A one-time link, shown once to the admin who made it.
+/// A one-time link: mailed to the person when Atrium sends mail, else shown once to the admin
+/// who made it, to pass on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OneTimeLink {
     pub email: String,
-    /// Path only; the page puts the browser's origin in front.
+    /// Path only; the page puts the browser's origin in front. Empty when mailed: the admin
+    /// never sees a link that would let them act as the person.
     pub path: String,
     pub expires: Stamp,
+    pub mailed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

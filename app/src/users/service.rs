@@ -10,6 +10,7 @@ use crate::auth::password;
 use crate::db;
 use crate::domain::{Email, Role, UserStatus};
 use crate::error::{AppError, Fields};
+use crate::mail::{self, letters};
 use crate::server_ctx::{request_meta, state};
 use crate::ui::time::rfc3339;
 use serde_json::json;
@@ -151,6 +152,7 @@ async fn issue_link(
     user: Uuid,
     email: &str,
     purpose: &str,
+    role: Role,
 ) -> Result<OneTimeLink, AppError> {
     // A new link retires the user's earlier unused links of the same kind.
     sqlx::query!(
@@ -175,7 +177,25 @@ async fn issue_link(
     )
     .fetch_one(&mut *conn)
     .await?;
-    Ok(OneTimeLink { email: email.to_string(), path: format!("/invite/{token}"), expires: rfc3339(expires) })
+    let path = format!("/invite/{token}");
+    let outgoing = state()?.mail;
+    if !outgoing.enabled {
+        return Ok(OneTimeLink { email: email.to_string(), path, expires: rfc3339(expires), mailed: false });
+    }
+    // With mail on, the link goes to the address alone: the admin never holds a link that
+    // would let them set the person's password.
+    let company =
+        sqlx::query_scalar!("SELECT name FROM companies WHERE id = $1", op.company).fetch_one(&mut *conn).await?;
+    let url = outgoing.link(&path);
+    let inviter = op.who.email.as_deref().unwrap_or("An administrator");
+    let letter = match purpose {
+        "invite" => letters::invitation(email, &company, inviter, role.label(), &url, LINK_HOURS),
+        "join" => letters::join(email, &company, inviter, role.label(), &url, LINK_HOURS),
+        _ => letters::password_reset(email, &company, &url, LINK_HOURS),
+    };
+    let to = mail::Recipient { company: Some(op.company), user: Some(user) };
+    mail::queue(&mut *conn, &state()?.credentials, to, &letter, None).await?;
+    Ok(OneTimeLink { email: email.to_string(), path: String::new(), expires: rfc3339(expires), mailed: true })
 }
 
 fn email_taken(e: &sqlx::Error) -> bool {
@@ -225,7 +245,7 @@ pub async fn invite(
                     format!("{} is already a member of this company.", email.as_str()),
                 ));
             }
-            let link = issue_link(&mut *conn, op, uid, email.as_str(), "join").await?;
+            let link = issue_link(&mut *conn, op, uid, email.as_str(), "join", role).await?;
             op.record(
                 &mut *conn,
                 Event::new(Action::UserInviteExisting, "user")
@@ -261,7 +281,7 @@ pub async fn invite(
             )
             .execute(&mut *conn)
             .await?;
-            (uid, issue_link(&mut *conn, op, uid, email.as_str(), "invite").await?)
+            (uid, issue_link(&mut *conn, op, uid, email.as_str(), "invite", role).await?)
         }
     };
     op.record(
@@ -465,7 +485,7 @@ pub async fn reset_link(conn: &mut PgConnection, op: &Op, id: Uuid) -> Result<On
         (UserStatus::Invited, true) => "invite",
         _ => "reset",
     };
-    let link = issue_link(&mut *conn, op, id, &user.email, purpose).await?;
+    let link = issue_link(&mut *conn, op, id, &user.email, purpose, user.role).await?;
     // A pending invitation's link reads the same whether or not the account existed.
     op.record(&mut *conn,
         op.event(Action::UserResetLink, "user").on(id).severity(Severity::Warning).details(

@@ -25,9 +25,17 @@ fn absolute(path: &str) -> String {
     path.to_string()
 }
 
-/// A one-time link, shown once, with a copy button.
+/// A one-time link, shown once, with a copy button; or word that it went by mail.
 #[component]
 fn LinkBox(link: OneTimeLink, #[prop(into)] what: String) -> impl IntoView {
+    if link.mailed {
+        return view! {
+            <div class="alert alert-success link-box" role="status">
+                <p><strong>{what}</strong>{format!(" sent to {} by email. ", link.email)}"It works once and expires "<Time stamp=link.expires/>"."</p>
+            </div>
+        }
+        .into_any();
+    }
     let url = absolute(&link.path);
     let copied = RwSignal::new(false);
     let copy_url = url.clone();
@@ -46,6 +54,7 @@ fn LinkBox(link: OneTimeLink, #[prop(into)] what: String) -> impl IntoView {
             </div>
         </div>
     }
+    .into_any()
 }
 
 #[component]

@@ -71,6 +71,77 @@ pub struct TestApp {
     pub db: TestDb,
     /// The REST API's background work (taken by `stop_api` to shut it down cleanly).
     pub api: std::sync::Arc<tokio::sync::Mutex<Option<atrium_server::api::Api>>>,
+    /// The mail worker, when the app sends mail (`spawn_app_with_mail`).
+    #[allow(dead_code)]
+    pub mailer: Option<std::sync::Arc<atrium_server::mail_worker::MailHandle>>,
+}
+
+/// A real SMTP server for a test: `end2end/servers/mail-sink.mjs` (npm's smtp-server; each
+/// message parsed by mailparser, an independent MIME parser). Stopped when dropped.
+pub struct MailSink {
+    _child: tokio::process::Child,
+    pub smtp_port: u16,
+    http_port: u16,
+}
+
+impl MailSink {
+    pub async fn start(args: &[&str]) -> MailSink {
+        use tokio::io::AsyncBufReadExt;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end");
+        let mut child = tokio::process::Command::new("node")
+            .arg("servers/mail-sink.mjs")
+            .args(args)
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs end2end/servers/mail-sink.mjs (npm ci in end2end/ first)");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the mail sink starts")
+            .unwrap()
+            .expect("the mail sink prints its ports");
+        let ports: serde_json::Value = serde_json::from_str(&first).unwrap();
+        MailSink {
+            _child: child,
+            smtp_port: ports["smtp"].as_u64().unwrap() as u16,
+            http_port: ports["http"].as_u64().unwrap() as u16,
+        }
+    }
+
+    pub fn smtp_url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.smtp_port)
+    }
+
+    pub async fn messages(&self) -> Vec<serde_json::Value> {
+        let r = client().get(format!("http://127.0.0.1:{}/messages", self.http_port)).send().await.unwrap();
+        r.json().await.unwrap()
+    }
+
+    /// The messages once at least `n` have arrived (waits up to 15 s).
+    pub async fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
+        for _ in 0..150 {
+            let got = self.messages().await;
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("expected {n} messages, got {:?}", self.messages().await);
+    }
+
+    pub async fn clear(&self) {
+        client().delete(format!("http://127.0.0.1:{}/messages", self.http_port)).send().await.unwrap();
+    }
+}
+
+/// The one-time link in a mail's text part.
+pub fn link_in(message: &serde_json::Value) -> String {
+    let text = message["text"].as_str().unwrap();
+    let start = text.find("http://").expect("a link in the mail");
+    text[start..].split_whitespace().next().unwrap().to_string()
 }
 
 /// The peppers test servers hash API keys with (no rotation under way).
@@ -120,6 +191,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(https: bool) -> TestApp {
+    spawn(https, None).await
+}
+
+/// A test app that sends mail to `sink`, retrying quickly (3 attempts, 200 ms apart at first).
+pub async fn spawn_app_with_mail(sink: &MailSink) -> TestApp {
+    spawn(false, Some(sink.smtp_url())).await
+}
+
+async fn spawn(https: bool, smtp_url: Option<String>) -> TestApp {
     let db = TestDb::new().await;
     let pool = db.pool().await;
     migrate::up(&pool, None, |_, _| {}).await.expect("migrations apply");
@@ -128,8 +208,24 @@ pub async fn spawn_app_with(https: bool) -> TestApp {
     let url = db.options.to_url_lossy().to_string();
     let trusted = vec!["127.0.0.1/32".parse().unwrap()];
     // Tests play clients at other addresses through X-Forwarded-For from loopback.
-    let (app_pool, api) = serve_process(pool.clone(), &url, listener, https, trusted).await;
-    TestApp { addr, pool, app_pool, db, api: std::sync::Arc::new(tokio::sync::Mutex::new(Some(api))) }
+    let outgoing = app::mail::Outgoing { enabled: smtp_url.is_some(), base_url: format!("http://{addr}") };
+    let (app_pool, api) = serve_process(pool.clone(), &url, listener, https, trusted, outgoing).await;
+    let mailer = smtp_url.map(|smtp_url| {
+        let cfg = atrium_server::mail_worker::MailConfig {
+            smtp_url,
+            from: "Atrium <atrium@atrium.test>".parse().unwrap(),
+            message_domain: "atrium.test".into(),
+            max_attempts: 3,
+            base_backoff: std::time::Duration::from_millis(200),
+            max_backoff: std::time::Duration::from_secs(2),
+            lease: std::time::Duration::from_secs(30),
+            timeout: std::time::Duration::from_secs(10),
+            idle_poll: std::time::Duration::from_millis(100),
+        };
+        let worker = atrium_server::mail_worker::MailWorker::new(pool.clone(), test_keyring(), cfg).unwrap();
+        std::sync::Arc::new(worker.spawn())
+    });
+    TestApp { addr, pool, app_pool, db, api: std::sync::Arc::new(tokio::sync::Mutex::new(Some(api))), mailer }
 }
 
 impl TestApp {
@@ -286,7 +382,8 @@ impl TestApp {
         let owner = atrium_server::connect(&url).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (_, api) = serve_process(owner, &url, listener, false, Vec::new()).await;
+        let outgoing = app::mail::Outgoing { enabled: false, base_url: format!("http://{addr}") };
+        let (_, api) = serve_process(owner, &url, listener, false, Vec::new(), outgoing).await;
         (addr, api)
     }
 }
@@ -299,6 +396,7 @@ async fn serve_process(
     listener: tokio::net::TcpListener,
     https: bool,
     trusted_proxies: Vec<sqlx::types::ipnetwork::IpNetwork>,
+    outgoing: app::mail::Outgoing,
 ) -> (PgPool, atrium_server::api::Api) {
     let addr = listener.local_addr().unwrap();
     let owner_pool_for_metrics = owner.clone();
@@ -315,6 +413,7 @@ async fn serve_process(
         exports: exports.clone(),
         audit_policy: app::audit::policy::Policy::default(),
         maintenance: Default::default(),
+        mail: outgoing,
     };
     let actors = std::sync::Arc::new(app::access::ActorCache::new(true));
     let maintenance = state.maintenance.clone();

@@ -9,6 +9,7 @@ mod companies;
 mod deliveries;
 mod helpers;
 mod integrations;
+mod mail;
 mod matrix;
 mod migrations;
 mod operations;

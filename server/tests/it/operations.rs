@@ -1,6 +1,7 @@
 //! Operating Atrium: backups and restores, guarded migrations and the migration log.
 use crate::cli::{atrium, text};
 use crate::helpers::TestDb;
+use atrium_server::migrate::MIGRATIONS;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -62,7 +63,7 @@ async fn a_backup_restores_into_a_fresh_database_with_every_row() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(format!("{}.json", dump.display())).unwrap()).unwrap();
     assert_eq!(manifest["size"].as_u64().unwrap(), std::fs::metadata(dump).unwrap().len());
-    assert_eq!(manifest["schema_version"].as_i64().unwrap(), 20);
+    assert_eq!(manifest["schema_version"].as_i64().unwrap(), MIGRATIONS.len() as i64);
     assert_eq!(manifest["sha256"].as_str().unwrap().len(), 64);
 
     let target = TestDb::new().await;
@@ -71,7 +72,7 @@ async fn a_backup_restores_into_a_fresh_database_with_every_row() {
     assert_eq!(row_counts(&target).await, before, "the same rows in every table");
     // The restored database is a working Atrium: current, and its audit chains intact.
     let out = atrium(&target, &["migrate", "status"], &[]);
-    assert!(text(&out).contains("20 applied, 0 pending"), "{}", text(&out));
+    assert!(text(&out).contains(&format!("{} applied, 0 pending", MIGRATIONS.len())), "{}", text(&out));
     let out = atrium(&target, &["audit", "verify"], &[]);
     assert!(out.status.success(), "{}", text(&out));
 
@@ -141,7 +142,7 @@ async fn production_backs_up_before_migrating_unless_told_not_to() {
     let t = text(&out);
     assert!(t.contains("--yes-destroy-data") && t.contains("permissions: "), "{t}");
     let version: i64 = sqlx::query_scalar("SELECT max(version) FROM schema_migrations").fetch_one(&pool).await.unwrap();
-    assert_eq!(version, 20, "nothing reverted");
+    assert_eq!(version as usize, MIGRATIONS.len(), "nothing reverted");
 
     let out = atrium(&db, &["migrate", "down", "--yes-destroy-data"], &backups);
     assert!(out.status.success(), "{}", text(&out));

@@ -1,0 +1,164 @@
+//! Mail through the outbox, against a real SMTP server (npm's smtp-server) started by each
+//! test: what arrives, its headers and both parts, the one-time link in it, retries and dead
+//! letters, and that a mail goes out only for a change that committed.
+use crate::helpers::*;
+use app::domain::Role;
+
+async fn invite(app: &TestApp, c: &reqwest::Client, email: &str) -> reqwest::Response {
+    app.post(c, "/api/users/invite", &[("slug", "acme"), ("email", email), ("name", "New Person"), ("role", "MANAGER")])
+        .await
+}
+
+#[tokio::test]
+async fn an_invitation_is_mailed_and_its_link_sets_the_password() {
+    let sink = MailSink::start(&[]).await;
+    let app = spawn_app_with_mail(&sink).await;
+    let a = app.company("Acme").await;
+    let (_, admin) = app.member(a, "boss@acme.test", Role::Admin).await;
+    let r = invite(&app, &admin, "new@acme.test").await;
+    assert_eq!(r.status(), 200);
+    let body = json(r).await;
+    // The admin is told it went by mail, and never holds the link.
+    assert_eq!(body["Invited"]["mailed"], true, "{body}");
+    assert_eq!(body["Invited"]["path"], "", "{body}");
+
+    let got = sink.wait_for(1).await;
+    let m = &got[0];
+    assert_eq!(m["envelope"]["to"][0], "new@acme.test");
+    assert_eq!(m["envelope"]["from"], "atrium@atrium.test");
+    assert_eq!(m["from"], "\"Atrium\" <atrium@atrium.test>");
+    assert_eq!(m["subject"], "You are invited to Acme on Atrium");
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM mail_outbox").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(m["headers"]["message-id"], format!("<{id}@atrium.test>"));
+    assert!(m["headers"]["content-type"].as_str().unwrap().contains("multipart/alternative"), "{m}");
+    let text = m["text"].as_str().unwrap();
+    assert!(text.contains("boss@acme.test invited you to join Acme on Atrium as Manager"), "{text}");
+    let link = link_in(m);
+    assert!(link.starts_with(&format!("http://{}/invite/", app.addr)), "{link}");
+    let html = m["html"].as_str().unwrap();
+    assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
+
+    // Sent, the body is gone from the database; who, what and when stay.
+    let (status, attempts, body_gone, sent): (String, i32, bool, bool) = sqlx::query_as(
+        "SELECT status, attempts, body_sealed IS NULL, sent_at IS NOT NULL FROM mail_outbox WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), attempts, body_gone, sent), ("sent", 1, true, true));
+
+    // The link in the mail works once.
+    let token = link.rsplit('/').next().unwrap().to_string();
+    let visitor = client();
+    let accept = [("token", token.as_str()), ("password", "a fine new password"), ("confirm", "a fine new password")];
+    let r = app.post(&visitor, "/api/invite/accept", &accept).await;
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    assert_eq!(app.login(&client(), "new@acme.test", "a fine new password").await.status(), 200);
+    assert_eq!(app.post(&client(), "/api/invite/accept", &accept).await.status(), 409);
+}
+
+#[tokio::test]
+async fn an_existing_account_is_told_it_was_added_and_a_reset_link_goes_to_the_person() {
+    let sink = MailSink::start(&[]).await;
+    let app = spawn_app_with_mail(&sink).await;
+    let a = app.company("Acme").await;
+    let b = app.company("Beta").await;
+    let (_, admin) = app.member(a, "boss@acme.test", Role::Admin).await;
+    let (member, _) = app.member(a, "member@acme.test", Role::Viewer).await;
+    app.member(b, "shared@beta.test", Role::Viewer).await;
+
+    assert_eq!(invite(&app, &admin, "shared@beta.test").await.status(), 200);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0]["subject"], "You were added to Acme on Atrium");
+    assert!(got[0]["text"].as_str().unwrap().contains("Nothing changes until you accept"));
+
+    let r = app.post(&admin, "/api/users/reset-link", &[("slug", "acme"), ("id", &member.to_string())]).await;
+    assert_eq!(r.status(), 200);
+    let body = json(r).await;
+    assert_eq!((body["mailed"].as_bool(), body["path"].as_str()), (Some(true), Some("")), "{body}");
+    let got = sink.wait_for(2).await;
+    assert_eq!(got[1]["envelope"]["to"][0], "member@acme.test");
+    assert_eq!(got[1]["subject"], "Set a new Atrium password");
+    let token = link_in(&got[1]).rsplit('/').next().unwrap().to_string();
+    let r = app
+        .post(
+            &client(),
+            "/api/invite/accept",
+            &[("token", &token), ("password", "another fine password"), ("confirm", "another fine password")],
+        )
+        .await;
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    assert_eq!(app.login(&client(), "member@acme.test", "another fine password").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_refused_invitation_sends_nothing() {
+    let sink = MailSink::start(&[]).await;
+    let app = spawn_app_with_mail(&sink).await;
+    let a = app.company("Acme").await;
+    let (_, admin) = app.member(a, "boss@acme.test", Role::Admin).await;
+    let (_, manager) = app.member(a, "manager@acme.test", Role::Manager).await;
+    // Already a member; a manager may not invite an admin; a bad address.
+    assert_eq!(invite(&app, &admin, "manager@acme.test").await.status(), 422);
+    let r = app
+        .post(
+            &manager,
+            "/api/users/invite",
+            &[("slug", "acme"), ("email", "x@acme.test"), ("name", ""), ("role", "ADMIN")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(invite(&app, &admin, "not an address").await.status(), 422);
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM mail_outbox").await, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(sink.messages().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_temporary_refusal_is_retried_and_a_permanent_one_is_a_dead_letter() {
+    let sink = MailSink::start(&["--reject-first", "1", "--reject-to", "gone@acme.test"]).await;
+    let app = spawn_app_with_mail(&sink).await;
+    let a = app.company("Acme").await;
+    let (_, admin) = app.member(a, "boss@acme.test", Role::Admin).await;
+
+    assert_eq!(invite(&app, &admin, "later@acme.test").await.status(), 200);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0]["envelope"]["to"][0], "later@acme.test");
+    let (status, attempts, error): (String, i32, Option<String>) =
+        sqlx::query_as("SELECT status, attempts, last_error FROM mail_outbox WHERE to_address = 'later@acme.test'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts, error), ("sent", 2, None));
+
+    assert_eq!(invite(&app, &admin, "gone@acme.test").await.status(), 200);
+    let mut row: (String, i32, Option<String>, bool) = Default::default();
+    for _ in 0..100 {
+        row = sqlx::query_as(
+            "SELECT status, attempts, last_error, body_sealed IS NULL FROM mail_outbox WHERE to_address = 'gone@acme.test'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if row.0 == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Refused for good at the first attempt: not retried, and its body erased.
+    assert_eq!((row.0.as_str(), row.1, row.3), ("failed", 1, true), "{row:?}");
+    assert!(row.2.as_deref().unwrap_or_default().contains("550"), "{row:?}");
+    assert_eq!(sink.messages().await.len(), 1);
+}
+
+#[tokio::test]
+async fn without_smtp_the_admin_still_copies_the_link() {
+    let app = spawn_app().await;
+    let a = app.company("Acme").await;
+    let (_, admin) = app.member(a, "boss@acme.test", Role::Admin).await;
+    let body = json(invite(&app, &admin, "new@acme.test").await).await;
+    assert_eq!(body["Invited"]["mailed"], false);
+    assert!(body["Invited"]["path"].as_str().unwrap().starts_with("/invite/"));
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM mail_outbox").await, 0);
+}
