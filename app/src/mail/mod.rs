@@ -94,7 +94,7 @@ pub async fn queue(
     dedupe: Option<&str>,
 ) -> Result<bool, AppError> {
     let id = Uuid::new_v4();
-    let plain = serde_json::to_vec(&mail.body).map_err(crate::server_ctx::internal)?;
+    let plain = serde_json::to_vec(&mail.body).expect("two strings serialise");
     let (sealed, version) = keyring.seal(to.company.unwrap_or(Uuid::nil()), "mail", &binding(id), &plain);
     let queued = sqlx::query!(
         "INSERT INTO mail_outbox (id, company_id, user_id, kind, to_address, subject, body_sealed, key_version, dedupe_key)
