@@ -1,5 +1,6 @@
 ALTER TABLE api_keys DROP COLUMN IF EXISTS expiry_notice_at;
 ALTER TABLE users DROP COLUMN IF EXISTS notify_new_sign_in;
+DROP TABLE IF EXISTS recovery_requests;
 DELETE FROM user_tokens WHERE purpose = 'recover';
 DROP POLICY IF EXISTS tenant_isolation ON user_tokens;
 CREATE POLICY tenant_isolation ON user_tokens TO atrium_app USING (company_id = atrium_company())

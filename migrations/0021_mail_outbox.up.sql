@@ -41,7 +41,11 @@ GRANT SELECT ON mail_outbox TO atrium_platform;
 ALTER TABLE mail_outbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mail_outbox FORCE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS tenant_read ON mail_outbox;
-CREATE POLICY tenant_read ON mail_outbox FOR SELECT TO atrium_app USING (company_id = atrium_company());
+-- A company reads its own mail; an account its own account mail (ON CONFLICT needs a queued
+-- row to be readable by whoever queued it).
+CREATE POLICY tenant_read ON mail_outbox FOR SELECT TO atrium_app
+  USING (company_id = atrium_company()
+         OR (company_id IS NULL AND atrium_company() IS NULL AND user_id = atrium_user()));
 -- An account's own mail (no company) is queued from a transaction without one.
 DROP POLICY IF EXISTS tenant_queue ON mail_outbox;
 CREATE POLICY tenant_queue ON mail_outbox FOR INSERT TO atrium_app
@@ -72,7 +76,21 @@ CREATE POLICY tenant_isolation ON user_tokens TO atrium_app
   WITH CHECK (company_id = atrium_company()
               OR (company_id IS NULL AND atrium_company() IS NULL AND user_id = atrium_user()));
 
+-- Recovery requests, throttled per address and per client like sign-in (not tenant data:
+-- no company is known yet). Housekeeping prunes them after a day.
+CREATE TABLE IF NOT EXISTS recovery_requests (
+  id           BIGSERIAL PRIMARY KEY,
+  email        TEXT NOT NULL,
+  ip_address   INET,
+  requested_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS recovery_requests_email_idx ON recovery_requests (lower(email), requested_at DESC);
+CREATE INDEX IF NOT EXISTS recovery_requests_ip_idx ON recovery_requests (ip_address, requested_at DESC);
+GRANT SELECT, INSERT ON recovery_requests TO atrium_app;
+GRANT USAGE ON SEQUENCE recovery_requests_id_seq TO atrium_app;
+
 -- A mail when the account signs in from a browser it has not used before (the owner may
 -- turn it off); one notice per key about to expire.
 ALTER TABLE users ADD COLUMN IF NOT EXISTS notify_new_sign_in BOOLEAN NOT NULL DEFAULT true;
+GRANT UPDATE (notify_new_sign_in) ON users TO atrium_app;
 ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expiry_notice_at TIMESTAMPTZ;

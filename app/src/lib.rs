@@ -72,6 +72,7 @@ fn Pages() -> impl IntoView {
     view! {
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/forgot") view=auth::ForgotPasswordPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=admin::AdminOverviewPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/audit") view=audit::views::AdminAuditPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/maintenance") view=maintenance::MaintenancePage ssr=SsrMode::Async/>

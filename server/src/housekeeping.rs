@@ -27,7 +27,11 @@ pub async fn run_once(pool: &PgPool) -> Result<Report, sqlx::Error> {
     let login_failures_pruned = sqlx::query!("DELETE FROM login_failures WHERE failed_at < now() - interval '1 day'")
         .execute(pool)
         .await?
-        .rows_affected();
+        .rows_affected()
+        + sqlx::query!("DELETE FROM recovery_requests WHERE requested_at < now() - interval '1 day'")
+            .execute(pool)
+            .await?
+            .rows_affected();
     let sessions_pruned =
         sqlx::query!("DELETE FROM sessions WHERE coalesce(revoked_at, expires_at) < now() - interval '30 days'")
             .execute(pool)

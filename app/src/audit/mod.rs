@@ -66,6 +66,8 @@ actions! {
     UserResetLink => "user.reset_link",
     AccountUpdate => "account.update",
     AccountPasswordChange => "account.password_change",
+    // "Forgot your password?" (whether or not the address has an account: details.outcome).
+    AccountRecoveryRequest => "account.recovery_request",
     SessionRevoke => "session.revoke",
     TenantSwitch => "tenant.switch",
     TenantActAs => "tenant.act_as",

@@ -10,11 +10,13 @@ pub mod client_block;
 #[cfg(feature = "ssr")]
 pub mod password;
 #[cfg(feature = "ssr")]
+pub mod recovery;
+#[cfg(feature = "ssr")]
 pub mod sessions;
 #[cfg(feature = "ssr")]
 pub mod signin;
 mod views;
-pub use views::LoginPage;
+pub use views::{ForgotPasswordPage, LoginPage};
 
 /// The signed-in user as the browser may see them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,6 +76,22 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     signin::sign_in(email, password, next).await
+}
+
+/// "Forgot your password?": the same answer whether or not the address has an account.
+#[server(endpoint = "password/forgot")]
+pub async fn forgot_password(email: String) -> Result<(), AppError> {
+    recovery::request(email).await?;
+    if crate::server_ctx::plain_form_post() {
+        leptos_axum::redirect("/forgot?sent=1");
+    }
+    Ok(())
+}
+
+/// Whether this Atrium mails recovery links (ATRIUM_SMTP_URL is set).
+#[server(endpoint = "password/recovery")]
+pub async fn recovery_available() -> Result<bool, AppError> {
+    Ok(crate::server_ctx::state()?.mail.enabled)
 }
 
 #[server(endpoint = "logout")]

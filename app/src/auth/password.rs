@@ -97,3 +97,14 @@ mod tests {
         assert!(!verify("whatever".into(), None).await.unwrap());
     }
 }
+
+/// A one-time link's token: 256 random bits in hex, and the SHA-256 that alone is stored.
+pub fn one_time_token() -> (String, Vec<u8>) {
+    use rand::RngCore;
+    use sha2::Digest;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let hash = sha2::Sha256::digest(token.as_bytes()).to_vec();
+    (token, hash)
+}

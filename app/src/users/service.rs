@@ -136,16 +136,6 @@ fn parse_name(raw: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
-/// 256 random bits, URL-safe; only their SHA-256 is stored.
-fn new_token() -> (String, Vec<u8>) {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
-    let hash = Sha256::digest(token.as_bytes()).to_vec();
-    (token, hash)
-}
-
 async fn issue_link(
     conn: &mut PgConnection,
     op: &Op,
@@ -164,7 +154,7 @@ async fn issue_link(
     )
     .execute(&mut *conn)
     .await?;
-    let (token, hash) = new_token();
+    let (token, hash) = password::one_time_token();
     let expires = sqlx::query_scalar!(
         r#"INSERT INTO user_tokens (company_id, user_id, purpose, token_hash, created_by, expires_at)
            VALUES ($1, $2, $3, $4, $5, now() + make_interval(hours => $6::int)) RETURNING expires_at"#,
@@ -498,7 +488,8 @@ pub async fn reset_link(conn: &mut PgConnection, op: &Op, id: Uuid) -> Result<On
 
 struct TokenRow {
     id: Uuid,
-    company_id: Uuid,
+    /// None for an account's own recovery link ("Forgot your password?").
+    company_id: Option<Uuid>,
     user_id: Uuid,
     purpose: String,
 }
@@ -515,7 +506,7 @@ async fn find_token(conn: &mut PgConnection, token: &str) -> Result<TokenRow, Ap
     }
     let hash = Sha256::digest(token.to_ascii_lowercase().as_bytes()).to_vec();
     let row = sqlx::query!(
-        r#"SELECT id AS "id!", company_id AS "company_id!", user_id AS "user_id!", purpose AS "purpose!",
+        r#"SELECT id AS "id!", company_id, user_id AS "user_id!", purpose AS "purpose!",
                   expires_at < now() AS "expired!", used_at IS NOT NULL AS "used!"
              FROM atrium_token_lookup($1)"#,
         &hash
@@ -546,7 +537,7 @@ pub async fn claim_join_token(conn: &mut PgConnection, token: &str, company: Uui
         )
     };
     let row = find_token(conn, token).await.map_err(|_| denied())?;
-    if row.purpose != "join" || row.company_id != company || row.user_id != user {
+    if row.purpose != "join" || row.company_id != Some(company) || row.user_id != user {
         return Err(denied());
     }
     let claimed = sqlx::query!(
@@ -567,24 +558,38 @@ pub async fn inspect_token(token: &str) -> Result<TokenInfo, AppError> {
     let mut anon = db::anonymous(&pool).await?;
     let row = find_token(&mut anon, token).await?;
     anon.commit().await?;
-    let mut tx = db::tenant(&pool, row.company_id, Some(row.user_id)).await?;
-    let info = sqlx::query!(
-        r#"SELECT u.email, c.name, m.role AS "role: Role" FROM users u, companies c, memberships m
-            WHERE u.id = $1 AND c.id = $2 AND m.company_id = c.id AND m.user_id = u.id"#,
-        row.user_id,
-        row.company_id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| AppError::Conflict(BAD_LINK.into()))?;
-    tx.commit().await?;
+    let (email, company_name, role) = match row.company_id {
+        Some(company) => {
+            let mut tx = db::tenant(&pool, company, Some(row.user_id)).await?;
+            let info = sqlx::query!(
+                r#"SELECT u.email, c.name, m.role AS "role: Role" FROM users u, companies c, memberships m
+                    WHERE u.id = $1 AND c.id = $2 AND m.company_id = c.id AND m.user_id = u.id"#,
+                row.user_id,
+                company
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| AppError::Conflict(BAD_LINK.into()))?;
+            tx.commit().await?;
+            (info.email, info.name, info.role)
+        }
+        None => {
+            let mut tx = db::account(&pool, row.user_id).await?;
+            let info = sqlx::query!(r#"SELECT email, role AS "role: Role" FROM users WHERE id = $1"#, row.user_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| AppError::Conflict(BAD_LINK.into()))?;
+            tx.commit().await?;
+            (info.email, String::new(), info.role)
+        }
+    };
     let viewer = crate::access::current_actor().await?.map(|a| a.user_id);
     Ok(TokenInfo {
-        email: info.email,
-        company_name: info.name,
-        company_id: row.company_id,
-        role: info.role,
-        reset: row.purpose == "reset",
+        email,
+        company_name,
+        company_id: row.company_id.unwrap_or_default(),
+        role,
+        reset: matches!(row.purpose.as_str(), "reset" | "recover"),
         join: row.purpose == "join",
         signed_in: viewer.is_some(),
         for_viewer: viewer == Some(row.user_id),
@@ -606,16 +611,22 @@ pub async fn accept_token(token: &str, password_raw: &str, confirm: &str) -> Res
         return Err(AppError::Conflict(JOIN_LINK.into()));
     }
     let reset = row.purpose == "reset";
+    let recover = row.purpose == "recover";
     let hash = password::hash(password_raw.to_string()).await?;
-    let mut tx = db::tenant(&pool, row.company_id, Some(row.user_id)).await?;
-    // The link was made by one company; the password is the account's. If another company
-    // has come to hold the account since, the link no longer speaks for it.
-    let owned =
-        sqlx::query_scalar!(r#"SELECT atrium_account_owned_by($1, $2) AS "owned!""#, row.user_id, row.company_id)
+    let mut tx = match row.company_id {
+        Some(company) => db::tenant(&pool, company, Some(row.user_id)).await?,
+        // The account's own link: its owner, reading their mail, speaks for it.
+        None => db::account(&pool, row.user_id).await?,
+    };
+    if let Some(company) = row.company_id {
+        // The link was made by one company; the password is the account's. If another company
+        // has come to hold the account since, the link no longer speaks for it.
+        let owned = sqlx::query_scalar!(r#"SELECT atrium_account_owned_by($1, $2) AS "owned!""#, row.user_id, company)
             .fetch_one(&mut *tx)
             .await?;
-    if !owned {
-        return Err(AppError::Denied(SHARED_ACCOUNT.into()));
+        if !owned {
+            return Err(AppError::Denied(SHARED_ACCOUNT.into()));
+        }
     }
     // Claimed with a guarded UPDATE, so two submissions of one link cannot both succeed.
     let claimed = sqlx::query!(
@@ -628,21 +639,27 @@ pub async fn accept_token(token: &str, password_raw: &str, confirm: &str) -> Res
     if claimed != 1 {
         return Err(AppError::Conflict("This link has already been used.".into()));
     }
+    // Recovery sets a password only: a suspended account stays suspended.
     let email = sqlx::query_scalar!(
-        "UPDATE users SET password_hash = $2, status = 'ACTIVE' WHERE id = $1 RETURNING email",
+        "UPDATE users SET password_hash = $2, status = CASE WHEN $3 THEN status ELSE 'ACTIVE' END
+          WHERE id = $1 AND (NOT $3 OR status = 'ACTIVE') RETURNING email",
         row.user_id,
-        &hash
+        &hash,
+        recover,
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "UPDATE memberships SET status = 'ACTIVE' WHERE company_id = $1 AND user_id = $2 AND status = 'INVITED'",
-        row.company_id,
-        row.user_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    if reset {
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| AppError::Conflict("This account is not active. Ask your administrator.".into()))?;
+    if let Some(company) = row.company_id {
+        sqlx::query!(
+            "UPDATE memberships SET status = 'ACTIVE' WHERE company_id = $1 AND user_id = $2 AND status = 'INVITED'",
+            company,
+            row.user_id
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    if reset || recover {
         // A new password ends every existing session.
         crate::auth::sessions::end_for_user(&mut tx, row.user_id, None).await?;
     }
@@ -650,10 +667,10 @@ pub async fn accept_token(token: &str, password_raw: &str, confirm: &str) -> Res
         &mut tx,
         &Who { user_id: Some(row.user_id), email: Some(email), ..Default::default() },
         &request_meta(),
-        Event::new(if reset { Action::UserPasswordReset } else { Action::UserInviteAccept }, "user")
+        Event::new(if reset || recover { Action::UserPasswordReset } else { Action::UserInviteAccept }, "user")
             .company(row.company_id)
             .on(row.user_id)
-            .details(json!({ "via": "link" })),
+            .details(json!({ "via": if recover { "recovery mail" } else { "link" } })),
     )
     .await?;
     tx.commit().await?;

@@ -162,3 +162,141 @@ async fn without_smtp_the_admin_still_copies_the_link() {
     assert!(body["Invited"]["path"].as_str().unwrap().starts_with("/invite/"));
     assert_eq!(app.scalar_i64("SELECT count(*) FROM mail_outbox").await, 0);
 }
+
+/// "Forgot your password?" posted from the client at `ip`.
+async fn forgot(app: &TestApp, email: &str, ip: &str) -> reqwest::Response {
+    client()
+        .post(app.url("/api/password/forgot"))
+        .header("Origin", format!("http://{}", app.addr))
+        .header("X-Forwarded-For", ip)
+        .form(&[("email", email)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_through_the_mailed_link_and_every_session_ends() {
+    let sink = MailSink::start(&[]).await;
+    let app = spawn_app_with_mail(&sink).await;
+    let a = app.company("Acme").await;
+    let b = app.company("Beta").await;
+    let (member, signed_in) = app.member(a, "member@acme.test", Role::Manager).await;
+    // The account also belongs to another company: its owner may still recover it.
+    sqlx::query("INSERT INTO memberships (company_id, user_id, role, status) VALUES ($1, $2, 'VIEWER', 'ACTIVE')")
+        .bind(b)
+        .bind(member)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(app.get(&signed_in, "/t/acme/users").await.status(), 200);
+
+    let r = forgot(&app, "Member@Acme.test", "203.0.113.7").await;
+    assert_eq!(r.status(), 200);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0]["envelope"]["to"][0], "member@acme.test");
+    assert_eq!(got[0]["subject"], "Reset your Atrium password");
+    assert!(got[0]["text"].as_str().unwrap().contains("works once and for 60 minutes"));
+    let link = link_in(&got[0]);
+    let path = link.trim_start_matches(&format!("http://{}", app.addr)).to_string();
+    let page = app.get(&client(), &path).await.text().await.unwrap();
+    assert!(page.contains("Choose a new password") && page.contains("member@acme.test"), "{page}");
+
+    let token = path.rsplit('/').next().unwrap().to_string();
+    let accept = [("token", token.as_str()), ("password", "a brand new password"), ("confirm", "a brand new password")];
+    let r = app.post(&client(), "/api/invite/accept", &accept).await;
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    assert_eq!(app.login(&client(), "member@acme.test", "a brand new password").await.status(), 200);
+    assert_eq!(app.login(&client(), "member@acme.test", PASSWORD).await.status(), 401);
+    // The browser that was signed in is signed out; the link is spent.
+    assert_eq!(app.get(&signed_in, "/t/acme/users").await.status(), 303);
+    assert_eq!(app.post(&client(), "/api/invite/accept", &accept).await.status(), 409);
+
+    let details: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "SELECT action, details FROM audit_log WHERE action IN ('account.recovery_request', 'user.password_reset') ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(details[0].0, "account.recovery_request");
+    assert_eq!(details[0].1["outcome"], "mailed");
+    assert_eq!(details[1].0, "user.password_reset");
+    assert_eq!(details[1].1["via"], "recovery mail");
+}
+
+#[tokio::test]
+async fn recovery_answers_alike_for_every_address_and_is_throttled_per_address_and_client() {
+    let sink = MailSink::start(&[]).await;
+    let app = spawn_app_with_mail(&sink).await;
+    let a = app.company("Acme").await;
+    app.member(a, "member@acme.test", Role::Viewer).await;
+    let (suspended, _) = app.member(a, "gone@acme.test", Role::Viewer).await;
+    sqlx::query("UPDATE users SET status = 'SUSPENDED' WHERE id = $1")
+        .bind(suspended)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let known = forgot(&app, "member@acme.test", "198.51.100.1").await;
+    let (status, body) = (known.status(), known.text().await.unwrap());
+    for other in ["nobody@acme.test", "gone@acme.test"] {
+        let r = forgot(&app, other, "198.51.100.2").await;
+        assert_eq!((r.status(), r.text().await.unwrap()), (status, body.clone()), "{other}");
+    }
+    // Three mails an hour per address; the fourth request is answered the same, and sends nothing.
+    for i in 0..3 {
+        let r = forgot(&app, "member@acme.test", &format!("198.51.100.{}", 10 + i)).await;
+        assert_eq!((r.status(), r.text().await.unwrap()), (status, body.clone()));
+    }
+    sink.wait_for(3).await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let got = sink.messages().await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(got.iter().all(|m| m["envelope"]["to"][0] == "member@acme.test"));
+    // Only the newest link works.
+    let tokens: Vec<String> = got.iter().map(|m| link_in(m).rsplit('/').next().unwrap().to_string()).collect();
+    let accept = |t: &str| {
+        [
+            ("token", t.to_string()),
+            ("password", "a brand new password".into()),
+            ("confirm", "a brand new password".into()),
+        ]
+    };
+    let r = client()
+        .post(app.url("/api/invite/accept"))
+        .header("Origin", format!("http://{}", app.addr))
+        .form(&accept(&tokens[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+
+    // One client may ask ten times an hour, whatever the addresses; then a clear 429.
+    for i in 0..10 {
+        assert_eq!(forgot(&app, &format!("x{i}@acme.test"), "192.0.2.99").await.status(), 200);
+    }
+    let r = forgot(&app, "x10@acme.test", "192.0.2.99").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(r.text().await.unwrap().contains("Too many password recovery requests"));
+
+    let outcomes: Vec<String> = sqlx::query_scalar(
+        "SELECT details->>'outcome' FROM audit_log WHERE action = 'account.recovery_request' ORDER BY id LIMIT 6",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(outcomes, ["mailed", "unknown_account", "account_not_active", "mailed", "mailed", "address_limit"]);
+}
+
+#[tokio::test]
+async fn without_smtp_recovery_says_to_ask_an_administrator() {
+    let app = spawn_app().await;
+    let r = forgot(&app, "member@acme.test", "198.51.100.1").await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("Ask your company's administrator"));
+    let page = app.get(&client(), "/forgot").await.text().await.unwrap();
+    assert!(page.contains("not set up here"), "{page}");
+    let bad = forgot(&app, "not an address", "198.51.100.1").await;
+    assert_eq!(bad.status(), 422);
+}

@@ -134,6 +134,8 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
         ("/api/login", Public, |_, _| {
             vec![("email", "nobody@nowhere.test".into()), ("password", "wrong".into()), ("next", "".into())]
         }),
+        ("/api/password/forgot", Public, |_, _| vec![("email", "nobody@nowhere.test".into())]),
+        ("/api/password/recovery", Public, |_, _| vec![]),
         ("/api/users/flash-invite", Public, |_, _| vec![]),
         ("/api/users/flash-link", Public, |_, _| vec![]),
         ("/api/invite/inspect", Public, |_, _| vec![("token", "0".repeat(64))]),
@@ -313,6 +315,7 @@ fn pages() -> Vec<(&'static str, Rule, fn(&World, Which) -> String)> {
     use Rule::*;
     vec![
         ("/login", Public, |_, _| "/login".into()),
+        ("/forgot", Public, |_, _| "/forgot".into()),
         ("/invite/:token", Public, |_, _| format!("/invite/{}", "0".repeat(64))),
         ("/account", Signed, |_, _| "/account".into()),
         ("/admin", SuperOnly, |_, _| "/admin".into()),
