@@ -69,7 +69,25 @@ async fn retention(pool: &PgPool, policy: &app::audit::policy::Policy) {
     }
 }
 
-pub async fn run_forever(pool: PgPool, policy: app::audit::policy::Policy) {
+/// Queues the "API key expires in 14 days" mails now due, in one transaction.
+pub async fn expiry_notices(
+    pool: &PgPool,
+    keyring: &app::integrations::crypto::Keyring,
+    outgoing: &app::mail::Outgoing,
+) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let n =
+        app::api_keys::expiry::notify_expiring(&mut tx, keyring, outgoing).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Hourly: partitions and pruning, audit retention, and (with mail on) key expiry notices.
+pub async fn run_forever(
+    pool: PgPool,
+    policy: app::audit::policy::Policy,
+    mail: Option<(app::integrations::crypto::Keyring, app::mail::Outgoing)>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
@@ -79,6 +97,13 @@ pub async fn run_forever(pool: PgPool, policy: app::audit::policy::Policy) {
             Err(e) => tracing::warn!("maintenance failed: {e}"),
         }
         retention(&pool, &policy).await;
+        if let Some((keyring, outgoing)) = &mail {
+            match expiry_notices(&pool, keyring, outgoing).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(mails = n, "api key expiry notices queued"),
+                Err(e) => tracing::warn!("api key expiry notices failed: {e}"),
+            }
+        }
     }
 }
 

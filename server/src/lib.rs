@@ -209,7 +209,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         use tower_sessions::ExpiredDeletion;
         let _ = store.continuously_delete_expired(Duration::from_secs(3600)).await;
     });
-    let housekeeping = tokio::spawn(housekeeping::run_forever(pool.clone(), config.audit_policy()?));
+    let notices = config.outgoing().enabled.then(|| config.keyring().map(|k| (k, config.outgoing()))).transpose()?;
+    let housekeeping = tokio::spawn(housekeeping::run_forever(pool.clone(), config.audit_policy()?, notices));
     let exports = export_gate(config.database_url()?).await?;
     let state = app_state(app_pool.clone(), exports.clone(), &config)?;
     let deliveries = if config.worker { Some(worker(&config).await?.spawn()) } else { None };

@@ -2,7 +2,7 @@
 use crate::chrome::Frame;
 use crate::error::AppError;
 use crate::ui::time::{Stamp, Time};
-use crate::ui::{action_error, field_error, ErrorBox, Field, FormAlert};
+use crate::ui::{action_error, describe_agent, field_error, ErrorBox, Field, FormAlert};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
@@ -33,41 +33,10 @@ pub struct AccountView {
     pub name: String,
     pub sessions: Vec<SessionRow>,
     pub invitations: Vec<Invitation>,
-}
-
-/// "Chrome 156 on Linux" from a user agent string; the full string stays in a tooltip.
-pub fn describe_agent(ua: &str) -> String {
-    let version = |marker: &str| {
-        ua.split(marker).nth(1).map(|rest| rest.split(['.', ' ', ';', ')']).next().unwrap_or("").to_string())
-    };
-    let browser = if let Some(v) = version("Edg/") {
-        format!("Edge {v}")
-    } else if let Some(v) = version("Firefox/") {
-        format!("Firefox {v}")
-    } else if let Some(v) = version("Chrome/") {
-        format!("Chrome {v}")
-    } else if ua.contains("Safari/") {
-        version("Version/").map(|v| format!("Safari {v}")).unwrap_or_else(|| "Safari".into())
-    } else if ua.contains("curl/") {
-        "curl".into()
-    } else {
-        "Unknown browser".into()
-    };
-    let os = [
-        ("Android", "Android"),
-        ("iPhone", "iOS"),
-        ("iPad", "iPadOS"),
-        ("Windows", "Windows"),
-        ("Mac OS X", "macOS"),
-        ("Linux", "Linux"),
-    ]
-    .into_iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| name);
-    match os {
-        Some(os) => format!("{browser} on {os}"),
-        None => browser,
-    }
+    /// Mail me when my account signs in from a browser it has not used.
+    pub notify_new_sign_in: bool,
+    /// Whether this Atrium sends mail at all.
+    pub mail_enabled: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -124,8 +93,48 @@ pub async fn load_account() -> Result<AccountView, AppError> {
     .into_iter()
     .map(|r| Invitation { company_id: r.id, company_name: r.name, role: r.role, invited: rfc3339(r.created_at) })
     .collect();
+    let notify_new_sign_in = sqlx::query_scalar!("SELECT notify_new_sign_in FROM users WHERE id = $1", actor.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok(AccountView { email: actor.email, name: actor.name, sessions, invitations })
+    Ok(AccountView {
+        email: actor.email,
+        name: actor.name,
+        sessions,
+        invitations,
+        notify_new_sign_in,
+        mail_enabled: state()?.mail.enabled,
+    })
+}
+
+/// Which mails about the account its owner wants (a checkbox: absent means off).
+#[server(endpoint = "account/notifications")]
+pub async fn update_notifications(#[server(default)] new_sign_in: Option<String>) -> Result<(), AppError> {
+    use crate::access::require_actor;
+    use crate::server_ctx::*;
+    let actor = require_actor().await?;
+    let on = new_sign_in.is_some();
+    let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
+    let before = sqlx::query_scalar!(
+        "UPDATE users u SET notify_new_sign_in = $2 FROM users old
+          WHERE u.id = $1 AND old.id = u.id RETURNING old.notify_new_sign_in",
+        actor.user_id,
+        on
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if before != on {
+        audit_account(
+            &mut tx,
+            &actor,
+            crate::audit::Action::AccountUpdate,
+            serde_json::json!({ "before": { "notify_new_sign_in": before }, "after": { "notify_new_sign_in": on } }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    leptos_axum::redirect("/account?saved=1#notifications");
+    Ok(())
 }
 
 #[server(endpoint = "account/profile")]
@@ -303,11 +312,21 @@ pub fn AccountPage() -> impl IntoView {
     let password = ServerAction::<ChangePassword>::new();
     let revoke = ServerAction::<RevokeSessions>::new();
     let answer = ServerAction::<AnswerInvitation>::new();
+    let notifications = ServerAction::<UpdateNotifications>::new();
     let query = leptos_router::hooks::use_query_map();
     let account = Resource::new(
-        move || (profile.version().get(), revoke.version().get(), password.version().get(), answer.version().get()),
+        move || {
+            (
+                profile.version().get(),
+                revoke.version().get(),
+                password.version().get(),
+                answer.version().get(),
+                notifications.version().get(),
+            )
+        },
         |_| load_account(),
     );
+    let nerr = action_error(notifications.value());
     let aerr = action_error(answer.value());
     let joined = move || query.with(|q| q.get("joined").is_some()) || matches!(answer.value().get(), Some(Ok(())));
     let perr = action_error(profile.value());
@@ -367,7 +386,20 @@ pub fn AccountPage() -> impl IntoView {
                                     <div class="actions"><button type="submit" class="btn btn-primary">"Change password"</button></div>
                                 </ActionForm>
                             </section>
-                            <section class="card">
+                            {a.mail_enabled.then(|| view! {
+                                <section class="card narrow" id="notifications">
+                                    <h2>"Notifications"</h2>
+                                    <FormAlert error=nerr/>
+                                    <ActionForm action=notifications attr:class="stack">
+                                        <label class="check">
+                                            <input type="checkbox" name="new_sign_in" checked=a.notify_new_sign_in/>
+                                            " Mail me when my account signs in from a browser it has not used before"
+                                        </label>
+                                        <div class="actions"><button type="submit" class="btn btn-secondary">"Save notifications"</button></div>
+                                    </ActionForm>
+                                </section>
+                            })}
+                            <section class="card" id="sessions">
                                 <div class="card-head">
                                     <h2>"Signed-in sessions"</h2>
                                     {(a.sessions.len() > 1).then(|| view! {
@@ -411,21 +443,5 @@ pub fn AccountPage() -> impl IntoView {
                 })}
             </Suspense>
         </Frame>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::describe_agent;
-
-    #[test]
-    fn user_agents_read_as_browser_and_system() {
-        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
-        assert_eq!(describe_agent(chrome), "Chrome 156 on Linux");
-        let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
-        assert_eq!(describe_agent(firefox), "Firefox 128 on Windows");
-        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
-        assert_eq!(describe_agent(safari), "Safari 17 on iOS");
-        assert_eq!(describe_agent("curl/8.5.0"), "curl");
     }
 }

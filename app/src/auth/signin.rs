@@ -4,6 +4,7 @@ use crate::audit::{Action, Severity};
 use crate::auth::{password, safe_next};
 use crate::domain::{Email, Role, UserStatus};
 use crate::error::AppError;
+use crate::mail::{self, letters};
 use crate::server_ctx::*;
 use serde_json::json;
 use sqlx::types::ipnetwork::IpNetwork;
@@ -217,6 +218,7 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
         return Err(AppError::Unauthenticated(BAD_CREDENTIALS.into()));
     };
     release_attempt(&mut tx, reserved).await?;
+    let unfamiliar = st.mail.enabled && unfamiliar_browser(&mut tx, user_id, meta.user_agent.as_deref()).await?;
 
     // A new session id at every sign-in: a fixated pre-login id is worthless.
     session.cycle_id().await.map_err(internal)?;
@@ -245,6 +247,19 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
         Event::new(Action::AuthLogin, "auth").company(company_id).on(session_row),
     )
     .await?;
+    if unfamiliar {
+        let letter = letters::new_sign_in(
+            email.as_str(),
+            &time::OffsetDateTime::now_utc()
+                .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+                .unwrap_or_default(),
+            &meta.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "an unknown address".into()),
+            &meta.user_agent.as_deref().map(crate::ui::describe_agent).unwrap_or_else(|| "an unknown browser".into()),
+            &st.mail.link("/account#sessions"),
+        );
+        let to = mail::Recipient { company: company_id, user: Some(user_id) };
+        mail::queue(&mut tx, &st.credentials, to, &letter, None).await?;
+    }
     tx.commit().await?;
     session.insert(SESSION_AUTH_KEY, SessionAuth { user_id, session_id: session_row }).await.map_err(internal)?;
 
@@ -282,6 +297,22 @@ pub async fn sign_out() -> Result<(), AppError> {
     session.flush().await.map_err(internal)?;
     leptos_axum::redirect("/login");
     Ok(())
+}
+
+/// Has the account signed in before, but never from this browser? (The owner may turn the
+/// mail off; a first sign-in ever is not news.)
+async fn unfamiliar_browser(conn: &mut sqlx::PgConnection, user: Uuid, agent: Option<&str>) -> Result<bool, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT u.notify_new_sign_in
+                  AND EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id)
+                  AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id AND s.user_agent IS NOT DISTINCT FROM $2)
+                  AS "unfamiliar!"
+             FROM users u WHERE u.id = $1"#,
+        user,
+        agent,
+    )
+    .fetch_one(conn)
+    .await?)
 }
 
 fn is_power_of_ten(mut n: i64) -> bool {

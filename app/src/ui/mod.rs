@@ -1,6 +1,8 @@
 //! Leaf widgets used on every page: form fields, badges, error boxes, times and diffs. The
 //! frame around a page is `chrome`.
+mod agent;
 pub mod time;
+pub use agent::describe_agent;
 
 use crate::error::AppError;
 use leptos::prelude::*;

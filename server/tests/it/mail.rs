@@ -39,14 +39,9 @@ async fn an_invitation_is_mailed_and_its_link_sets_the_password() {
     assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
 
     // Sent, the body is gone from the database; who, what and when stay.
-    let (status, attempts, body_gone, sent): (String, i32, bool, bool) = sqlx::query_as(
-        "SELECT status, attempts, body_sealed IS NULL, sent_at IS NOT NULL FROM mail_outbox WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!((status.as_str(), attempts, body_gone, sent), ("sent", 1, true, true));
+    let row = settled(&app, "new@acme.test").await;
+    assert_eq!((row.0.as_str(), row.1, row.3), ("sent", 1, true));
+    assert_eq!(app.scalar_i64("SELECT count(*) FROM mail_outbox WHERE sent_at IS NOT NULL").await, 1);
 
     // The link in the mail works once.
     let token = link.rsplit('/').next().unwrap().to_string();
@@ -125,31 +120,34 @@ async fn a_temporary_refusal_is_retried_and_a_permanent_one_is_a_dead_letter() {
     assert_eq!(invite(&app, &admin, "later@acme.test").await.status(), 200);
     let got = sink.wait_for(1).await;
     assert_eq!(got[0]["envelope"]["to"][0], "later@acme.test");
-    let (status, attempts, error): (String, i32, Option<String>) =
-        sqlx::query_as("SELECT status, attempts, last_error FROM mail_outbox WHERE to_address = 'later@acme.test'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!((status.as_str(), attempts, error), ("sent", 2, None));
+    let row = settled(&app, "later@acme.test").await;
+    assert_eq!((row.0.as_str(), row.1, row.2.as_deref()), ("sent", 2, None), "{row:?}");
 
     assert_eq!(invite(&app, &admin, "gone@acme.test").await.status(), 200);
-    let mut row: (String, i32, Option<String>, bool) = Default::default();
-    for _ in 0..100 {
-        row = sqlx::query_as(
-            "SELECT status, attempts, last_error, body_sealed IS NULL FROM mail_outbox WHERE to_address = 'gone@acme.test'",
-        )
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-        if row.0 == "failed" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let row = settled(&app, "gone@acme.test").await;
     // Refused for good at the first attempt: not retried, and its body erased.
     assert_eq!((row.0.as_str(), row.1, row.3), ("failed", 1, true), "{row:?}");
     assert!(row.2.as_deref().unwrap_or_default().contains("550"), "{row:?}");
     assert_eq!(sink.messages().await.len(), 1);
+}
+
+/// A mail's row once the worker has finished with it (sent or failed): status, attempts,
+/// last error, body erased.
+async fn settled(app: &TestApp, to: &str) -> (String, i32, Option<String>, bool) {
+    for _ in 0..150 {
+        let row: (String, i32, Option<String>, bool) = sqlx::query_as(
+            "SELECT status, attempts, last_error, body_sealed IS NULL FROM mail_outbox WHERE to_address = $1",
+        )
+        .bind(to)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if row.0 == "sent" || row.0 == "failed" {
+            return row;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the mail to {to} was neither sent nor given up");
 }
 
 #[tokio::test]
@@ -299,4 +297,100 @@ async fn without_smtp_recovery_says_to_ask_an_administrator() {
     assert!(page.contains("not set up here"), "{page}");
     let bad = forgot(&app, "not an address", "198.51.100.1").await;
     assert_eq!(bad.status(), 422);
+}
+
+#[tokio::test]
+async fn an_api_key_about_to_expire_is_announced_once_to_each_active_admin() {
+    let sink = MailSink::start(&[]).await;
+    let app = spawn_app_with_mail(&sink).await;
+    let a = app.company("Acme").await;
+    let b = app.company("Beta").await;
+    app.member(a, "ann@acme.test", Role::Admin).await;
+    app.member(a, "bob@acme.test", Role::Admin).await;
+    let (away, _) = app.member(a, "away@acme.test", Role::Admin).await;
+    sqlx::query("UPDATE users SET status = 'SUSPENDED' WHERE id = $1").bind(away).execute(&app.pool).await.unwrap();
+    app.member(a, "viewer@acme.test", Role::Viewer).await;
+    app.member(b, "other@beta.test", Role::Admin).await;
+    let key = |company: uuid::Uuid, name: &'static str, days: i32, revoked: bool| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, uuid::Uuid>(
+                "INSERT INTO api_keys (company_id, name, key_hash, key_prefix, key_last4, expires_at, revoked_at)
+                 VALUES ($1, $2, sha256(gen_random_uuid()::text::bytea), 'atr_live_ab12', 'wxyz',
+                         now() + make_interval(days => $3) - interval '1 hour', CASE WHEN $4 THEN now() END)
+                 RETURNING id",
+            )
+            .bind(company)
+            .bind(name)
+            .bind(days)
+            .bind(revoked)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let soon = key(a, "Payroll sync", 10, false).await;
+    key(a, "Later", 30, false).await;
+    key(a, "Revoked", 5, true).await;
+
+    let outgoing = app::mail::Outgoing { enabled: true, base_url: format!("http://{}", app.addr) };
+    let n = atrium_server::housekeeping::expiry_notices(&app.pool, &test_keyring(), &outgoing).await.unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(atrium_server::housekeeping::expiry_notices(&app.pool, &test_keyring(), &outgoing).await.unwrap(), 0);
+    let got = sink.wait_for(2).await;
+    let mut to: Vec<&str> = got.iter().map(|m| m["envelope"]["to"][0].as_str().unwrap()).collect();
+    to.sort();
+    assert_eq!(to, ["ann@acme.test", "bob@acme.test"]);
+    for m in &got {
+        assert_eq!(m["subject"], "API key \"Payroll sync\" of Acme expires in 10 days");
+        assert_eq!(link_in(m), format!("http://{}/t/acme/api-keys/{soon}", app.addr));
+        assert!(m["html"].as_str().unwrap().contains("Payroll sync"));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().await.len(), 2);
+}
+
+async fn sign_in_with(app: &TestApp, email: &str, browser: &str) -> reqwest::Client {
+    let c = client();
+    let r = c
+        .post(app.url("/api/login"))
+        .header("Origin", format!("http://{}", app.addr))
+        .header("User-Agent", browser)
+        .form(&[("email", email), ("password", PASSWORD), ("next", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    c
+}
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_browser_is_mailed_unless_the_owner_turned_it_off() {
+    const FIREFOX: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    const CHROME: &str =
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    let sink = MailSink::start(&[]).await;
+    let app = spawn_app_with_mail(&sink).await;
+    let a = app.company("Acme").await;
+    app.user("member@acme.test", Role::Viewer, Some(a)).await;
+
+    // The first sign-in ever is not news; a second browser is; the same browser again is not.
+    sign_in_with(&app, "member@acme.test", CHROME).await;
+    let firefox = sign_in_with(&app, "member@acme.test", FIREFOX).await;
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0]["subject"], "New sign-in to your Atrium account");
+    let text = got[0]["text"].as_str().unwrap();
+    assert!(text.contains("Firefox 128 on Windows") && text.contains("127.0.0.1"), "{text}");
+    assert_eq!(link_in(&got[0]), format!("http://{}/account#sessions", app.addr));
+    sign_in_with(&app, "member@acme.test", FIREFOX).await;
+
+    // Turned off on the account page: no mail for a third browser.
+    let page = app.get(&firefox, "/account").await.text().await.unwrap();
+    assert!(page.contains("name=\"new_sign_in\"") && page.contains("checked"), "{page}");
+    let r = app.post(&firefox, "/api/account/notifications", &[]).await;
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    assert_eq!(app.audit_count("account.update").await, 1);
+    sign_in_with(&app, "member@acme.test", "curl/8.5.0").await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(sink.messages().await.len(), 1);
 }

@@ -148,6 +148,7 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
         }),
         ("/api/account/load", Signed, |_, _| vec![]),
         ("/api/account/profile", Signed, |_, _| vec![("name", "Same Name".into())]),
+        ("/api/account/notifications", Signed, |_, _| vec![("new_sign_in", "on".into())]),
         ("/api/account/password", Signed, |_, _| {
             vec![
                 ("current", "wrong".into()),
