@@ -139,6 +139,9 @@ pub fn Frame(
             tenant.push(NavItem { href: format!("/t/{slug}/weights"), label: "Weights" });
             tenant.push(NavItem { href: format!("/t/{slug}/integrations"), label: "Integrations" });
             tenant.push(NavItem { href: format!("/t/{slug}/audit"), label: "Audit log" });
+            if shell_nav.as_ref().is_some_and(|s| s.can(crate::domain::Permission::SecurityManage)) {
+                tenant.push(NavItem { href: format!("/t/{slug}/security"), label: "Security" });
+            }
         }
         let admin = me.as_ref().is_some_and(|m| m.role == Role::SuperAdmin);
         let link = move |item: NavItem, path: &str| {

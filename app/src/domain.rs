@@ -326,4 +326,5 @@ permissions! {
     AuditRead => "audit.read",
     AuditExport => "audit.export",
     AuditRetention => "audit.retention",
+    SecurityManage => "security.manage",
 }

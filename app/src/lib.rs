@@ -18,9 +18,11 @@ pub mod integrations;
 pub mod mail;
 pub mod maintenance;
 pub mod roles;
+pub mod security;
 #[cfg(feature = "ssr")]
 pub mod server_ctx;
 pub mod tenancy;
+pub mod two_factor;
 pub mod ui;
 pub mod users;
 pub mod weights;
@@ -73,6 +75,8 @@ fn Pages() -> impl IntoView {
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/login") view=auth::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/forgot") view=auth::ForgotPasswordPage ssr=SsrMode::Async/>
+                <Route path=path!("/login/two-factor") view=auth::SecondStepPage ssr=SsrMode::Async/>
+                <Route path=path!("/account/two-factor") view=two_factor::TwoFactorPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=admin::AdminOverviewPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/audit") view=audit::views::AdminAuditPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/maintenance") view=maintenance::MaintenancePage ssr=SsrMode::Async/>
@@ -96,6 +100,7 @@ fn Pages() -> impl IntoView {
                 <Route path=path!("/t/:slug/deliveries") view=integrations::DeliveriesPage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/deliveries/:id") view=integrations::DeliveryPage ssr=SsrMode::Async/>
                 <Route path=path!("/t/:slug/audit") view=audit::views::AuditLogPage ssr=SsrMode::Async/>
+                <Route path=path!("/t/:slug/security") view=security::SecurityPage ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=users::AcceptInvitePage ssr=SsrMode::Async/>
             </Routes>

@@ -262,7 +262,8 @@ async fn gate_pages(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    let protected = path.starts_with("/admin") || path.starts_with("/t/") || path == "/account";
+    let protected =
+        path.starts_with("/admin") || path.starts_with("/t/") || path == "/account" || path.starts_with("/account/");
     if !protected || req.method() != Method::GET {
         return next.run(req).await;
     }

@@ -375,6 +375,11 @@ pub fn AccountPage() -> impl IntoView {
                                     <div class="actions"><button type="submit" class="btn btn-primary">"Save name"</button></div>
                                 </ActionForm>
                             </section>
+                            <section class="card narrow" id="two-factor">
+                                <h2>"Two-factor sign-in"</h2>
+                                <p>"A code from an app on your phone when you sign in, on top of your password."</p>
+                                <p><a class="btn btn-secondary" href="/account/two-factor">"Manage two-factor sign-in"</a></p>
+                            </section>
                             <section class="card narrow">
                                 <h2>"Password"</h2>
                                 {move || pw_saved().then(|| view! { <div class="alert alert-success" role="status">"Password changed. Your other sessions have been signed out."</div> })}

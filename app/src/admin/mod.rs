@@ -92,6 +92,7 @@ pub fn AdminOverviewPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <crate::security::PlatformSecuritySummary/>
         </Frame>
     }
 }

@@ -105,6 +105,16 @@ impl Pepper {
         mac.finalize().into_bytes().into()
     }
 
+    /// A keyed hash of another high-entropy secret (two-factor recovery codes), kept apart
+    /// from API keys by its label.
+    pub fn hash_labelled(&self, label: &str, value: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0[..]).expect("32-byte key");
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Names the pepper a key is hashed under (`api_keys.pepper_id`) without revealing it.
     pub fn id(&self) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0[..]).expect("32-byte key");

@@ -68,6 +68,12 @@ actions! {
     AccountPasswordChange => "account.password_change",
     // "Forgot your password?" (whether or not the address has an account: details.outcome).
     AccountRecoveryRequest => "account.recovery_request",
+    AccountTwoFactorEnable => "account.two_factor_enable",
+    AccountTwoFactorDisable => "account.two_factor_disable",
+    AccountTwoFactorCodes => "account.two_factor_codes",
+    // A company admin (or the super-admin) turned off a member's second factor (a lost phone).
+    UserTwoFactorReset => "user.two_factor_reset",
+    SecurityTwoFactorRequire => "security.two_factor_require",
     SessionRevoke => "session.revoke",
     TenantSwitch => "tenant.switch",
     TenantActAs => "tenant.act_as",

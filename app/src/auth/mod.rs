@@ -12,11 +12,22 @@ pub mod password;
 #[cfg(feature = "ssr")]
 pub mod recovery;
 #[cfg(feature = "ssr")]
+pub mod second_step;
+#[cfg(feature = "ssr")]
 pub mod sessions;
 #[cfg(feature = "ssr")]
 pub mod signin;
 mod views;
-pub use views::{ForgotPasswordPage, LoginPage};
+pub use views::{ForgotPasswordPage, LoginPage, SecondStepPage};
+
+/// What the second step of signing in shows (see `second_step`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecondStepView {
+    pub email: String,
+    /// The app must be set up first (a company or the platform requires a second factor).
+    pub enroll: Option<crate::two_factor::Enrollment>,
+    pub required_by: Vec<String>,
+}
 
 /// The signed-in user as the browser may see them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,6 +87,17 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     signin::sign_in(email, password, next).await
+}
+
+#[server(endpoint = "login/two-factor/state")]
+pub async fn second_step_state() -> Result<SecondStepView, AppError> {
+    second_step::state_of().await
+}
+
+/// The code from the app (or a recovery code) after the password.
+#[server(endpoint = "login/two-factor")]
+pub async fn second_step(code: String) -> Result<(), AppError> {
+    second_step::submit(code).await
 }
 
 /// "Forgot your password?": the same answer whether or not the address has an account.

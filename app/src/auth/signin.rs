@@ -23,7 +23,7 @@ pub const ACCOUNT_WINDOW_MINUTES: i64 = 60;
 const BAD_CREDENTIALS: &str = "Email or password is incorrect.";
 pub const SESSION_HOURS: i64 = 12;
 
-enum Attempt {
+pub(crate) enum Attempt {
     /// Counted as a failure until the password proves right (then the row is removed).
     Reserved(i64),
     /// Refused before any password check: retry after `minutes`; `in_window` throttled
@@ -35,7 +35,11 @@ enum Attempt {
 /// client's block (an IPv6 /64), so rotating through one's own addresses gains nothing. Attempts for one account (and
 /// from one address) take their turn under advisory locks, so sixty parallel guesses cannot
 /// all pass the check before the first failure is counted.
-async fn reserve_attempt(pool: &sqlx::PgPool, email: &str, ip: Option<std::net::IpAddr>) -> Result<Attempt, AppError> {
+pub(crate) async fn reserve_attempt(
+    pool: &sqlx::PgPool,
+    email: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Attempt, AppError> {
     let ip = ip.map(super::client_block::client_block);
     let mut tx = crate::db::anonymous(pool).await?;
     // Account first, then address: every attempt takes them in this order, so none deadlock.
@@ -110,14 +114,17 @@ async fn reserve_attempt(pool: &sqlx::PgPool, email: &str, ip: Option<std::net::
     Ok(attempt)
 }
 
-async fn release_attempt(conn: &mut sqlx::PgConnection, id: i64) -> Result<(), AppError> {
+pub(crate) async fn release_attempt(conn: &mut sqlx::PgConnection, id: i64) -> Result<(), AppError> {
     sqlx::query!("DELETE FROM login_failures WHERE id = $1", id).execute(conn).await?;
     Ok(())
 }
 
 /// A transaction whose audit rows belong to the account's home company (platform events for
 /// the super-admin and unknown accounts).
-async fn audit_tx(pool: &sqlx::PgPool, user: Option<(Uuid, Option<Uuid>)>) -> Result<crate::db::Tx, AppError> {
+pub(crate) async fn audit_tx(
+    pool: &sqlx::PgPool,
+    user: Option<(Uuid, Option<Uuid>)>,
+) -> Result<crate::db::Tx, AppError> {
     match user {
         Some((id, Some(company))) => crate::db::tenant(pool, company, Some(id)).await,
         Some((id, None)) => crate::db::account(pool, id).await,
@@ -218,6 +225,41 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
         return Err(AppError::Unauthenticated(BAD_CREDENTIALS.into()));
     };
     release_attempt(&mut tx, reserved).await?;
+    tx.commit().await?;
+    let verified = Verified { user_id, email: email.as_str().to_string(), role, company_id };
+
+    // A second factor, when the account has one or is required to.
+    let mut acct = crate::db::account(&st.pool, user_id).await?;
+    let factor = crate::two_factor::service::at_sign_in(&mut acct, user_id, role, st.production).await?;
+    acct.commit().await?;
+    if factor.enabled || !factor.required_by.is_empty() {
+        super::second_step::begin(&session, &verified, next, !factor.enabled).await?;
+        leptos_axum::redirect("/login/two-factor");
+        return Ok(());
+    }
+    finish(&st, &meta, &session, &verified, next.as_deref(), None).await
+}
+
+/// An account whose password (and second factor, if any) was right.
+pub struct Verified {
+    pub user_id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub company_id: Option<Uuid>,
+}
+
+/// Signs `who` in: a new session (row and cookie id), the audit row, the new-browser mail,
+/// and the redirect home (or to `next`, or `to` when given).
+pub async fn finish(
+    st: &AppState,
+    meta: &RequestMeta,
+    session: &tower_sessions::Session,
+    who: &Verified,
+    next: Option<&str>,
+    second_factor: Option<(&'static str, Option<&str>)>,
+) -> Result<(), AppError> {
+    let Verified { user_id, ref email, role, company_id } = *who;
+    let mut tx = audit_tx(&st.pool, Some((user_id, company_id))).await?;
     let unfamiliar = st.mail.enabled && unfamiliar_browser(&mut tx, user_id, meta.user_agent.as_deref()).await?;
 
     // A new session id at every sign-in: a fixated pre-login id is worthless.
@@ -234,22 +276,26 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query!("UPDATE users SET last_login_at = now() WHERE id = $1", user_id).execute(&mut *tx).await?;
+    let mut event = Event::new(Action::AuthLogin, "auth").company(company_id).on(session_row);
+    if let Some((factor, _)) = second_factor {
+        event = event.details(json!({ "second_factor": factor }));
+    }
     record(
         &mut tx,
         &Who {
             user_id: Some(user_id),
-            email: Some(email.as_str().into()),
+            email: Some(email.clone()),
             role: Some(role),
             session_id: Some(session_row),
             acting_reason: None,
         },
-        &meta,
-        Event::new(Action::AuthLogin, "auth").company(company_id).on(session_row),
+        meta,
+        event,
     )
     .await?;
     if unfamiliar {
         let letter = letters::new_sign_in(
-            email.as_str(),
+            email,
             &time::OffsetDateTime::now_utc()
                 .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
                 .unwrap_or_default(),
@@ -263,6 +309,10 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
     tx.commit().await?;
     session.insert(SESSION_AUTH_KEY, SessionAuth { user_id, session_id: session_row }).await.map_err(internal)?;
 
+    if let Some((_, Some(to))) = second_factor {
+        leptos_axum::redirect(to);
+        return Ok(());
+    }
     let home = if role == Role::SuperAdmin {
         "/admin".to_string()
     } else if crate::tenancy::session::has_pending_invitations(&st.pool, user_id).await? {
@@ -272,7 +322,7 @@ pub async fn sign_in(email: String, password_raw: String, next: Option<String>) 
         let slug = crate::tenancy::session::home_slug(&st.pool, user_id, company_id).await?;
         slug.map(|s| format!("/t/{s}/")).unwrap_or_else(|| "/account".into())
     };
-    leptos_axum::redirect(&safe_next(next.as_deref()).unwrap_or(home));
+    leptos_axum::redirect(&safe_next(next).unwrap_or(home));
     Ok(())
 }
 

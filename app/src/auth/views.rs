@@ -1,4 +1,6 @@
-use super::{recovery_available, ForgotPassword, Login};
+use super::{recovery_available, second_step_state, ForgotPassword, Login, SecondStep};
+use crate::error::AppError;
+use crate::two_factor::Enroll;
 use crate::ui::{action_error, field_error, Field, FormAlert};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -75,6 +77,58 @@ pub fn ForgotPasswordPage() -> impl IntoView {
                     })}
                 </Suspense>
                 <p class="login-aside"><a href="/login">"Back to sign-in"</a></p>
+            </section>
+        </main>
+    }
+}
+
+/// `/login/two-factor`: the code after the password, or setting the app up when a company (or
+/// the platform) requires it and the account has none yet.
+#[component]
+pub fn SecondStepPage() -> impl IntoView {
+    let action = ServerAction::<SecondStep>::new();
+    let err = action_error(action.value());
+    let state = Resource::new(|| (), |_| second_step_state());
+    view! {
+        <Title text="Two-factor sign-in · Atrium"/>
+        <main class="login-wrap" id="main">
+            <section class="card login-card">
+                <p class="brand-lg">"Atrium"</p>
+                <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        let s = match state.await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                return view! {
+                                    <h1>"Sign in again"</h1>
+                                    <div class="alert alert-error" role="alert">{e.to_string()}</div>
+                                    <p><a href="/login">"Go to sign-in"</a></p>
+                                }.into_any();
+                            }
+                        };
+                        let form = move |label: &'static str, button: &'static str| view! {
+                            <ActionForm action=action attr:class="stack" attr:novalidate="">
+                                <FormAlert error=Signal::derive(move || err.get().filter(|e| !matches!(e, AppError::Validation(_))))/>
+                                <Field label=label name="code" autocomplete="one-time-code" required=true autofocus=true
+                                    error=field_error(err, "code")/>
+                                <button type="submit" class="btn btn-primary" disabled=move || action.pending().get()>{button}</button>
+                            </ActionForm>
+                        };
+                        match s.enroll {
+                            Some(enrollment) => view! {
+                                <h1>"Set up two-factor sign-in"</h1>
+                                <p class="muted">{format!("{} requires a code from an app on your phone when {} signs in.", s.required_by.join(", "), s.email)}</p>
+                                <Enroll enrollment>{form("The 6-digit code it shows", "Turn on and sign in")}</Enroll>
+                            }.into_any(),
+                            None => view! {
+                                <h1>"Enter your code"</h1>
+                                <p class="muted">{format!("Signing in as {}. Open your authenticator app, or use one of your recovery codes.", s.email)}</p>
+                                {form("Code", "Sign in")}
+                            }.into_any(),
+                        }
+                    })}
+                </Suspense>
+                <p class="login-aside"><a href="/login">"Start over"</a></p>
             </section>
         </main>
     }

@@ -50,6 +50,9 @@ pub fn Field(
     #[prop(optional)] autocomplete: Option<&'static str>,
     #[prop(optional)] required: bool,
     #[prop(optional)] autofocus: bool,
+    /// `numeric` brings up the digits keyboard on phones (one-time codes).
+    #[prop(optional)]
+    input_mode: Option<&'static str>,
     #[prop(into)] error: Signal<Option<String>>,
 ) -> impl IntoView {
     let id = format!("f-{name}");
@@ -79,6 +82,7 @@ pub fn Field(
                 autocomplete=autocomplete
                 required=required
                 autofocus=autofocus
+                inputmode=input_mode
                 aria-invalid=move || error.get().is_some().then_some("true")
                 aria-describedby=described
             />

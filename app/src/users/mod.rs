@@ -42,6 +42,8 @@ pub struct UserDetail {
     pub grantable: Vec<Role>,
     /// Another company also holds this account: its name and password are its owner's.
     pub account_shared: bool,
+    /// The account signs in with a second factor.
+    pub two_factor: bool,
 }
 
 /// A one-time link: mailed to the person when Atrium sends mail, else shown once to the admin
@@ -104,11 +106,25 @@ pub async fn get_user(slug: String, id: Uuid) -> Result<UserDetail, AppError> {
     let user = service::get(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
     // A pending member's account is not shown to the company yet, shared or not.
     let account_shared = user.status != UserStatus::Invited && service::account_shared(&mut tx, &t, id).await?;
+    let two_factor = service::has_two_factor(&mut tx, id).await?;
     tx.commit().await?;
     let can_write = t.may(Permission::UsersWrite);
     let manageable = can_write && crate::access::rules::may_manage(t.role, user.role, t.actor.user_id == id);
     let grantable = if manageable { crate::access::rules::grantable(t.role) } else { Vec::new() };
-    Ok(UserDetail { user, manageable, grantable, account_shared })
+    Ok(UserDetail { user, manageable, grantable, account_shared, two_factor })
+}
+
+/// Turns off a member's second factor (a lost phone), so they set it up again at their next
+/// sign-in where it is required. Only for an account this company alone holds.
+#[server(endpoint = "users/two-factor/reset")]
+pub async fn reset_two_factor(slug: String, id: Uuid) -> Result<(), AppError> {
+    use crate::server_ctx::*;
+    let t = crate::access::require_in(&slug, Permission::UsersWrite).await?;
+    let mut tx = t.tx().await?;
+    service::reset_two_factor(&mut tx, &t.op(), id).await?;
+    tx.commit().await?;
+    leptos_axum::redirect(&format!("/t/{slug}/users/{id}?saved=1"));
+    Ok(())
 }
 
 #[server(endpoint = "users/invite")]

@@ -486,6 +486,26 @@ pub async fn reset_link(conn: &mut PgConnection, op: &Op, id: Uuid) -> Result<On
     Ok(link)
 }
 
+pub async fn has_two_factor(conn: &mut PgConnection, user: Uuid) -> Result<bool, AppError> {
+    Ok(sqlx::query_scalar!(r#"SELECT totp_enabled_at IS NOT NULL AS "on!" FROM users WHERE id = $1"#, user)
+        .fetch_one(conn)
+        .await?)
+}
+
+pub async fn reset_two_factor(conn: &mut PgConnection, op: &Op, id: Uuid) -> Result<(), AppError> {
+    managed_member(&mut *conn, op, id).await?;
+    // The second factor guards the account everywhere it is a member: another company's
+    // admin must not be able to weaken it.
+    if !account_state(&mut *conn, op.company, actor_role(op)?, id).await?.owned_here {
+        return Err(AppError::Denied(SHARED_ACCOUNT.into()));
+    }
+    if !crate::two_factor::service::clear(&mut *conn, id).await? {
+        return Err(AppError::Conflict("This user does not use two-factor sign-in.".into()));
+    }
+    op.record(&mut *conn, op.event(Action::UserTwoFactorReset, "user").on(id).severity(Severity::Warning)).await?;
+    Ok(())
+}
+
 struct TokenRow {
     id: Uuid,
     /// None for an account's own recovery link ("Forgot your password?").

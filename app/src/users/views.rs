@@ -251,10 +251,14 @@ fn UserDetailView() -> impl IntoView {
     let update = ServerAction::<UpdateUser>::new();
     let status = ServerAction::<SetUserStatus>::new();
     let reset = ServerAction::<ResetLink>::new();
+    let reset_tf = ServerAction::<ResetTwoFactor>::new();
     let fetch_slug = slug.clone();
     let user = Resource::new(
-        move || (id(), update.version().get(), status.version().get(), query.with(|q| q.get("saved"))),
-        move |(id, _, _, _)| {
+        move || {
+            let versions = (update.version().get(), status.version().get(), reset_tf.version().get());
+            (id(), versions, query.with(|q| q.get("saved")))
+        },
+        move |(id, _, _)| {
             let slug = fetch_slug.clone();
             async move {
                 match id {
@@ -277,6 +281,7 @@ fn UserDetailView() -> impl IntoView {
     let err = action_error(update.value());
     let status_err = action_error(status.value());
     let reset_err = action_error(reset.value());
+    let tf_err = action_error(reset_tf.value());
     let saved = move || {
         query.with(|q| q.get("saved").is_some())
             || matches!(update.value().get(), Some(Ok(())))
@@ -316,6 +321,7 @@ fn UserDetailView() -> impl IntoView {
                                         Some(t) => view! { <Time stamp=t/> }.into_any(),
                                         None => view! { <span class="muted">"Never"</span> }.into_any(),
                                     }}</dd>
+                                    <dt>"Two-factor"</dt><dd data-two-factor="">{if d.two_factor { "On" } else { "Off" }}</dd>
                                 </dl>
                                 {(!d.manageable).then(|| view! {
                                     <p class="muted" data-read-only="">"You can see this person but not change them: only people below your own role can be edited here."</p>
@@ -325,6 +331,7 @@ fn UserDetailView() -> impl IntoView {
                                 let (slug, uid) = (slug.clone(), uid.clone());
                                 let (status_slug, status_uid) = (slug.clone(), uid.clone());
                                 let (reset_slug, reset_uid) = (slug.clone(), uid.clone());
+                                let (tf_slug, tf_uid) = (slug.clone(), uid.clone());
                                 let suspended = u.status == UserStatus::Suspended;
                                 let away = suspended || u.status == UserStatus::Inactive;
                                 let invited = u.status == UserStatus::Invited;
@@ -370,6 +377,20 @@ fn UserDetailView() -> impl IntoView {
                                                 <input type="hidden" name="slug" value=reset_slug/>
                                                 <input type="hidden" name="id" value=reset_uid/>
                                                 <button type="submit" class="btn btn-secondary">{if invited { "New invitation link" } else { "Create reset link" }}</button>
+                                            </ActionForm>
+                                        })}
+                                        {(d.two_factor && !shared).then(|| view! {
+                                            <h3>"Two-factor sign-in"</h3>
+                                            <p>"If they lost their phone and their recovery codes, turn it off; they set it up again at their next sign-in where it is required."</p>
+                                            <FormAlert error=tf_err/>
+                                            <ActionForm action=reset_tf attr:class="stack">
+                                                <input type="hidden" name="slug" value=tf_slug/>
+                                                <input type="hidden" name="id" value=tf_uid/>
+                                                <label class="check confirm">
+                                                    <input type="checkbox" name="confirm" required=true/>
+                                                    " Yes, turn off their two-factor sign-in"
+                                                </label>
+                                                <div class="actions"><button type="submit" class="btn btn-danger">"Reset two-factor"</button></div>
                                             </ActionForm>
                                         })}
                                     </section>

@@ -17,5 +17,6 @@ mod pages;
 mod receiver;
 mod statements;
 mod tenancy;
+mod two_factor;
 mod users;
 mod weights;

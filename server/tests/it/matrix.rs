@@ -149,6 +149,14 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
         ("/api/account/load", Signed, |_, _| vec![]),
         ("/api/account/profile", Signed, |_, _| vec![("name", "Same Name".into())]),
         ("/api/account/notifications", Signed, |_, _| vec![("new_sign_in", "on".into())]),
+        ("/api/account/two-factor", Signed, |_, _| vec![]),
+        ("/api/account/two-factor/start", Signed, |_, _| vec![]),
+        ("/api/account/two-factor/enable", Signed, |_, _| vec![("code", "000000".into())]),
+        ("/api/account/two-factor/codes", Signed, |_, _| vec![("code", "000000".into())]),
+        ("/api/account/two-factor/disable", Signed, |_, _| vec![("code", "000000".into())]),
+        ("/api/account/two-factor/flash", Public, |_, _| vec![]),
+        ("/api/login/two-factor/state", Public, |_, _| vec![]),
+        ("/api/login/two-factor", Public, |_, _| vec![("code", "000000".into())]),
         ("/api/account/password", Signed, |_, _| {
             vec![
                 ("current", "wrong".into()),
@@ -186,6 +194,13 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
         ("/api/users/reset-link", Tenant(Some(UsersWrite)), |w, t| {
             vec![("slug", w.slug(t).into()), ("id", w.target(t))]
         }),
+        // The target has no second factor: an allowed call is told so (409), nothing changes.
+        ("/api/users/two-factor/reset", Tenant(Some(UsersWrite)), |w, t| {
+            vec![("slug", w.slug(t).into()), ("id", w.target(t))]
+        }),
+        ("/api/security/overview", Tenant(Some(SecurityManage)), |w, t| vec![("slug", w.slug(t).into())]),
+        // Saved as it is (not required), so the pages below still sign in with a password alone.
+        ("/api/security/two-factor", Tenant(Some(SecurityManage)), |w, t| vec![("slug", w.slug(t).into())]),
         ("/api/api-keys/list", Tenant(Some(ApiKeysRead)), |w, t| {
             vec![("slug", w.slug(t).into()), ("status", "".into())]
         }),
@@ -294,6 +309,7 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
             ]
         }),
         ("/api/admin/overview", SuperOnly, |_, _| vec![]),
+        ("/api/admin/security", SuperOnly, |_, _| vec![]),
         ("/api/admin/maintenance", SuperOnly, |_, _| vec![]),
         // Switching it off (it is off): allowed calls must leave the other routes writable.
         ("/api/admin/maintenance/set", SuperOnly, |_, _| vec![("active", "false".into()), ("message", "".into())]),
@@ -319,6 +335,8 @@ fn pages() -> Vec<(&'static str, Rule, fn(&World, Which) -> String)> {
         ("/forgot", Public, |_, _| "/forgot".into()),
         ("/invite/:token", Public, |_, _| format!("/invite/{}", "0".repeat(64))),
         ("/account", Signed, |_, _| "/account".into()),
+        ("/account/two-factor", Signed, |_, _| "/account/two-factor".into()),
+        ("/login/two-factor", Public, |_, _| "/login/two-factor".into()),
         ("/admin", SuperOnly, |_, _| "/admin".into()),
         ("/admin/audit", SuperOnly, |_, _| "/admin/audit".into()),
         ("/admin/maintenance", SuperOnly, |_, _| "/admin/maintenance".into()),
@@ -343,6 +361,7 @@ fn pages() -> Vec<(&'static str, Rule, fn(&World, Which) -> String)> {
             format!("/t/{}/deliveries/{}", w.slug(t), w.delivery(t))
         }),
         ("/t/:slug/audit", Tenant(Some(AuditRead)), |w, t| format!("/t/{}/audit", w.slug(t))),
+        ("/t/:slug/security", Tenant(Some(SecurityManage)), |w, t| format!("/t/{}/security", w.slug(t))),
         ("/t/:slug/weights", Tenant(Some(WeightsRead)), |w, t| format!("/t/{}/weights", w.slug(t))),
         ("/t/:slug/weights/:category", Tenant(Some(WeightsRead)), |w, t| format!("/t/{}/weights/vis", w.slug(t))),
         ("/t/:slug/weights/:category/history", Tenant(Some(WeightsRead)), |w, t| {
@@ -547,7 +566,10 @@ async fn every_route_as_every_role_for_own_and_other_company() {
                 let what = format!("page {pattern} as {actor:?} on {tenant:?}: {status}");
                 let denial = if *actor == Actor::Anonymous {
                     denied_for_anonymous(rule).then_some(
-                        if pattern.starts_with("/t/") || pattern.starts_with("/admin") || pattern == "/account" {
+                        if pattern.starts_with("/t/")
+                            || pattern.starts_with("/admin")
+                            || pattern.starts_with("/account")
+                        {
                             303
                         } else {
                             200
