@@ -5,6 +5,8 @@
 // Prints one JSON line, {"smtp": port, "http": port}, once both listen (on 127.0.0.1 only).
 // `--reject-first N` answers the first N messages with a temporary failure (451), and
 // `--reject-to ADDRESS` refuses that recipient for good (550), so retries can be tested.
+// `--exit-with-stdin` ends the sink when its standard input closes (the Rust tests keep a pipe
+// open, so a killed test run leaves no sink behind); .dev/test stops it with a signal.
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
 import http from 'node:http';
@@ -90,6 +92,7 @@ smtp.listen(smtpPort, '127.0.0.1', () => {
   });
 });
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
-// Ends with the test that started it.
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
+if (args.includes('--exit-with-stdin')) {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}

@@ -41,3 +41,26 @@ export async function newCompany(page: Page, name: string, slug: string, first: 
   await page.getByLabel('Reason').fill('Setting up the customer during onboarding');
   await page.getByRole('button', { name: 'Open company' }).click();
 }
+
+/** The messages the test SMTP server (end2end/servers/mail-sink.mjs) received, newest last. */
+export async function mails(page: Page): Promise<any[]> {
+  const sink = process.env.ATRIUM_MAIL_SINK_URL;
+  if (!sink) throw new Error('ATRIUM_MAIL_SINK_URL is not set: .dev/test starts the mail sink');
+  const r = await page.request.get(`${sink}/messages`);
+  expect(r.ok()).toBeTruthy();
+  return r.json();
+}
+
+/** The one-time link in the newest mail to `to` (waits for it to arrive). */
+export async function mailedLink(page: Page, to: string, subject: RegExp): Promise<string> {
+  let link = '';
+  await expect(async () => {
+    const found = (await mails(page)).filter((m) => m.envelope.to.includes(to) && subject.test(m.subject));
+    expect(found.length).toBeGreaterThan(0);
+    const text: string = found[found.length - 1].text;
+    const m = text.match(/https?:\/\/\S+\/invite\/[0-9a-f]{64}/);
+    expect(m).not.toBeNull();
+    link = m![0];
+  }).toPass({ timeout: 15_000 });
+  return link;
+}

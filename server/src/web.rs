@@ -73,7 +73,7 @@ pub fn router(app_state: AppState, api: crate::api::ApiState, cfg: &WebConfig) -
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(cfg.https)
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(app::auth::signin::SESSION_HOURS)));
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(app::auth::establish::SESSION_HOURS)));
 
     let pkg = Router::new()
         .nest_service("/pkg", ServeDir::new(cfg.site_root.join("pkg")).precompressed_br().precompressed_gzip())

@@ -20,11 +20,18 @@ pub struct CompanyOverview {
     pub last_activity: Option<Stamp>,
 }
 
+/// `/admin`: every company at a glance, and each one's security line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdminOverview {
+    pub companies: Vec<CompanyOverview>,
+    pub security: Vec<crate::security::CompanySecurity>,
+}
+
 /// Companies shown on the overview, busiest first.
 pub const OVERVIEW_LIMIT: i64 = 200;
 
 #[server(endpoint = "admin/overview")]
-pub async fn load_overview() -> Result<Vec<CompanyOverview>, AppError> {
+pub async fn load_overview() -> Result<AdminOverview, AppError> {
     use crate::access::require_platform;
     use crate::server_ctx::*;
     let actor = require_platform(Permission::CompaniesRead).await?;
@@ -41,8 +48,10 @@ pub async fn load_overview() -> Result<Vec<CompanyOverview>, AppError> {
     )
     .fetch_all(&mut *tx)
     .await?;
+    // One read on record for the page: the security lines come in the same transaction.
+    let security = crate::security::service::across_companies(&mut tx).await?;
     tx.commit().await?;
-    Ok(rows
+    let companies = rows
         .into_iter()
         .map(|r| CompanyOverview {
             id: r.id,
@@ -53,7 +62,8 @@ pub async fn load_overview() -> Result<Vec<CompanyOverview>, AppError> {
             active_keys: r.keys,
             last_activity: r.last_activity.map(crate::ui::time::rfc3339),
         })
-        .collect())
+        .collect();
+    Ok(AdminOverview { companies, security })
 }
 
 #[component]
@@ -67,7 +77,7 @@ pub fn AdminOverviewPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match rows.await {
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                        Ok(rows) => view! {
+                        Ok(AdminOverview { companies: rows, security }) => view! {
                             <div class="table-wrap">
                                 <table class="data">
                                     <thead><tr>
@@ -88,11 +98,11 @@ pub fn AdminOverviewPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
+                            <crate::security::PlatformSecuritySummary rows=security/>
                         }.into_any(),
                     }
                 })}
             </Suspense>
-            <crate::security::PlatformSecuritySummary/>
         </Frame>
     }
 }

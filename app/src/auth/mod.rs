@@ -8,6 +8,8 @@ use uuid::Uuid;
 #[cfg(feature = "ssr")]
 pub mod client_block;
 #[cfg(feature = "ssr")]
+pub mod establish;
+#[cfg(feature = "ssr")]
 pub mod password;
 #[cfg(feature = "ssr")]
 pub mod recovery;
@@ -17,6 +19,8 @@ pub mod second_step;
 pub mod sessions;
 #[cfg(feature = "ssr")]
 pub mod signin;
+#[cfg(feature = "ssr")]
+pub mod throttle;
 mod views;
 pub use views::{ForgotPasswordPage, LoginPage, SecondStepPage};
 

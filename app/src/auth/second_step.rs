@@ -3,7 +3,8 @@
 //! only "password checked for this account, until then"; `/login/two-factor` asks for a code
 //! (or sets the app up, when it is required and missing), and only then is a session made.
 //! Wrong codes count against the same throttle as wrong passwords.
-use super::signin::{self, Attempt, Verified};
+use super::establish::{self, Verified};
+use super::throttle::{self, Attempt};
 use super::SecondStepView as SecondStep;
 use crate::audit::record::{record, Event, Who};
 use crate::audit::{Action, Severity};
@@ -82,7 +83,7 @@ pub async fn submit(code: String) -> Result<(), AppError> {
     let meta = request_meta();
     let session = session()?;
     let p = pending(&session).await?;
-    let reserved = match signin::reserve_attempt(&st.pool, &p.email, meta.ip).await? {
+    let reserved = match throttle::reserve_attempt(&st.pool, &p.email, meta.ip).await? {
         Attempt::Reserved(id) => id,
         Attempt::Throttled { minutes, .. } => {
             retry_after(minutes * 60);
@@ -112,7 +113,7 @@ pub async fn submit(code: String) -> Result<(), AppError> {
     let Ok((factor, codes)) = outcome else {
         tx.rollback().await?;
         // The failure stays counted; its audit row goes where the password's would.
-        let mut tx = signin::audit_tx(&st.pool, Some((p.user_id, p.company_id))).await?;
+        let mut tx = establish::audit_tx(&st.pool, Some((p.user_id, p.company_id))).await?;
         record(
             &mut tx,
             &who,
@@ -139,7 +140,7 @@ pub async fn submit(code: String) -> Result<(), AppError> {
         )
         .await?;
     }
-    signin::release_attempt(&mut tx, reserved).await?;
+    throttle::release_attempt(&mut tx, reserved).await?;
     tx.commit().await?;
     enrolling::end(&session).await?;
     session.remove::<Pending>(KEY).await.map_err(internal)?;
@@ -147,10 +148,17 @@ pub async fn submit(code: String) -> Result<(), AppError> {
     match codes {
         // Just set up: the recovery codes are shown once, on the account's two-factor page.
         Some(codes) => {
-            signin::finish(&st, &meta, &session, &verified, None, Some((factor, Some("/account/two-factor?codes=1"))))
-                .await?;
+            establish::finish(
+                &st,
+                &meta,
+                &session,
+                &verified,
+                None,
+                Some((factor, Some("/account/two-factor?codes=1"))),
+            )
+            .await?;
             set_flash(&codes).await
         }
-        None => signin::finish(&st, &meta, &session, &verified, p.next.as_deref(), Some((factor, None))).await,
+        None => establish::finish(&st, &meta, &session, &verified, p.next.as_deref(), Some((factor, None))).await,
     }
 }

@@ -97,13 +97,3 @@ pub async fn require_two_factor(slug: String, #[server(default)] required: Optio
     leptos_axum::redirect(&format!("/t/{slug}/security?saved=1"));
     Ok(())
 }
-
-#[server(endpoint = "admin/security")]
-pub async fn load_platform_security() -> Result<Vec<CompanySecurity>, AppError> {
-    use crate::server_ctx::*;
-    let actor = crate::access::require_platform(Permission::CompaniesRead).await?;
-    let mut tx = crate::access::platform_read(&state()?.pool, &actor, &request_meta(), "security").await?;
-    let rows = service::across_companies(&mut tx).await?;
-    tx.commit().await?;
-    Ok(rows)
-}

@@ -1,4 +1,4 @@
-use super::{load_platform_security, load_security, ChainCheck, RequireTwoFactor};
+use super::{load_security, ChainCheck, CompanySecurity, RequireTwoFactor};
 use crate::chrome::{use_shell, use_slug, TenantPage};
 use crate::domain::Permission;
 use crate::error::AppError;
@@ -142,40 +142,30 @@ fn SecurityView() -> impl IntoView {
 
 /// The security line of every company, for the super-admin's overview.
 #[component]
-pub fn PlatformSecuritySummary() -> impl IntoView {
-    let rows = Resource::new(|| (), |_| load_platform_security());
+pub fn PlatformSecuritySummary(rows: Vec<CompanySecurity>) -> impl IntoView {
     view! {
         <h2 id="security">"Security across companies"</h2>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match rows.await {
-                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                    Ok(rows) => view! {
-                        <div class="table-wrap">
-                            <table class="data" data-security-summary="">
-                                <thead><tr>
-                                    <th scope="col">"Company"</th><th scope="col">"Two-factor"</th><th scope="col">"Members without"</th>
-                                    <th scope="col">"Admins without"</th><th scope="col">"Risky keys"</th><th scope="col">"Failing integrations"</th>
-                                    <th scope="col">"Audit chain"</th>
-                                </tr></thead>
-                                <tbody>
-                                    {rows.into_iter().map(|c| view! {
-                                        <tr>
-                                            <td><a href=format!("/t/{}/security", c.slug)>{c.name}</a></td>
-                                            <td>{if c.require_two_factor { view! { <Badge text="Required" tone="success"/> } } else { view! { <Badge text="Optional" tone="warning"/> } }}</td>
-                                            <td>{format!("{} of {}", c.without_two_factor, c.members)}</td>
-                                            <td>{c.admins_without_two_factor}</td>
-                                            <td>{c.risky_keys}</td>
-                                            <td>{c.failing_integrations}</td>
-                                            <td>{verification(c.last_verification)}</td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
+        <div class="table-wrap">
+            <table class="data" data-security-summary="">
+                <thead><tr>
+                    <th scope="col">"Company"</th><th scope="col">"Two-factor"</th><th scope="col">"Members without"</th>
+                    <th scope="col">"Admins without"</th><th scope="col">"Risky keys"</th><th scope="col">"Failing integrations"</th>
+                    <th scope="col">"Audit chain"</th>
+                </tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|c| view! {
+                        <tr>
+                            <td><a href=format!("/t/{}/security", c.slug)>{c.name}</a></td>
+                            <td>{if c.require_two_factor { view! { <Badge text="Required" tone="success"/> } } else { view! { <Badge text="Optional" tone="warning"/> } }}</td>
+                            <td>{format!("{} of {}", c.without_two_factor, c.members)}</td>
+                            <td>{c.admins_without_two_factor}</td>
+                            <td>{c.risky_keys}</td>
+                            <td>{c.failing_integrations}</td>
+                            <td>{verification(c.last_verification)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }

@@ -35,7 +35,7 @@ async fn migrate_status_up_down_verify() {
     let out = atrium(&db, &["migrate", "up", "--to", "3"], &[]);
     assert!(text(&out).contains("3 migration(s) applied"), "{}", text(&out));
     let out = atrium(&db, &["migrate", "up"], &[]);
-    assert!(text(&out).contains("17 migration(s) applied"), "{}", text(&out));
+    assert!(text(&out).contains(&format!("{} migration(s) applied", MIGRATIONS.len() - 3)), "{}", text(&out));
     let out = atrium(&db, &["migrate", "status"], &[]);
     let t = text(&out);
     assert!(
@@ -54,9 +54,10 @@ async fn migrate_status_up_down_verify() {
 
     // `down` without --to reverts only the latest migration.
     let out = atrium(&db, &["migrate", "down"], &[]);
-    assert!(text(&out).contains("reverted 0020") && text(&out).contains("1 migration(s) reverted"), "{}", text(&out));
+    let latest = format!("reverted {:04}", MIGRATIONS.len());
+    assert!(text(&out).contains(&latest) && text(&out).contains("1 migration(s) reverted"), "{}", text(&out));
     let out = atrium(&db, &["migrate", "down", "--to", "0"], &[]);
-    assert!(text(&out).contains("19 migration(s) reverted"), "{}", text(&out));
+    assert!(text(&out).contains(&format!("{} migration(s) reverted", MIGRATIONS.len() - 1)), "{}", text(&out));
 
     // An edited migration makes status fail loudly.
     atrium(&db, &["migrate", "up"], &[]);

@@ -90,6 +90,7 @@ impl MailSink {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../end2end");
         let mut child = tokio::process::Command::new("node")
             .arg("servers/mail-sink.mjs")
+            .arg("--exit-with-stdin")
             .args(args)
             .current_dir(&dir)
             .stdin(std::process::Stdio::piped())
@@ -130,10 +131,6 @@ impl MailSink {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("expected {n} messages, got {:?}", self.messages().await);
-    }
-
-    pub async fn clear(&self) {
-        client().delete(format!("http://127.0.0.1:{}/messages", self.http_port)).send().await.unwrap();
     }
 }
 

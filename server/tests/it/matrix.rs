@@ -309,7 +309,6 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
             ]
         }),
         ("/api/admin/overview", SuperOnly, |_, _| vec![]),
-        ("/api/admin/security", SuperOnly, |_, _| vec![]),
         ("/api/admin/maintenance", SuperOnly, |_, _| vec![]),
         // Switching it off (it is off): allowed calls must leave the other routes writable.
         ("/api/admin/maintenance/set", SuperOnly, |_, _| vec![("active", "false".into()), ("message", "".into())]),

@@ -286,13 +286,13 @@ async fn the_security_overview_counts_what_needs_attention_and_links_to_it() {
     assert_eq!(call(&app, &viewer, "/api/security/overview", &[("slug", "acme")]).await.0, 403);
 
     let root = app.superadmin().await;
-    let (s, rows) = call(&app, &root, "/api/admin/security", &[]).await;
-    assert_eq!(s, 200, "{rows}");
-    let acme = rows.as_array().unwrap().iter().find(|r| r["slug"] == "acme").unwrap();
+    let (s, overview) = call(&app, &root, "/api/admin/overview", &[]).await;
+    assert_eq!(s, 200, "{overview}");
+    let acme = overview["security"].as_array().unwrap().iter().find(|r| r["slug"] == "acme").unwrap();
     assert_eq!((acme["without_two_factor"].as_i64(), acme["risky_keys"].as_i64()), (Some(3), Some(1)));
     assert_eq!(
         app.scalar_i64(
-            "SELECT count(*) FROM audit_log WHERE action = 'platform.read' AND details->>'view' = 'security'"
+            "SELECT count(*) FROM audit_log WHERE action = 'platform.read' AND details->>'view' = 'overview'"
         )
         .await,
         1
