@@ -6,11 +6,12 @@
 -- bound to the row's id) and erased once sent or given up; the row keeps who, what and when.
 CREATE TABLE IF NOT EXISTS mail_outbox (
   id              UUID PRIMARY KEY,
-  -- NULL: a mail about the account itself (password recovery, new sign-in), not a company's.
+  -- NULL: a mail about the account itself (password recovery, its sign-in settings), queued in
+  -- the account's own transaction; a mail queued while working in a company is that company's.
   company_id      UUID REFERENCES companies(id) ON DELETE CASCADE,
   user_id         UUID REFERENCES users(id) ON DELETE SET NULL,
   kind            VARCHAR(32) NOT NULL CHECK (kind IN ('invitation', 'join', 'password_reset', 'recover',
-                                                        'key_expiring', 'new_sign_in')),
+                                                        'key_expiring', 'new_sign_in', 'security_notice')),
   to_address      TEXT NOT NULL CHECK (length(to_address) BETWEEN 3 AND 320),
   subject         TEXT NOT NULL CHECK (length(subject) BETWEEN 1 AND 300),
   body_sealed     BYTEA,
@@ -46,10 +47,11 @@ DROP POLICY IF EXISTS tenant_read ON mail_outbox;
 CREATE POLICY tenant_read ON mail_outbox FOR SELECT TO atrium_app
   USING (company_id = atrium_company()
          OR (company_id IS NULL AND atrium_company() IS NULL AND user_id = atrium_user()));
--- An account's own mail (no company) is queued from a transaction without one.
+-- An account's own mail (no company) is queued from that account's transaction.
 DROP POLICY IF EXISTS tenant_queue ON mail_outbox;
 CREATE POLICY tenant_queue ON mail_outbox FOR INSERT TO atrium_app
-  WITH CHECK (company_id IS NOT DISTINCT FROM atrium_company());
+  WITH CHECK (company_id = atrium_company()
+              OR (company_id IS NULL AND atrium_company() IS NULL AND user_id = atrium_user()));
 DROP POLICY IF EXISTS platform_read ON mail_outbox;
 CREATE POLICY platform_read ON mail_outbox FOR SELECT TO atrium_platform USING (true);
 DO $$

@@ -21,4 +21,5 @@ ALTER TABLE users
   DROP COLUMN IF EXISTS totp_key_version,
   DROP COLUMN IF EXISTS totp_enabled_at,
   DROP COLUMN IF EXISTS totp_last_step,
-  DROP COLUMN IF EXISTS totp_recovery_codes;
+  DROP COLUMN IF EXISTS totp_recovery_codes,
+  DROP COLUMN IF EXISTS totp_codes_pepper_id;

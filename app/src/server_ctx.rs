@@ -19,6 +19,9 @@ pub struct AppState {
     pub production: bool,
     /// Hashes API keys issued from the console (derived from ATRIUM_SECRET_KEY).
     pub pepper: crate::api_keys::secret::Pepper,
+    /// The pepper under ATRIUM_SECRET_KEY_PREVIOUS during a rotation (recovery codes hashed
+    /// before it still work).
+    pub pepper_previous: Option<crate::api_keys::secret::Pepper>,
     /// Seals and opens integration credentials (derived from ATRIUM_SECRET_KEY).
     pub credentials: crate::integrations::crypto::Keyring,
     /// Where integration endpoints may point (checked when saved and before every send).

@@ -176,3 +176,32 @@ pub async fn seed_demo(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     println!("All demo users share one password, written to {}", file.display());
     Ok(())
 }
+
+/// `atrium reset-two-factor`: clears the account's second factor and ends its sessions, with
+/// the audit row in the same transaction. False when it had none.
+pub async fn reset_two_factor(pool: &PgPool, email: &str) -> anyhow::Result<bool> {
+    use app::audit::record::{record, Event, Who};
+    let email = app::domain::Email::parse(email).map_err(|m| anyhow::anyhow!("{m}"))?;
+    let mut tx = pool.begin().await?;
+    let user = sqlx::query_scalar!("SELECT id FROM users WHERE lower(email) = lower($1)", email.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no account has the email {}", email.as_str()))?;
+    let cleared =
+        app::two_factor::service::reset_by_operator(&mut tx, user).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if cleared {
+        record(
+            &mut tx,
+            &Who::system(),
+            &crate::cli_meta(),
+            Event::new(app::audit::Action::UserTwoFactorReset, "user")
+                .on(user)
+                .severity(app::audit::Severity::Warning)
+                .details(serde_json::json!({ "email": email.as_str(), "via": "cli" })),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    tx.commit().await?;
+    Ok(cleared)
+}

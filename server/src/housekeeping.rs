@@ -153,8 +153,6 @@ pub async fn verify_audit(pool: &PgPool, company: Option<&str>) -> anyhow::Resul
     Ok(reports)
 }
 
-/// `atrium rotate-secret`: re-seals every integration credential under the current key, in
-/// one transaction with its audit row.
 /// What `atrium rotate-secret` did and what is left.
 #[derive(Debug)]
 pub struct Rotation {
@@ -163,8 +161,15 @@ pub struct Rotation {
     /// Live API keys still hashed under an earlier root secret (or not yet labelled). Only a
     /// keyed hash of a key is stored, so a key moves when it is next presented, not before.
     pub keys_left: i64,
+    /// Two-factor secrets re-sealed under the current root secret.
+    pub two_factor_resealed: u64,
+    /// Accounts whose recovery codes are hashed under an earlier secret (they work while
+    /// ATRIUM_SECRET_KEY_PREVIOUS is set; their owners should make new ones).
+    pub recovery_codes_left: i64,
 }
 
+/// `atrium rotate-secret`: re-seals every integration credential and two-factor secret under
+/// the current key, in one transaction with its audit row.
 pub async fn rotate_secret(
     pool: &PgPool,
     keyring: &app::integrations::crypto::Keyring,
@@ -175,6 +180,8 @@ pub async fn rotate_secret(
     let resealed =
         app::integrations::service::reseal_all(&mut tx, keyring).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let keys_left = keys_under_earlier_secrets(&mut tx, pepper).await?;
+    let (two_factor_resealed, recovery_codes_left) =
+        app::two_factor::service::reseal_all(&mut tx, keyring, pepper).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     record(
         &mut tx,
         &Who::system(),
@@ -185,12 +192,14 @@ pub async fn rotate_secret(
                 "resealed": resealed,
                 "key_version": keyring.current_version(),
                 "api_keys_left": keys_left,
+                "two_factor_resealed": two_factor_resealed,
+                "recovery_codes_left": recovery_codes_left,
             })),
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await?;
-    Ok(Rotation { resealed, keys_left })
+    Ok(Rotation { resealed, keys_left, two_factor_resealed, recovery_codes_left })
 }
 
 /// Live keys (not revoked, not expired) whose hash is not under `pepper`.

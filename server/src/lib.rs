@@ -133,6 +133,7 @@ pub fn app_state(
         secure_cookies: config.https(),
         production: config.production(),
         pepper: app::api_keys::secret::Pepper::derive(&config.secret_key()?),
+        pepper_previous: config.peppers()?.previous,
         credentials: config.keyring()?,
         egress: config.egress(),
         exports,

@@ -33,6 +33,13 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Turn off an account's two-factor sign-in (a lost phone and lost recovery codes) and end
+    /// its sessions; where it is required, the owner sets it up again at the next sign-in.
+    /// Audited as the system.
+    ResetTwoFactor {
+        #[arg(long)]
+        email: String,
+    },
     /// Issue, list and revoke API keys (audited as the system).
     ApiKey {
         #[command(subcommand)]
@@ -272,6 +279,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("super-admin {email} ready (id {id})");
             Ok(())
         }
+        Command::ResetTwoFactor { email } => {
+            let pool = connect(config.database_url()?).await?;
+            bring_current(&pool, &config).await?;
+            if accounts::reset_two_factor(&pool, &email).await? {
+                println!("two-factor sign-in of {email} is off and its sessions ended");
+            } else {
+                println!("{email} had no two-factor sign-in; nothing changed");
+            }
+            Ok(())
+        }
         Command::ApiKey { action } => {
             let pool = connect(config.database_url()?).await?;
             bring_current(&pool, &config).await?;
@@ -360,8 +377,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let peppers = config.peppers()?;
             let r = atrium_server::housekeeping::rotate_secret(&pool, &keyring, &peppers.current).await?;
             println!("re-encrypted {} credential set(s) under key version {}", r.resealed, keyring.current_version());
-            if r.keys_left == 0 {
-                println!("every live API key is hashed under the current secret; ATRIUM_SECRET_KEY_PREVIOUS can go");
+            println!("re-encrypted {} two-factor secret(s)", r.two_factor_resealed);
+            if r.recovery_codes_left > 0 {
+                println!(
+                    "{} account(s) have recovery codes hashed under an earlier secret: they work while \
+                     ATRIUM_SECRET_KEY_PREVIOUS is set; ask their owners to make new codes",
+                    r.recovery_codes_left
+                );
+            }
+            if r.keys_left == 0 && r.recovery_codes_left == 0 {
+                println!("every live API key and recovery code is under the current secret; ATRIUM_SECRET_KEY_PREVIOUS can go");
+            } else if r.keys_left == 0 {
+                println!("every live API key is hashed under the current secret");
             } else {
                 println!(
                     "{} live API key(s) still hashed under an earlier secret: each moves when it is next used \

@@ -20,6 +20,8 @@ pub async fn notify_expiring(
         r#"SELECT k.id, k.company_id, k.name, k.key_prefix, k.expires_at AS "expires_at!", c.name AS company, c.slug
              FROM api_keys k JOIN companies c ON c.id = k.company_id
             WHERE k.revoked_at IS NULL AND k.expiry_notice_at IS NULL AND c.deleted_at IS NULL
+              -- A key rolled over to a new one runs out on purpose (its grace period).
+              AND k.rolled_at IS NULL
               AND k.expires_at > now() AND k.expires_at <= now() + make_interval(days => $1::int)
             ORDER BY k.expires_at
               FOR UPDATE OF k SKIP LOCKED"#,
@@ -42,6 +44,10 @@ pub async fn notify_expiring(
             .expires_at
             .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
             .unwrap_or_default();
+        // Nobody to tell yet: the key waits for an admin (one may be added before it expires).
+        if admins.is_empty() {
+            continue;
+        }
         let link = outgoing.link(&format!("/t/{}/api-keys/{}", key.slug, key.id));
         for admin in admins {
             let letter =

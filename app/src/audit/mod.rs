@@ -71,6 +71,8 @@ actions! {
     AccountTwoFactorEnable => "account.two_factor_enable",
     AccountTwoFactorDisable => "account.two_factor_disable",
     AccountTwoFactorCodes => "account.two_factor_codes",
+    // A wrong code on the account page (new recovery codes, turning it off).
+    AccountTwoFactorRefused => "account.two_factor_refused",
     // A company admin (or the super-admin) turned off a member's second factor (a lost phone).
     UserTwoFactorReset => "user.two_factor_reset",
     SecurityTwoFactorRequire => "security.two_factor_require",

@@ -83,9 +83,7 @@ pub async fn finish(
     if unfamiliar {
         let letter = letters::new_sign_in(
             email,
-            &time::OffsetDateTime::now_utc()
-                .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
-                .unwrap_or_default(),
+            &mail::now_text(),
             &meta.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "an unknown address".into()),
             &meta.user_agent.as_deref().map(crate::ui::describe_agent).unwrap_or_else(|| "an unknown browser".into()),
             &st.mail.link("/account#sessions"),
@@ -113,12 +111,12 @@ pub async fn finish(
     Ok(())
 }
 
-/// Has the account signed in before, but never from this browser? (The owner may turn the
-/// mail off; a first sign-in ever is not news.)
+/// Has the account signed in before, but never from this browser (of the sessions kept, 30
+/// days after they end)? The owner may turn the mail off; a first sign-in ever is not news.
 async fn unfamiliar_browser(conn: &mut sqlx::PgConnection, user: Uuid, agent: Option<&str>) -> Result<bool, AppError> {
     Ok(sqlx::query_scalar!(
         r#"SELECT u.notify_new_sign_in
-                  AND EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id)
+                  AND u.last_login_at IS NOT NULL
                   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id AND s.user_agent IS NOT DISTINCT FROM $2)
                   AS "unfamiliar!"
              FROM users u WHERE u.id = $1"#,

@@ -32,7 +32,13 @@ struct Pending {
     expires: i64,
     /// Required but not set up: the code confirms a new app.
     enroll: bool,
+    /// Wrong codes so far: after `MAX_WRONG_CODES` the password must be given again.
+    #[serde(default)]
+    wrong: u32,
 }
+
+/// Wrong codes one password step allows.
+pub const MAX_WRONG_CODES: u32 = 5;
 
 /// After the right password: remembers the account for the second step (a new session id, so
 /// nothing from before the password carries over).
@@ -40,6 +46,7 @@ pub async fn begin(session: &Session, who: &Verified, next: Option<String>, enro
     session.cycle_id().await.map_err(internal)?;
     let expires = (time::OffsetDateTime::now_utc() + time::Duration::minutes(PENDING_MINUTES)).unix_timestamp();
     let pending = Pending {
+        wrong: 0,
         user_id: who.user_id,
         email: who.email.clone(),
         role: who.role,
@@ -104,7 +111,7 @@ pub async fn submit(code: String) -> Result<(), AppError> {
             None => return Err(AppError::Unauthenticated(EXPIRED.into())),
         }
     } else {
-        match service::verify_and_spend(&mut tx, &st, p.user_id, &code).await? {
+        match service::verify_and_spend(&mut tx, &st, p.user_id, &code, true).await? {
             Some(factor) => Ok((factor.as_str(), None)),
             None => Err(()),
         }
@@ -126,6 +133,12 @@ pub async fn submit(code: String) -> Result<(), AppError> {
         .await?;
         tx.commit().await?;
         metrics::counter!("atrium_sign_in_failures_total", "reason" => "bad_credentials").increment(1);
+        let wrong = p.wrong + 1;
+        if wrong >= MAX_WRONG_CODES {
+            session.remove::<Pending>(KEY).await.map_err(internal)?;
+            return Err(AppError::Unauthenticated("Too many wrong codes. Sign in again with your password.".into()));
+        }
+        session.insert(KEY, Pending { wrong, ..p }).await.map_err(internal)?;
         return Err(AppError::field("code", service::WRONG_CODE));
     };
     if codes.is_some() {
@@ -139,6 +152,8 @@ pub async fn submit(code: String) -> Result<(), AppError> {
                 .details(json!({ "method": "totp", "at": "sign-in" })),
         )
         .await?;
+        let to = crate::mail::Recipient { company: None, user: Some(p.user_id) };
+        service::notify_owner(&mut tx, &st, to, &p.email, "Two-factor sign-in was turned on while signing in").await?;
     }
     throttle::release_attempt(&mut tx, reserved).await?;
     tx.commit().await?;
@@ -157,7 +172,7 @@ pub async fn submit(code: String) -> Result<(), AppError> {
                 Some((factor, Some("/account/two-factor?codes=1"))),
             )
             .await?;
-            set_flash(&codes).await
+            crate::two_factor::flash_codes(verified.user_id, &codes).await
         }
         None => establish::finish(&st, &meta, &session, &verified, p.next.as_deref(), Some((factor, None))).await,
     }

@@ -29,7 +29,7 @@ impl Letter {
             html.push_str(&format!(
                 "<p style=\"margin:24px 0\"><a href=\"{}\" style=\"background:#1f6feb;color:#ffffff;\
                  padding:10px 16px;border-radius:6px;text-decoration:none;display:inline-block\">{}</a></p>\
-                 <p style=\"margin:0 0 16px;font-size:13px;color:#57606a\">Or open this address: {}</p>",
+                 <p style=\"margin:0 0 16px;font-size:13px;color:#57606a;word-break:break-all\">Or open this address: {}</p>",
                 encode_double_quoted_attribute(url),
                 encode_text(label),
                 encode_text(url)
@@ -54,7 +54,7 @@ pub fn invitation(to: &str, company: &str, inviter: &str, role: &str, link: &str
     mail(
         Kind::Invitation,
         to,
-        format!("You are invited to {company} on Atrium"),
+        format!("You are invited to {} on Atrium", short(company, 120)),
         Letter {
             paragraphs: vec![format!(
                 "{inviter} invited you to join {company} on Atrium as {role}. Choose a password to set up your account."
@@ -72,7 +72,7 @@ pub fn join(to: &str, company: &str, inviter: &str, role: &str, link: &str, hour
     mail(
         Kind::Join,
         to,
-        format!("You were added to {company} on Atrium"),
+        format!("You were added to {} on Atrium", short(company, 120)),
         Letter {
             paragraphs: vec![
                 format!("{inviter} added your Atrium account to {company} as {role}."),
@@ -119,12 +119,22 @@ pub fn recover(to: &str, link: &str, minutes: i64) -> Mail {
     )
 }
 
+/// At most `max` characters, with an ellipsis when cut (subjects stay one short line).
+fn short(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// An API key runs out in `days` days.
 pub fn key_expiring(to: &str, company: &str, key: &str, prefix: &str, expires: &str, link: &str, days: i64) -> Mail {
     mail(
         Kind::KeyExpiring,
         to,
-        format!("API key \"{key}\" of {company} expires in {days} days"),
+        format!("API key \"{}\" of {} expires in {days} days", short(key, 60), short(company, 60)),
         Letter {
             paragraphs: vec![
                 format!("The API key \"{key}\" ({prefix}…) of {company} expires on {expires}."),
@@ -155,6 +165,21 @@ pub fn new_sign_in(to: &str, when: &str, address: &str, browser: &str, link: &st
     )
 }
 
+/// Something changed about how the account signs in (two-factor on, off, reset, new codes).
+pub fn security_notice(to: &str, what: &str, when: &str, link: &str) -> Mail {
+    mail(
+        Kind::SecurityNotice,
+        to,
+        "Your Atrium sign-in settings changed".into(),
+        Letter {
+            paragraphs: vec![format!("{what} ({when}).")],
+            action: Some(("Review your account".into(), link.to_string())),
+            note: "If this was you, there is nothing to do. If not, change your password at once and tell your administrator."
+                .into(),
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +200,14 @@ mod tests {
         assert!(m.body.html.contains("href=\"https://atrium.test/invite/abc?x=1&amp;y=2\""));
         assert!(m.body.html.contains("Acme &lt;script&gt;"));
         assert!(!m.body.html.contains("<script>"));
+    }
+
+    #[test]
+    fn subjects_stay_short_whatever_the_names() {
+        let long = "x".repeat(300);
+        let m = key_expiring("a@b.test", &long, &long, "atr_live_ab12", "2026-12-01", "https://a.test/", 14);
+        assert!(m.subject.chars().count() < 160, "{}", m.subject.chars().count());
+        assert!(m.subject.contains('…'));
+        assert!(invitation("a@b.test", &long, "x", "Admin", "https://a.test/", 72).subject.chars().count() < 160);
     }
 }

@@ -13,6 +13,13 @@ pub mod letters;
 /// NOTIFY channel that wakes the mail worker when something is queued.
 pub const CHANNEL: &str = "atrium_mail";
 
+/// The current time as mails state it.
+pub fn now_text() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+        .unwrap_or_default()
+}
+
 /// Whether this process sends mail, and the address its links start with.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
@@ -42,6 +49,8 @@ pub enum Kind {
     KeyExpiring,
     /// The account signed in from a browser it had not used.
     NewSignIn,
+    /// Two-factor sign-in was turned on, off or reset, or new recovery codes were made.
+    SecurityNotice,
 }
 
 impl Kind {
@@ -53,6 +62,7 @@ impl Kind {
             Kind::Recover => "recover",
             Kind::KeyExpiring => "key_expiring",
             Kind::NewSignIn => "new_sign_in",
+            Kind::SecurityNotice => "security_notice",
         }
     }
 }

@@ -63,6 +63,58 @@ async fn audit(
     .await
 }
 
+/// Checks a code on the account page under the sign-in throttle (a borrowed session must not
+/// guess its way to new recovery codes or to turning the second factor off). A wrong code is
+/// counted and audited; the right one is spent.
+#[cfg(feature = "ssr")]
+async fn spend_code(
+    tx: &mut crate::db::Tx,
+    st: &crate::server_ctx::AppState,
+    actor: &crate::server_ctx::Actor,
+    code: &str,
+    allow_recovery: bool,
+) -> Result<(), AppError> {
+    use crate::auth::throttle::{release_attempt, reserve_attempt, Attempt};
+    use crate::server_ctx::*;
+    if !totp::plausible(code) {
+        return Err(AppError::field(
+            "code",
+            "Type the 6 digits your app shows (or a recovery code, like abcde-fghjk).",
+        ));
+    }
+    let reserved = match reserve_attempt(&st.pool, &actor.email, request_meta().ip).await? {
+        Attempt::Reserved(id) => id,
+        Attempt::Throttled { minutes, .. } => {
+            retry_after(minutes * 60);
+            return Err(AppError::TooManyRequests(format!(
+                "Too many wrong codes. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            )));
+        }
+    };
+    if service::verify_and_spend(tx, st, actor.user_id, code, allow_recovery).await?.is_some() {
+        return release_attempt(tx, reserved).await;
+    }
+    // The caller's transaction is dropped with the error: the refusal is recorded on its own.
+    let mut own = crate::db::account(&st.pool, actor.user_id).await?;
+    audit(
+        &mut own,
+        actor,
+        crate::audit::Action::AccountTwoFactorRefused,
+        serde_json::json!({ "recovery_allowed": allow_recovery }),
+    )
+    .await?;
+    own.commit().await?;
+    Err(AppError::field(
+        "code",
+        if allow_recovery {
+            service::WRONG_CODE
+        } else {
+            "That code is not right. Type the 6-digit code your app shows now."
+        },
+    ))
+}
+
 #[server(endpoint = "account/two-factor")]
 pub async fn load_two_factor() -> Result<TwoFactorStatus, AppError> {
     let (actor, st, mut tx) = account_tx().await?;
@@ -105,9 +157,10 @@ pub async fn enable_two_factor(code: String) -> Result<RecoveryCodes, AppError> 
     let codes = service::enable(&mut tx, &st, actor.user_id, &secret, &code).await?;
     audit(&mut tx, &actor, crate::audit::Action::AccountTwoFactorEnable, serde_json::json!({ "method": "totp" }))
         .await?;
+    service::notify_owner(&mut tx, &st, own_mail(&actor), &actor.email, "Two-factor sign-in was turned on").await?;
     tx.commit().await?;
     enrolling::end(&session).await?;
-    show_codes_once(&codes).await?;
+    show_codes_once(actor.user_id, &codes).await?;
     Ok(codes)
 }
 
@@ -116,14 +169,20 @@ pub async fn enable_two_factor(code: String) -> Result<RecoveryCodes, AppError> 
 #[server(endpoint = "account/two-factor/codes")]
 pub async fn new_recovery_codes(code: String) -> Result<RecoveryCodes, AppError> {
     let (actor, st, mut tx) = account_tx().await?;
-    if service::verify_and_spend(&mut tx, &st, actor.user_id, &code).await? != Some(service::Factor::Totp) {
-        return Err(AppError::field("code", "That code is not right. Type the 6-digit code your app shows now."));
-    }
+    spend_code(&mut tx, &st, &actor, &code, false).await?;
     let codes = service::new_recovery_codes(&mut tx, &st, actor.user_id).await?;
     audit(&mut tx, &actor, crate::audit::Action::AccountTwoFactorCodes, serde_json::json!({ "codes": codes.len() }))
         .await?;
+    service::notify_owner(
+        &mut tx,
+        &st,
+        own_mail(&actor),
+        &actor.email,
+        "New recovery codes were made; the earlier ones stopped working",
+    )
+    .await?;
     tx.commit().await?;
-    show_codes_once(&codes).await?;
+    show_codes_once(actor.user_id, &codes).await?;
     Ok(codes)
 }
 
@@ -138,28 +197,42 @@ pub async fn disable_two_factor(code: String) -> Result<(), AppError> {
             required_by.join(", ")
         )));
     }
-    if service::verify_and_spend(&mut tx, &st, actor.user_id, &code).await?.is_none() {
-        return Err(AppError::field("code", service::WRONG_CODE));
-    }
+    spend_code(&mut tx, &st, &actor, &code, true).await?;
     service::clear(&mut tx, actor.user_id).await?;
     audit(&mut tx, &actor, crate::audit::Action::AccountTwoFactorDisable, serde_json::json!({})).await?;
+    service::notify_owner(&mut tx, &st, own_mail(&actor), &actor.email, "Two-factor sign-in was turned off").await?;
     tx.commit().await?;
     leptos_axum::redirect("/account/two-factor?off=1");
     Ok(())
 }
 
-/// The codes the last plain form post made, shown once (see `set_flash`).
+/// The codes the last plain form post (or the sign-in that set the app up) made, shown once
+/// (see `set_flash`), and only to the account they belong to.
 #[server(endpoint = "account/two-factor/flash")]
 pub async fn flash_recovery_codes() -> Result<Option<RecoveryCodes>, AppError> {
-    crate::server_ctx::take_flash().await
+    let flashed: Option<(uuid::Uuid, RecoveryCodes)> = crate::server_ctx::take_flash().await?;
+    let viewer = crate::access::current_actor().await?.map(|a| a.user_id);
+    Ok(flashed.filter(|(owner, _)| Some(*owner) == viewer).map(|(_, codes)| codes))
+}
+
+/// Keeps the codes for the next page this browser loads, bound to their account.
+#[cfg(feature = "ssr")]
+pub async fn flash_codes(user: uuid::Uuid, codes: &RecoveryCodes) -> Result<(), AppError> {
+    crate::server_ctx::set_flash(&(user, codes)).await
 }
 
 /// Without wasm the codes travel to the next page sealed in the session; with it, in the answer.
 #[cfg(feature = "ssr")]
-async fn show_codes_once(codes: &RecoveryCodes) -> Result<(), AppError> {
+async fn show_codes_once(user: uuid::Uuid, codes: &RecoveryCodes) -> Result<(), AppError> {
     if crate::server_ctx::plain_form_post() {
-        crate::server_ctx::set_flash(codes).await?;
+        flash_codes(user, codes).await?;
         leptos_axum::redirect("/account/two-factor?codes=1");
     }
     Ok(())
+}
+
+/// Mail about the account itself, queued in the account's own transaction.
+#[cfg(feature = "ssr")]
+fn own_mail(actor: &crate::server_ctx::Actor) -> crate::mail::Recipient {
+    crate::mail::Recipient { company: None, user: Some(actor.user_id) }
 }

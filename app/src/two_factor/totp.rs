@@ -17,8 +17,10 @@ pub fn new_secret() -> Vec<u8> {
 }
 
 fn totp(secret: &[u8], account: &str) -> TOTP {
-    TOTP::new(Algorithm::SHA1, 6, 1, STEP, secret.to_vec(), Some(ISSUER.into()), account.into())
-        .expect("a 160-bit secret and 6 digits are valid")
+    // The account name is only the label an app shows; otpauth refuses a ':' in it, which an
+    // email address may hold.
+    let label = account.replace(':', "");
+    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, STEP, secret.to_vec(), Some(ISSUER.into()), label)
 }
 
 /// What an authenticator app needs: the otpauth:// address as a QR code (SVG, drawn here on
@@ -56,6 +58,15 @@ pub fn check(secret: &[u8], account: &str, code: &str, now: u64, after: Option<i
         // Constant time over the six digits.
         expected.bytes().zip(code.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     })
+}
+
+/// Could this be a code at all (six digits, or a recovery code)? What cannot be is refused as
+/// bad input before the throttle counts a guess.
+pub fn plausible(code: &str) -> bool {
+    let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let recovery: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()))
+        || (recovery.len() == 10 && recovery.to_ascii_lowercase().bytes().all(|b| CODE_ALPHABET.contains(&b)))
 }
 
 pub fn now() -> u64 {
@@ -133,6 +144,13 @@ mod tests {
         assert_eq!(recovery_hash(&pepper, &typed).as_ref(), Some(&hashes[3]));
         assert_eq!(recovery_hash(&pepper, "short"), None);
         assert_eq!(recovery_hash(&pepper, "aaaaa-aaaa1"), None);
+    }
+
+    #[test]
+    fn an_address_with_a_colon_still_enrols() {
+        let e = enrollment(&new_secret(), "\"a:b\"@acme.test");
+        assert!(e.uri.starts_with("otpauth://totp/Atrium:"), "{}", e.uri);
+        assert_eq!(check(b"12345678901234567890", "\"a:b\"@acme.test", "287082", 59, None), Some(1));
     }
 
     #[test]

@@ -106,7 +106,8 @@ pub async fn get_user(slug: String, id: Uuid) -> Result<UserDetail, AppError> {
     let user = service::get(&mut tx, t.company.id, id).await?.ok_or(AppError::NotFound)?;
     // A pending member's account is not shown to the company yet, shared or not.
     let account_shared = user.status != UserStatus::Invited && service::account_shared(&mut tx, &t, id).await?;
-    let two_factor = service::has_two_factor(&mut tx, id).await?;
+    // Like the rest of the account, not shown to a company whose invitation is still pending.
+    let two_factor = user.status != UserStatus::Invited && service::has_two_factor(&mut tx, id).await?;
     tx.commit().await?;
     let can_write = t.may(Permission::UsersWrite);
     let manageable = can_write && crate::access::rules::may_manage(t.role, user.role, t.actor.user_id == id);

@@ -493,7 +493,11 @@ pub async fn has_two_factor(conn: &mut PgConnection, user: Uuid) -> Result<bool,
 }
 
 pub async fn reset_two_factor(conn: &mut PgConnection, op: &Op, id: Uuid) -> Result<(), AppError> {
-    managed_member(&mut *conn, op, id).await?;
+    let member = managed_member(&mut *conn, op, id).await?;
+    // A pending invitation grants nothing over the account, this least of all.
+    if member.status == UserStatus::Invited {
+        return Err(AppError::NotFound);
+    }
     // The second factor guards the account everywhere it is a member: another company's
     // admin must not be able to weaken it.
     if !account_state(&mut *conn, op.company, actor_role(op)?, id).await?.owned_here {
@@ -502,7 +506,23 @@ pub async fn reset_two_factor(conn: &mut PgConnection, op: &Op, id: Uuid) -> Res
     if !crate::two_factor::service::clear(&mut *conn, id).await? {
         return Err(AppError::Conflict("This user does not use two-factor sign-in.".into()));
     }
-    op.record(&mut *conn, op.event(Action::UserTwoFactorReset, "user").on(id).severity(Severity::Warning)).await?;
+    // Whoever holds a session of theirs now holds it without the second factor: end them all.
+    let ended = crate::auth::sessions::end_for_user(&mut *conn, id, None).await?;
+    op.record(
+        &mut *conn,
+        op.event(Action::UserTwoFactorReset, "user")
+            .on(id)
+            .severity(Severity::Warning)
+            .details(json!({ "sessions_ended": ended })),
+    )
+    .await?;
+    let st = state()?;
+    let to = mail::Recipient { company: Some(op.company), user: Some(id) };
+    let what = format!(
+        "An administrator of your company ({}) turned off your two-factor sign-in",
+        op.who.email.as_deref().unwrap_or("unknown")
+    );
+    crate::two_factor::service::notify_owner(&mut *conn, &st, to, &member.email, &what).await?;
     Ok(())
 }
 
@@ -540,9 +560,14 @@ async fn find_token(conn: &mut PgConnection, token: &str) -> Result<TokenRow, Ap
         ));
     }
     if row.expired {
-        return Err(AppError::Conflict(format!(
-            "This link has expired (links last {LINK_HOURS} hours). Ask your administrator for a new one."
-        )));
+        return Err(AppError::Conflict(if row.purpose == "recover" {
+            format!(
+                "This link has expired (recovery links last {} minutes). Ask for a new one on the sign-in page.",
+                crate::auth::recovery::LINK_MINUTES
+            )
+        } else {
+            format!("This link has expired (links last {LINK_HOURS} hours). Ask your administrator for a new one.")
+        }));
     }
     Ok(TokenRow { id: row.id, company_id: row.company_id, user_id: row.user_id, purpose: row.purpose })
 }

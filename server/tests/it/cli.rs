@@ -291,3 +291,37 @@ async fn without_atrium_env_the_server_is_production_and_wants_a_secret_key() {
     assert!(!out.status.success());
     assert!(text(&out).contains("ATRIUM_SECRET_KEY is required"), "{}", text(&out));
 }
+
+#[tokio::test]
+async fn an_operator_resets_a_lost_second_factor_from_the_command_line() {
+    let db = TestDb::new().await;
+    let out = atrium(
+        &db,
+        &["create-superadmin", "--email", "root@example.com"],
+        &[("ATRIUM_PASSWORD", "a long enough password")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let pool = db.pool().await;
+    sqlx::query(
+        "UPDATE users SET totp_secret_sealed = 'sealed', totp_key_version = 1, totp_enabled_at = now(),
+                          totp_recovery_codes = ARRAY['x'::bytea] WHERE email = 'root@example.com'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let out = atrium(&db, &["reset-two-factor", "--email", "Root@Example.com"], &[]);
+    assert!(out.status.success() && text(&out).contains("is off"), "{}", text(&out));
+    let (on, codes, audited): (bool, i32, i64) = sqlx::query_as(
+        "SELECT totp_enabled_at IS NOT NULL, cardinality(totp_recovery_codes),
+                (SELECT count(*) FROM audit_log WHERE action = 'user.two_factor_reset' AND user_email = 'system@atrium')
+           FROM users WHERE email = 'root@example.com'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((on, codes, audited), (false, 0, 1));
+    let out = atrium(&db, &["reset-two-factor", "--email", "root@example.com"], &[]);
+    assert!(out.status.success() && text(&out).contains("nothing changed"), "{}", text(&out));
+    let out = atrium(&db, &["reset-two-factor", "--email", "nobody@example.com"], &[]);
+    assert!(!out.status.success() && text(&out).contains("no account"), "{}", text(&out));
+}

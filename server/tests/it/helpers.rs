@@ -405,6 +405,7 @@ async fn serve_process(
         secure_cookies: https,
         production: false,
         pepper: pepper.clone(),
+        pepper_previous: None,
         credentials: test_keyring(),
         egress: test_egress(),
         exports: exports.clone(),

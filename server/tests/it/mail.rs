@@ -332,22 +332,39 @@ async fn an_api_key_about_to_expire_is_announced_once_to_each_active_admin() {
     let soon = key(a, "Payroll sync", 10, false).await;
     key(a, "Later", 30, false).await;
     key(a, "Revoked", 5, true).await;
+    // Rolled over to a new key: it runs out on purpose, nobody is told.
+    let rolled = key(a, "Rolled", 3, false).await;
+    sqlx::query("UPDATE api_keys SET rolled_at = now() WHERE id = $1").bind(rolled).execute(&app.pool).await.unwrap();
+    // A company with no admin yet: its key waits, unmarked, until one can be told.
+    let lonely = app.company(&"Lonely ".repeat(28)).await;
+    let unheard = key(lonely, "Unheard", 7, false).await;
 
     let outgoing = app::mail::Outgoing { enabled: true, base_url: format!("http://{}", app.addr) };
     let n = atrium_server::housekeeping::expiry_notices(&app.pool, &test_keyring(), &outgoing).await.unwrap();
     assert_eq!(n, 2);
     assert_eq!(atrium_server::housekeeping::expiry_notices(&app.pool, &test_keyring(), &outgoing).await.unwrap(), 0);
-    let got = sink.wait_for(2).await;
-    let mut to: Vec<&str> = got.iter().map(|m| m["envelope"]["to"][0].as_str().unwrap()).collect();
+    let waiting: bool = sqlx::query_scalar("SELECT expiry_notice_at IS NULL FROM api_keys WHERE id = $1")
+        .bind(unheard)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(waiting);
+    // Its admin arrives; a company name of 200 characters still makes a subject that fits.
+    app.member(lonely, "late@lonely.test", Role::Admin).await;
+    assert_eq!(atrium_server::housekeeping::expiry_notices(&app.pool, &test_keyring(), &outgoing).await.unwrap(), 1);
+    let got = sink.wait_for(3).await;
+    let (acme, lonely_mail): (Vec<_>, Vec<_>) = got.iter().partition(|m| m["envelope"]["to"][0] != "late@lonely.test");
+    assert!(lonely_mail[0]["subject"].as_str().unwrap().contains('…'));
+    let mut to: Vec<&str> = acme.iter().map(|m| m["envelope"]["to"][0].as_str().unwrap()).collect();
     to.sort();
     assert_eq!(to, ["ann@acme.test", "bob@acme.test"]);
-    for m in &got {
+    for m in &acme {
         assert_eq!(m["subject"], "API key \"Payroll sync\" of Acme expires in 10 days");
         assert_eq!(link_in(m), format!("http://{}/t/acme/api-keys/{soon}", app.addr));
         assert!(m["html"].as_str().unwrap().contains("Payroll sync"));
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(sink.messages().await.len(), 2);
+    assert_eq!(sink.messages().await.len(), 3);
 }
 
 async fn sign_in_with(app: &TestApp, email: &str, browser: &str) -> reqwest::Client {

@@ -152,8 +152,9 @@ fn server_functions() -> Vec<(&'static str, Rule, Args)> {
         ("/api/account/two-factor", Signed, |_, _| vec![]),
         ("/api/account/two-factor/start", Signed, |_, _| vec![]),
         ("/api/account/two-factor/enable", Signed, |_, _| vec![("code", "000000".into())]),
-        ("/api/account/two-factor/codes", Signed, |_, _| vec![("code", "000000".into())]),
-        ("/api/account/two-factor/disable", Signed, |_, _| vec![("code", "000000".into())]),
+        // Not a code at all: refused as bad input, without counting against the sign-in throttle.
+        ("/api/account/two-factor/codes", Signed, |_, _| vec![("code", "x".into())]),
+        ("/api/account/two-factor/disable", Signed, |_, _| vec![("code", "x".into())]),
         ("/api/account/two-factor/flash", Public, |_, _| vec![]),
         ("/api/login/two-factor/state", Public, |_, _| vec![]),
         ("/api/login/two-factor", Public, |_, _| vec![("code", "000000".into())]),

@@ -138,10 +138,18 @@ async fn wrong_codes_share_the_password_throttle_and_a_stale_step_signs_no_one_i
     // No password step: nothing to complete.
     assert_eq!(call(&app, &client(), "/api/login/two-factor", &[("code", &code(&secret, 1))]).await.0, 401);
     let c = password_step(&app, "member@acme.test").await;
-    for _ in 0..5 {
+    for _ in 0..4 {
         assert_eq!(call(&app, &c, "/api/login/two-factor", &[("code", "000000")]).await.0, 422);
     }
+    // The fifth wrong code ends the attempt: the password is needed again.
+    assert_eq!(call(&app, &c, "/api/login/two-factor", &[("code", "000000")]).await.0, 401);
+    assert_eq!(call(&app, &c, "/api/login/two-factor", &[("code", &code(&secret, 1))]).await.0, 401);
+    // And the shared throttle now holds this account from this address, password or code.
+    let c = client();
+    assert_eq!(app.login(&c, "member@acme.test", PASSWORD).await.status(), 429);
     let r = app.post(&c, "/api/login/two-factor", &[("code", &code(&secret, 1))]).await;
+    assert_eq!(r.status(), 401);
+    let r = app.login(&client(), "member@acme.test", PASSWORD).await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
     assert!(!signed_in(&app, &c).await);
@@ -244,10 +252,14 @@ async fn a_recovered_password_still_needs_the_second_factor() {
     let a = app.company("Acme").await;
     let (_, member) = app.member(a, "member@acme.test", Role::Viewer).await;
     enroll(&app, &member).await;
+    // The owner hears of it by mail.
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0]["subject"], "Your Atrium sign-in settings changed");
+    assert!(got[0]["text"].as_str().unwrap().contains("Two-factor sign-in was turned on"));
     let r = app.post(&client(), "/api/password/forgot", &[("email", "member@acme.test")]).await;
     assert_eq!(r.status(), 200);
-    let got = sink.wait_for(1).await;
-    let token = link_in(&got[0]).rsplit('/').next().unwrap().to_string();
+    let got = sink.wait_for(2).await;
+    let token = link_in(&got[1]).rsplit('/').next().unwrap().to_string();
     let accept = [("token", token.as_str()), ("password", "a brand new password"), ("confirm", "a brand new password")];
     let r = app.post(&client(), "/api/invite/accept", &accept).await;
     assert!(r.status().is_success() || r.status().is_redirection());
@@ -297,4 +309,94 @@ async fn the_security_overview_counts_what_needs_attention_and_links_to_it() {
         .await,
         1
     );
+}
+
+#[tokio::test]
+async fn codes_on_the_account_page_share_the_throttle_and_are_audited() {
+    let app = spawn_app().await;
+    let a = app.company("Acme").await;
+    let (_, member) = app.member(a, "member@acme.test", Role::Viewer).await;
+    let (secret, _) = enroll(&app, &member).await;
+    for _ in 0..5 {
+        assert_eq!(call(&app, &member, "/api/account/two-factor/disable", &[("code", "000000")]).await.0, 422);
+    }
+    let r = app.post(&member, "/api/account/two-factor/codes", &[("code", &code(&secret, 1))]).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(app.audit_count("account.two_factor_refused").await, 5);
+    // What cannot be a code is bad input, not a guess: refused, not counted.
+    let (s, body) = call(&app, &member, "/api/account/two-factor/disable", &[("code", "hello")]).await;
+    assert_eq!(s, 422, "{body}");
+    assert_eq!(app.audit_count("account.two_factor_refused").await, 5);
+    let on: bool = sqlx::query_scalar("SELECT totp_enabled_at IS NOT NULL FROM users WHERE email = 'member@acme.test'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(on);
+}
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_opened_still_lets_a_recovery_code_in_and_rotation_reseals_secrets() {
+    let app = spawn_app().await;
+    let a = app.company("Acme").await;
+    let (member, c) = app.member(a, "member@acme.test", Role::Viewer).await;
+    let (secret, codes) = enroll(&app, &c).await;
+
+    // Rotating the root secret seals the two-factor secret again under the new one.
+    let rotated =
+        app::integrations::crypto::Keyring::new("the next root secret, also long enough", &[TEST_SECRET.into()]);
+    let new_pepper = app::api_keys::secret::Pepper::derive("the next root secret, also long enough");
+    let r = atrium_server::housekeeping::rotate_secret(&app.pool, &rotated, &new_pepper).await.unwrap();
+    assert_eq!((r.two_factor_resealed, r.recovery_codes_left), (1, 1));
+    let (sealed, version): (Vec<u8>, i32) =
+        sqlx::query_as("SELECT totp_secret_sealed, totp_key_version FROM users WHERE id = $1")
+            .bind(member)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let only_new = app::integrations::crypto::Keyring::new("the next root secret, also long enough", &[]);
+    let opened = app::two_factor::totp::open(&only_new, member, &sealed, version).unwrap();
+    assert_eq!(opened, totp_rs::Secret::Encoded(secret.replace(' ', "")).to_bytes().unwrap());
+
+    // This server still runs with the old secret, so it cannot open the new seal: the code
+    // from the app is refused, a recovery code lets the owner in (no 500).
+    let c = password_step(&app, "member@acme.test").await;
+    assert_eq!(call(&app, &c, "/api/login/two-factor", &[("code", &code(&secret, 1))]).await.0, 422);
+    assert_eq!(call(&app, &c, "/api/login/two-factor", &[("code", &codes[0])]).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_pending_invitation_reveals_and_resets_nothing_of_the_account() {
+    let app = spawn_app().await;
+    let a = app.company("Acme").await;
+    let b = app.company("Beta").await;
+    let (_, admin_a) = app.member(a, "boss@acme.test", Role::Admin).await;
+    let (other, other_c) = app.member(b, "other@beta.test", Role::Viewer).await;
+    enroll(&app, &other_c).await;
+    // Beta's membership ends: no accepted membership holds the account any more.
+    sqlx::query("DELETE FROM memberships WHERE company_id = $1 AND user_id = $2")
+        .bind(b)
+        .bind(other)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (s, _) = call(
+        &app,
+        &admin_a,
+        "/api/users/invite",
+        &[("slug", "acme"), ("email", "other@beta.test"), ("name", ""), ("role", "VIEWER")],
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, detail) = call(&app, &admin_a, "/api/users/get", &[("slug", "acme"), ("id", &other.to_string())]).await;
+    assert_eq!(detail["two_factor"], false, "{detail}");
+    assert_eq!(
+        call(&app, &admin_a, "/api/users/two-factor/reset", &[("slug", "acme"), ("id", &other.to_string())]).await.0,
+        404
+    );
+    let on: bool = sqlx::query_scalar("SELECT totp_enabled_at IS NOT NULL FROM users WHERE id = $1")
+        .bind(other)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(on);
 }
