@@ -51,12 +51,18 @@ export async function mails(page: Page): Promise<any[]> {
   return r.json();
 }
 
-/** The one-time link in the newest mail to `to` (waits for it to arrive). */
-export async function mailedLink(page: Page, to: string, subject: RegExp): Promise<string> {
+/** How many mails `to` has received so far whose subject matches. */
+export async function mailCount(page: Page, to: string, subject: RegExp): Promise<number> {
+  return (await mails(page)).filter((m) => m.envelope.to.includes(to) && subject.test(m.subject)).length;
+}
+
+/** The one-time link in the newest mail to `to` whose subject matches, once more than
+ *  `before` mails matching it have arrived (so an earlier mail is never taken for a new one). */
+export async function mailedLink(page: Page, to: string, subject: RegExp, before = 0): Promise<string> {
   let link = '';
   await expect(async () => {
     const found = (await mails(page)).filter((m) => m.envelope.to.includes(to) && subject.test(m.subject));
-    expect(found.length).toBeGreaterThan(0);
+    expect(found.length).toBeGreaterThan(before);
     const text: string = found[found.length - 1].text;
     const m = text.match(/https?:\/\/\S+\/invite\/[0-9a-f]{64}/);
     expect(m).not.toBeNull();

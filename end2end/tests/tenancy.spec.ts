@@ -1,5 +1,5 @@
 import { test, expect, Page, Browser } from '@playwright/test';
-import { email, password, shoot, hydrated, mailedLink } from './helpers';
+import { email, password, shoot, hydrated, mailCount, mailedLink } from './helpers';
 
 async function signIn(page: Page, who: string, pass: string) {
   await page.goto('/login');
@@ -19,10 +19,11 @@ async function invite(page: Page, slug: string, who: string, role: string): Prom
   await hydrated(page);
   await page.getByLabel('Email').fill(who);
   await page.getByLabel('Role').selectOption(role);
+  const before = await mailCount(page, who, /on Atrium$/);
   await page.getByRole('button', { name: 'Send invitation' }).click();
   await expect(page.getByText(`sent to ${who} by email`)).toBeVisible();
   await expect(page.locator('[data-one-time-link]')).toHaveCount(0);
-  const url = await mailedLink(page, who, /on Atrium$/);
+  const url = await mailedLink(page, who, /on Atrium$/, before);
   expect(url).toMatch(/\/invite\/[0-9a-f]{64}$/);
   return url;
 }

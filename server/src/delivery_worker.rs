@@ -77,6 +77,10 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
+    pub(crate) fn new(stop: watch::Sender<bool>, task: tokio::task::JoinHandle<()>) -> WorkerHandle {
+        WorkerHandle { stop, task }
+    }
+
     /// Stops claiming, and waits for the deliveries in flight (at most the timeout).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

@@ -37,18 +37,8 @@ pub struct MailWorker {
     cfg: MailConfig,
 }
 
-pub struct MailHandle {
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl MailHandle {
-    /// Stops claiming and waits for the mail being sent.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-}
+/// Stops the mail worker the way the delivery worker is stopped.
+pub type MailHandle = crate::delivery_worker::WorkerHandle;
 
 struct Claimed {
     id: Uuid,
@@ -80,8 +70,7 @@ impl MailWorker {
 
     pub fn spawn(self) -> MailHandle {
         let (stop, rx) = watch::channel(false);
-        let task = tokio::spawn(self.run(rx));
-        MailHandle { stop, task }
+        MailHandle::new(stop, tokio::spawn(self.run(rx)))
     }
 
     async fn run(self, mut stop: watch::Receiver<bool>) {

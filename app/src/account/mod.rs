@@ -39,23 +39,6 @@ pub struct AccountView {
     pub mail_enabled: bool,
 }
 
-#[cfg(feature = "ssr")]
-async fn audit_account(
-    tx: &mut crate::db::Tx,
-    actor: &crate::server_ctx::Actor,
-    action: crate::audit::Action,
-    details: serde_json::Value,
-) -> Result<(), AppError> {
-    use crate::audit::record::{record, Event, Who};
-    record(
-        tx,
-        &Who::from(actor),
-        &crate::server_ctx::request_meta(),
-        Event::new(action, "user").on(actor.user_id).severity(crate::audit::Severity::Info).details(details),
-    )
-    .await
-}
-
 #[server(endpoint = "account/load")]
 pub async fn load_account() -> Result<AccountView, AppError> {
     use crate::access::require_actor;
@@ -124,10 +107,11 @@ pub async fn update_notifications(#[server(default)] new_sign_in: Option<String>
     .fetch_one(&mut *tx)
     .await?;
     if before != on {
-        audit_account(
+        crate::audit::record::own_account(
             &mut tx,
             &actor,
             crate::audit::Action::AccountUpdate,
+            crate::audit::Severity::Info,
             serde_json::json!({ "before": { "notify_new_sign_in": before }, "after": { "notify_new_sign_in": on } }),
         )
         .await?;
@@ -149,10 +133,11 @@ pub async fn update_profile(name: String) -> Result<(), AppError> {
     let mut tx = crate::db::account(&state()?.pool, actor.user_id).await?;
     sqlx::query!("UPDATE users SET name = $2 WHERE id = $1", actor.user_id, &name).execute(&mut *tx).await?;
     if name != actor.name {
-        audit_account(
+        crate::audit::record::own_account(
             &mut tx,
             &actor,
             crate::audit::Action::AccountUpdate,
+            crate::audit::Severity::Info,
             serde_json::json!({ "before": { "name": actor.name }, "after": { "name": name } }),
         )
         .await?;
@@ -188,10 +173,11 @@ pub async fn change_password(current: String, password: String, confirm: String)
     let hash = pw::hash(password).await?;
     sqlx::query!("UPDATE users SET password_hash = $2 WHERE id = $1", actor.user_id, &hash).execute(&mut *tx).await?;
     let ended = crate::auth::sessions::end_for_user(&mut tx, actor.user_id, Some(actor.session_id)).await?;
-    audit_account(
+    crate::audit::record::own_account(
         &mut tx,
         &actor,
         crate::audit::Action::AccountPasswordChange,
+        crate::audit::Severity::Info,
         serde_json::json!({ "other_sessions_ended": ended }),
     )
     .await?;
@@ -225,10 +211,11 @@ pub async fn revoke_sessions(
     if ended == 0 && id.is_some() {
         return Err(AppError::NotFound);
     }
-    audit_account(
+    crate::audit::record::own_account(
         &mut tx,
         &actor,
         crate::audit::Action::SessionRevoke,
+        crate::audit::Severity::Info,
         serde_json::json!({ "session": id, "all_others": all_others.is_some(), "ended": ended }),
     )
     .await?;

@@ -211,3 +211,20 @@ pub async fn recent_for_company(
     .await?;
     Ok(rows.into_iter().map(|r| audit_entry!(r)).collect())
 }
+
+/// The audit row of a change the signed-in person made to their own account.
+pub async fn own_account(
+    tx: &mut crate::db::Tx,
+    actor: &crate::server_ctx::Actor,
+    action: Action,
+    severity: Severity,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    record(
+        tx,
+        &Who::from(actor),
+        &crate::server_ctx::request_meta(),
+        Event::new(action, "user").on(actor.user_id).severity(severity).details(details),
+    )
+    .await
+}

@@ -46,6 +46,7 @@ async fn account_tx() -> Result<(crate::server_ctx::Actor, crate::server_ctx::Ap
     Ok((actor, st, tx))
 }
 
+/// Changes to how the account signs in are audited as warnings.
 #[cfg(feature = "ssr")]
 async fn audit(
     tx: &mut crate::db::Tx,
@@ -53,14 +54,7 @@ async fn audit(
     action: crate::audit::Action,
     details: serde_json::Value,
 ) -> Result<(), AppError> {
-    use crate::audit::record::{record, Event, Who};
-    record(
-        tx,
-        &Who::from(actor),
-        &crate::server_ctx::request_meta(),
-        Event::new(action, "user").on(actor.user_id).severity(crate::audit::Severity::Warning).details(details),
-    )
-    .await
+    crate::audit::record::own_account(tx, actor, action, crate::audit::Severity::Warning, details).await
 }
 
 /// Checks a code on the account page under the sign-in throttle (a borrowed session must not

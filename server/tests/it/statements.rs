@@ -85,7 +85,9 @@ async fn every_console_page_stays_within_its_statement_budget() {
         "/t/acme/integrations/benevity".into(),
         "/t/acme/deliveries".into(),
         "/t/acme/audit".into(),
+        "/t/acme/security".into(),
         "/account".into(),
+        "/account/two-factor".into(),
     ]
     .into();
     let mut costs = cost(&app, &admin, &pages).await;
