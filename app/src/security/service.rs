@@ -98,7 +98,7 @@ pub async fn overview(conn: &mut PgConnection, company: Uuid, name: &str) -> Res
         last_error: i.error_message,
     })
     .collect();
-    let last_verification = last_check(conn, company).await?;
+    let last_verification = last_check(conn).await?;
     Ok(SecurityOverview {
         company: name.to_string(),
         require_two_factor: c.require_two_factor,
@@ -113,16 +113,13 @@ pub async fn overview(conn: &mut PgConnection, company: Uuid, name: &str) -> Res
     })
 }
 
-async fn last_check(conn: &mut PgConnection, company: Uuid) -> Result<Option<ChainCheck>, AppError> {
-    Ok(sqlx::query!(
-        r#"SELECT "timestamp" AS at, coalesce(jsonb_array_length(details -> 'broken'), 0) = 0 AS "intact!"
-             FROM audit_log WHERE company_id = $1 AND action = 'audit.verify'
-            ORDER BY "timestamp" DESC LIMIT 1"#,
-        company
-    )
-    .fetch_optional(conn)
-    .await?
-    .map(|r| ChainCheck { at: rfc3339(r.at), intact: r.intact }))
+/// The company's chain's last verification, by its own check or the operator's check of every
+/// chain (migration 0023 reads the platform row for it).
+async fn last_check(conn: &mut PgConnection) -> Result<Option<ChainCheck>, AppError> {
+    Ok(sqlx::query!(r#"SELECT verified_at AS "at!", intact AS "intact!" FROM atrium_chain_last_verified()"#)
+        .fetch_optional(conn)
+        .await?
+        .map(|r| ChainCheck { at: rfc3339(r.at), intact: r.intact }))
 }
 
 pub async fn set_required(conn: &mut PgConnection, op: &Op, on: bool) -> Result<(), AppError> {
@@ -166,10 +163,15 @@ pub async fn across_companies(conn: &mut PgConnection) -> Result<Vec<CompanySecu
                       AND (i.last_sync_status = 'failed'
                            OR EXISTS (SELECT 1 FROM integration_delivery_log d
                                        WHERE d.integration_config_id = i.id AND d.status = 'failed'))) AS "failing!",
-                  v."timestamp" AS "verified_at?", coalesce(jsonb_array_length(v.details -> 'broken'), 0) = 0 AS "intact!"
+                  v."timestamp" AS "verified_at?",
+                  NOT EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(coalesce(v.details -> 'broken', '[]'::jsonb)) b
+                     WHERE EXISTS (SELECT 1 FROM audit_log r WHERE r.id = (b ->> 'row_id')::bigint AND r.company_id = c.id)
+                        OR (b ->> 'row_id' IS NULL AND b ->> 'chain' = c.name)) AS "intact!"
              FROM companies c
+             -- As atrium_chain_last_verified() (0023) answers a company for itself.
              LEFT JOIN LATERAL (SELECT a."timestamp", a.details FROM audit_log a
-                                 WHERE a.company_id = c.id AND a.action = 'audit.verify'
+                                 WHERE (a.company_id = c.id OR a.company_id IS NULL) AND a.action = 'audit.verify'
                                  ORDER BY a."timestamp" DESC LIMIT 1) v ON true
             WHERE c.deleted_at IS NULL
             ORDER BY lower(c.name)

@@ -292,6 +292,10 @@ async fn the_security_overview_counts_what_needs_attention_and_links_to_it() {
     assert_eq!(o["admins"][0]["two_factor"], false);
     assert_eq!(o["risky_keys"][0]["reasons"], serde_json::json!(["never expires", "no rate limit"]));
     assert_eq!(o["last_verification"], serde_json::Value::Null);
+    // The operator's check of every chain counts for each company (a platform row tenants cannot read).
+    atrium_server::housekeeping::verify_audit(&app.pool, None).await.unwrap();
+    let (_, o) = call(&app, &admin, "/api/security/overview", &[("slug", "acme")]).await;
+    assert_eq!(o["last_verification"]["intact"], true, "{o}");
     let page = app.get(&admin, "/t/acme/security").await.text().await.unwrap();
     assert!(page.contains("Require two-factor sign-in") && page.contains("/t/acme/api-keys/"), "{page}");
     let (_, viewer) = app.member(a, "viewer3@acme.test", Role::Viewer).await;
@@ -302,6 +306,7 @@ async fn the_security_overview_counts_what_needs_attention_and_links_to_it() {
     assert_eq!(s, 200, "{overview}");
     let acme = overview["security"].as_array().unwrap().iter().find(|r| r["slug"] == "acme").unwrap();
     assert_eq!((acme["without_two_factor"].as_i64(), acme["risky_keys"].as_i64()), (Some(3), Some(1)));
+    assert_eq!(acme["last_verification"]["intact"], true);
     assert_eq!(
         app.scalar_i64(
             "SELECT count(*) FROM audit_log WHERE action = 'platform.read' AND details->>'view' = 'overview'"

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS atrium_chain_last_verified();
