@@ -111,6 +111,19 @@ test('mail, a forgotten password, two-factor sign-in and the security overview',
   await expect(again.getByText('Saved.')).toBeVisible();
   await expect(again.getByRole('button', { name: 'Stop requiring two-factor sign-in' })).toBeVisible();
   await shoot(again, '38-security-overview');
+  // At 375 px it still reads without sideways scrolling (tables scroll in their own box).
+  await again.setViewportSize({ width: 375, height: 812 });
+  await again.waitForTimeout(200);
+  await shoot(again, '39-security-overview-narrow');
+  const wide = await again.evaluate(() =>
+    [...document.querySelectorAll('body *')]
+      .filter((e) => !e.closest('.table-wrap') && e.getBoundingClientRect().right > window.innerWidth + 1)
+      .slice(0, 5)
+      .map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`),
+  );
+  expect(wide, 'elements wider than the screen').toEqual([]);
+  await again.goto('/account/two-factor');
+  expect(await again.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBeTruthy();
 
   // The super-admin's summary across companies links to it.
   await page.goto('/admin');

@@ -12,25 +12,49 @@ pub fn SecurityPage() -> impl IntoView {
     view! { <TenantPage title="Security"><SecurityView/></TenantPage> }
 }
 
+/// How a line of the overview stands.
+#[derive(Clone, Copy, PartialEq)]
+enum Standing {
+    Ok,
+    NeedsAttention,
+    /// Nothing to act on here (a capability this Atrium does not offer yet).
+    NotAvailable,
+}
+
+impl From<bool> for Standing {
+    fn from(ok: bool) -> Standing {
+        if ok {
+            Standing::Ok
+        } else {
+            Standing::NeedsAttention
+        }
+    }
+}
+
 /// A line of the overview: what is found, how it stands, and where to fix it.
 #[component]
 fn Line(
     title: &'static str,
-    ok: bool,
+    #[prop(into)] ok: Standing,
     #[prop(into)] summary: String,
-    #[prop(into)] fix: String,
-    fix_label: &'static str,
+    #[prop(optional, into)] fix: Option<String>,
+    #[prop(optional)] fix_label: &'static str,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
+    let (state, badge, tone) = match ok {
+        Standing::Ok => ("yes", "OK", "success"),
+        Standing::NeedsAttention => ("no", "Needs attention", "warning"),
+        Standing::NotAvailable => ("na", "Not available", "neutral"),
+    };
     view! {
-        <section class="card security-line" data-ok=if ok { "yes" } else { "no" }>
+        <section class="card security-line" data-ok=state>
             <div class="card-head">
                 <h2>{title}</h2>
-                {if ok { view! { <Badge text="OK" tone="success"/> } } else { view! { <Badge text="Needs attention" tone="warning"/> } }}
+                <Badge text=badge tone=tone/>
             </div>
             <p>{summary}</p>
             {children.map(|c| c())}
-            <p><a href=fix>{fix_label}" →"</a></p>
+            {fix.map(|href| view! { <p><a href=href>{fix_label}" →"</a></p> })}
         </section>
     }
 }
@@ -116,9 +140,8 @@ fn SecurityView() -> impl IntoView {
                             </table>
                         </div>
                     </Line>
-                    <Line title="Single sign-on" ok=false
-                        summary="Not available yet: members sign in with their Atrium password (and a second factor where required)."
-                        fix=format!("/t/{slug}/security#sso") fix_label="About single sign-on"/>
+                    <Line title="Single sign-on" ok=Standing::NotAvailable
+                        summary="Not available yet: members sign in with their Atrium password, and a second factor where required."/>
                     <Line title="API keys" ok={o.risky_keys.is_empty()}
                         summary={format!("{} active key{} never expire, went unused for 90 days, or have no rate limit.", o.risky_keys.len(), if o.risky_keys.len() == 1 { "" } else { "s" })}
                         fix=format!("/t/{slug}/api-keys") fix_label="API keys">
