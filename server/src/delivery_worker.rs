@@ -94,6 +94,39 @@ impl WorkerHandle {
     }
 }
 
+/// A queue's LISTEN connection, which wakes an idle worker when something is queued; without
+/// one (it could not connect, or was lost) the worker still polls every `idle_poll`.
+pub(crate) struct Wakeup(Option<PgListener>);
+
+impl Wakeup {
+    pub(crate) async fn listen(pool: &PgPool, channel: &str) -> Wakeup {
+        let listener = async {
+            let mut l = PgListener::connect_with(pool).await?;
+            l.listen(channel).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        match listener.await {
+            Ok(l) => Wakeup(Some(l)),
+            Err(e) => {
+                tracing::warn!("{channel}: cannot LISTEN ({e}); polling only");
+                Wakeup(None)
+            }
+        }
+    }
+
+    /// Returns on a notification (or when the connection is lost: polling carries on).
+    pub(crate) async fn notified(&mut self) {
+        match self.0.as_mut() {
+            Some(l) => {
+                if l.recv().await.is_err() {
+                    self.0 = None;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
 struct Claimed {
     id: i64,
     company_id: Uuid,
@@ -143,16 +176,7 @@ impl Worker {
     }
 
     async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut listener = match PgListener::connect_with(&self.pool).await {
-            Ok(mut l) => match l.listen(CHANNEL).await {
-                Ok(()) => Some(l),
-                Err(_) => None,
-            },
-            Err(e) => {
-                tracing::warn!("outbox: cannot LISTEN ({e}); polling only");
-                None
-            }
-        };
+        let mut wakeup = Wakeup::listen(&self.pool, CHANNEL).await;
         let mut inflight: JoinSet<()> = JoinSet::new();
         loop {
             if *stop.borrow() {
@@ -181,16 +205,7 @@ impl Worker {
             }
             tokio::select! {
                 Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
-                n = async {
-                    match listener.as_mut() {
-                        Some(l) => l.recv().await.map(|_| ()),
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    if n.is_err() {
-                        listener = None;
-                    }
-                }
+                _ = wakeup.notified() => {}
                 _ = tokio::time::sleep(self.cfg.idle_poll) => {}
                 _ = stop.changed() => {}
             }

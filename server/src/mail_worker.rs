@@ -8,7 +8,6 @@ use app::integrations::crypto::Keyring;
 use app::mail::CHANNEL;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -74,13 +73,7 @@ impl MailWorker {
     }
 
     async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut listener = match PgListener::connect_with(&self.pool).await {
-            Ok(mut l) => l.listen(CHANNEL).await.ok().map(|_| l),
-            Err(e) => {
-                tracing::warn!("mail: cannot LISTEN ({e}); polling only");
-                None
-            }
-        };
+        let mut wakeup = crate::delivery_worker::Wakeup::listen(&self.pool, CHANNEL).await;
         while !*stop.borrow() {
             let batch = match self.claim(10).await {
                 Ok(batch) => batch,
@@ -100,16 +93,7 @@ impl MailWorker {
                 continue;
             }
             tokio::select! {
-                n = async {
-                    match listener.as_mut() {
-                        Some(l) => l.recv().await.map(|_| ()),
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    if n.is_err() {
-                        listener = None;
-                    }
-                }
+                _ = wakeup.notified() => {}
                 _ = tokio::time::sleep(self.cfg.idle_poll) => {}
                 _ = stop.changed() => {}
             }
